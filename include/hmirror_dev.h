@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR MIT) */
+/*
+ * hmirror device ABI: the layout of BAR2 (the ivshmem shared memory), the
+ * command and completion descriptors, fault records and the device page
+ * table format.  Shared by the driver (driver/) and the device model
+ * (qemu-device/).  Documentation/device-spec.rst is the prose contract.
+ *
+ * All multi-byte fields are little-endian.  Ring indices are free-running
+ * 32-bit counters; the slot is index & (entries - 1).
+ */
+#ifndef HMIRROR_DEV_H
+#define HMIRROR_DEV_H
+
+#include <linux/types.h>
+
+#define HMIRROR_MAGIC		0x52494d48u	/* "HMIR" */
+#define HMIRROR_VERSION_MAJOR	1
+#define HMIRROR_VERSION_MINOR	0
+#define HMIRROR_VERSION		((HMIRROR_VERSION_MAJOR << 16) | HMIRROR_VERSION_MINOR)
+
+/* Feature bits advertised in hmirror_header.features. */
+#define HMIRROR_FEAT_NOP	(1ull << 0)	/* NOP and FENCE commands */
+#define HMIRROR_FEAT_TRANSLATE	(1ull << 1)	/* page walker, TLB, faults */
+#define HMIRROR_FEAT_HUGE_2M	(1ull << 2)	/* 2 MiB leaves */
+#define HMIRROR_FEAT_ATOMIC	(1ull << 3)	/* ATOMIC command */
+#define HMIRROR_FEAT_TIMESTAMPS	(1ull << 4)	/* completion timestamps */
+
+/*
+ * MSI-X vectors (device -> driver) and doorbell vectors (driver -> device).
+ * The driver rings the device by writing (0 << 16) | vector to the ivshmem
+ * Doorbell register: peer 0 is the device model.
+ */
+enum hmirror_vector {
+	HMIRROR_VEC_CQ = 0,	/* irq: completions; doorbell: new submissions */
+	HMIRROR_VEC_FAULT = 1,	/* irq: fault records; doorbell: fault answers */
+	HMIRROR_VEC_CTRL = 2,	/* irq: status/error; doorbell: control change */
+	HMIRROR_NUM_VECTORS = 3,
+};
+
+/* Queues: queue 0 is the management queue (TLB invalidation, management
+ * fences), never stalled by a fault; queues 1..num_engines are engines.
+ */
+#define HMIRROR_QUEUE_MGMT	0
+#define HMIRROR_MAX_QUEUES	8
+
+/* ---- BAR2 layout --------------------------------------------------- */
+
+/* Offset 0: written once by the device before the guest boots. */
+struct hmirror_header {
+	__u32 magic;		/* HMIRROR_MAGIC */
+	__u32 version;		/* HMIRROR_VERSION */
+	__u64 features;		/* HMIRROR_FEAT_* */
+	__u32 bar_size;		/* bytes of BAR2 in use */
+	__u32 num_queues;	/* 1 management + engines, <= MAX_QUEUES */
+	__u32 sq_entries;	/* per queue, power of two */
+	__u32 cq_entries;	/* per queue, power of two */
+	__u32 fault_entries;	/* fault ring, power of two */
+	__u32 max_contexts;	/* context table entries */
+	__u32 tlb_entries;	/* device TLB capacity */
+	__u32 num_vectors;	/* HMIRROR_NUM_VECTORS */
+	__u32 regs_off;		/* struct hmirror_regs */
+	__u32 queues_off;	/* struct hmirror_queue_regs[num_queues] */
+	__u32 ctx_off;		/* struct hmirror_ctx_entry[max_contexts] */
+	__u32 rings_off;	/* rings, see hmirror_ring_layout() */
+	__u32 reserved[16];
+};
+
+/* Device status (hmirror_regs.dev_status). */
+#define HMIRROR_DEV_ALIVE	(1u << 0)	/* model running */
+#define HMIRROR_DEV_ENABLED	(1u << 1)	/* reset done, executing */
+#define HMIRROR_DEV_ERROR	(1u << 2)	/* see err_* registers */
+#define HMIRROR_DEV_GONE	(1u << 3)	/* model shut down */
+
+/* Driver control (hmirror_regs.drv_ctrl). */
+#define HMIRROR_DRV_ENABLE	(1u << 0)	/* driver ready, MSI-X enabled */
+
+/* Error codes in hmirror_regs.err_code and completion status. */
+enum hmirror_status {
+	HMIRROR_ST_OK = 0,
+	HMIRROR_ST_BAD_OPCODE = 1,
+	HMIRROR_ST_BAD_CONTEXT = 2,
+	HMIRROR_ST_BAD_ADDRESS = 3,	/* physical address outside guest RAM */
+	HMIRROR_ST_BAD_LENGTH = 4,
+	HMIRROR_ST_BAD_INDEX = 5,	/* ring index out of range */
+	HMIRROR_ST_BAD_PTE = 6,		/* reserved bits or bad level */
+	HMIRROR_ST_FAULT = 7,		/* translation fault cancelled */
+	HMIRROR_ST_BAD_ALIGN = 8,
+	HMIRROR_ST_BAD_QUEUE = 9,
+	HMIRROR_ST_ABORTED = 10,	/* queue reset while in flight */
+};
+
+/*
+ * Global registers.  "dev" fields are written by the device only, "drv"
+ * fields by the driver only.
+ */
+struct hmirror_regs {
+	__u32 dev_status;	/* HMIRROR_DEV_* */
+	__u32 dev_reset_ack;	/* last drv_reset_gen the device acted on */
+	__u64 heartbeat;	/* incremented by the device every 50 ms */
+	__u64 dev_time_ns;	/* device clock at the last heartbeat */
+	__u32 err_count;	/* errors seen since reset */
+	__u32 err_code;		/* enum hmirror_status of the last error */
+	__u32 err_queue;	/* queue of the last error, or ~0 */
+	__u32 err_index;	/* ring index of the last error */
+	__u64 err_info;		/* offending value of the last error */
+	__u32 irq_sent[HMIRROR_NUM_VECTORS];
+	__u32 doorbells_seen;
+	/* device counters (all since reset) */
+	__u64 cnt_commands;
+	__u64 cnt_faults;
+	__u64 cnt_replays;
+	__u64 cnt_cancels;
+	__u64 cnt_tlb_hits;
+	__u64 cnt_tlb_misses;
+	__u64 cnt_tlb_invals;
+	__u64 cnt_pages_walked;
+	__u64 dev_reserved[8];
+
+	/* driver-written half, on its own cache line */
+	__u32 drv_ctrl __attribute__((aligned(64)));	/* HMIRROR_DRV_* */
+	__u32 drv_reset_gen;	/* bump + doorbell CTRL to reset the device */
+	__u32 drv_reserved[14];
+};
+
+/*
+ * Per-queue registers: a submission ring (driver produces, device consumes)
+ * and a completion ring (device produces, driver consumes).
+ */
+struct hmirror_queue_regs {
+	__u32 sq_tail;		/* drv: next slot the driver will fill */
+	__u32 cq_head;		/* drv: next completion the driver will read */
+	__u32 fault_answer_id;	/* drv: fault_id being answered */
+	__u32 fault_answer;	/* drv: HMIRROR_FAULT_REPLAY or _CANCEL */
+	__u32 drv_reserved[12];
+	__u32 sq_head __attribute__((aligned(64)));	/* dev: consumed */
+	__u32 cq_tail;		/* dev: next completion slot to write */
+	__u32 fault_id;		/* dev: id of the outstanding fault, 0 none */
+	__u32 q_status;		/* dev: HMIRROR_Q_* */
+	__u64 completed_seqno;	/* dev: seqno of the last completed command */
+	__u32 dev_reserved[10];
+};
+
+#define HMIRROR_Q_IDLE		0
+#define HMIRROR_Q_RUNNING	1
+#define HMIRROR_Q_STALLED	2	/* waiting for a fault answer */
+#define HMIRROR_Q_ERROR		3	/* stopped on a bad ring index */
+
+#define HMIRROR_FAULT_REPLAY	1
+#define HMIRROR_FAULT_CANCEL	2
+
+/* Context table entry: one address space, like a PASID. */
+struct hmirror_ctx_entry {
+	__u64 pt_root;		/* guest-physical address of the top table */
+	__u32 flags;		/* HMIRROR_CTX_* */
+	__u32 reserved[5];
+};
+
+#define HMIRROR_CTX_VALID	(1u << 0)
+
+/* ---- commands ------------------------------------------------------- */
+
+enum hmirror_opcode {
+	HMIRROR_OP_NOP = 0,
+	HMIRROR_OP_FENCE = 1,		/* completes after all earlier commands */
+	HMIRROR_OP_COPY = 2,		/* ctx: dst <- src, len bytes */
+	HMIRROR_OP_READ = 3,		/* ctx: checksum of src, len bytes */
+	HMIRROR_OP_FILL = 4,		/* ctx: dst <- repeated arg0 (u64) */
+	HMIRROR_OP_ATOMIC = 5,		/* ctx: 64-bit atomic at dst */
+	HMIRROR_OP_TLB_INVAL = 6,	/* mgmt: ctx, [src, src + len) */
+	HMIRROR_NUM_OPS
+};
+
+/* ATOMIC sub-operations (hmirror_cmd.flags). */
+#define HMIRROR_ATOMIC_FETCH_ADD	0
+#define HMIRROR_ATOMIC_CMPXCHG		1
+
+struct hmirror_cmd {
+	__u8 opcode;		/* enum hmirror_opcode */
+	__u8 flags;
+	__u16 ctx;		/* context table index */
+	__u32 reserved0;
+	__u64 seqno;		/* driver tag, echoed in the completion */
+	__u64 src;		/* virtual address */
+	__u64 dst;		/* virtual address */
+	__u64 len;		/* bytes */
+	__u64 arg0;		/* FILL pattern, ATOMIC operand / expected */
+	__u64 arg1;		/* ATOMIC CMPXCHG new value */
+	__u64 reserved1;
+};
+
+struct hmirror_cpl {
+	__u64 seqno;		/* from the command */
+	__u16 status;		/* enum hmirror_status */
+	__u8 opcode;
+	__u8 queue;
+	__u32 nfaults;		/* faults this command raised */
+	__u64 result;		/* READ checksum, ATOMIC old value */
+	__u64 t_submit;		/* device clock (ns): command fetched */
+	__u64 t_fault;		/* first fault raised, 0 if none */
+	__u64 t_answer;		/* last fault answer seen, 0 if none */
+	__u64 t_done;		/* completion written */
+	__u64 reserved;
+};
+
+/* ---- faults --------------------------------------------------------- */
+
+#define HMIRROR_ACCESS_READ	1
+#define HMIRROR_ACCESS_WRITE	2
+#define HMIRROR_ACCESS_ATOMIC	(HMIRROR_ACCESS_READ | HMIRROR_ACCESS_WRITE)
+
+struct hmirror_fault {
+	__u32 fault_id;		/* nonzero; answered via queue regs */
+	__u16 ctx;
+	__u8 queue;
+	__u8 access;		/* HMIRROR_ACCESS_* */
+	__u64 addr;		/* first faulting virtual address, page aligned */
+	__u32 npages;		/* run of missing pages in this command */
+	__u32 reserved;
+	__u64 seqno;		/* command that faulted */
+	__u64 t_fault;		/* device clock */
+	__u64 reserved2[3];
+};
+
+/* Fault ring producer/consumer, after the queue registers. */
+struct hmirror_fault_regs {
+	__u32 head;		/* drv: next record the driver will read */
+	__u32 drv_reserved[15];
+	__u32 tail __attribute__((aligned(64)));	/* dev */
+	__u32 dev_reserved[15];
+};
+
+/* ---- device page tables --------------------------------------------- */
+
+/*
+ * Four levels of 512 eight-byte entries, 48-bit virtual addresses, like
+ * x86-64.  A level-1 entry maps 4 KiB; a level-2 entry with HUGE maps 2 MiB.
+ */
+#define HMIRROR_PT_LEVELS	4
+#define HMIRROR_PTE_VALID	(1ull << 0)
+#define HMIRROR_PTE_WRITE	(1ull << 1)
+#define HMIRROR_PTE_HUGE	(1ull << 7)
+#define HMIRROR_PTE_ADDR_MASK	0x000ffffffffff000ull
+#define HMIRROR_PTE_RSVD_MASK	(~(HMIRROR_PTE_ADDR_MASK | HMIRROR_PTE_VALID | \
+				   HMIRROR_PTE_WRITE | HMIRROR_PTE_HUGE))
+#define HMIRROR_VA_BITS		48
+
+/* ---- layout helpers ------------------------------------------------- */
+
+#define HMIRROR_REGS_OFF	0x100
+#define HMIRROR_QUEUES_OFF	0x400
+#define HMIRROR_FAULT_REGS_OFF	0xc00
+#define HMIRROR_CTX_OFF		0x1000
+#define HMIRROR_RINGS_OFF	0x10000
+
+/*
+ * Rings start at rings_off: for each queue its SQ then its CQ, then the
+ * fault ring.  Every ring starts on a 4 KiB boundary.
+ */
+#define HMIRROR_ALIGN_4K(x)	(((x) + 4095u) & ~4095u)
+
+static inline __u32 hmirror_sq_off(const struct hmirror_header *h, __u32 q)
+{
+	__u32 sq = HMIRROR_ALIGN_4K(h->sq_entries * (__u32)sizeof(struct hmirror_cmd));
+	__u32 cq = HMIRROR_ALIGN_4K(h->cq_entries * (__u32)sizeof(struct hmirror_cpl));
+
+	return h->rings_off + q * (sq + cq);
+}
+
+static inline __u32 hmirror_cq_off(const struct hmirror_header *h, __u32 q)
+{
+	return hmirror_sq_off(h, q) +
+		HMIRROR_ALIGN_4K(h->sq_entries * (__u32)sizeof(struct hmirror_cmd));
+}
+
+static inline __u32 hmirror_fault_ring_off(const struct hmirror_header *h)
+{
+	return hmirror_sq_off(h, h->num_queues);
+}
+
+static inline __u32 hmirror_layout_end(const struct hmirror_header *h)
+{
+	return hmirror_fault_ring_off(h) +
+		HMIRROR_ALIGN_4K(h->fault_entries * (__u32)sizeof(struct hmirror_fault));
+}
+
+/* Sizes both sides rely on. */
+#define HMIRROR_STATIC_ASSERT(c, m) _Static_assert(c, m)
+HMIRROR_STATIC_ASSERT(sizeof(struct hmirror_cmd) == 64, "cmd size");
+HMIRROR_STATIC_ASSERT(sizeof(struct hmirror_cpl) == 64, "cpl size");
+HMIRROR_STATIC_ASSERT(sizeof(struct hmirror_fault) == 64, "fault size");
+HMIRROR_STATIC_ASSERT(sizeof(struct hmirror_queue_regs) == 128, "queue regs");
+HMIRROR_STATIC_ASSERT(sizeof(struct hmirror_ctx_entry) == 32, "ctx entry");
+HMIRROR_STATIC_ASSERT(HMIRROR_REGS_OFF + sizeof(struct hmirror_regs) <=
+		      HMIRROR_QUEUES_OFF, "regs fit");
+HMIRROR_STATIC_ASSERT(HMIRROR_QUEUES_OFF + HMIRROR_MAX_QUEUES *
+		      sizeof(struct hmirror_queue_regs) <= HMIRROR_FAULT_REGS_OFF,
+		      "queue regs fit");
+
+#endif /* HMIRROR_DEV_H */
