@@ -11,7 +11,15 @@
 #ifndef HMIRROR_DEV_H
 #define HMIRROR_DEV_H
 
+#include <linux/const.h>
 #include <linux/types.h>
+#ifdef __KERNEL__
+#include <linux/build_bug.h>
+#include <linux/stddef.h>
+#else
+#include <assert.h>
+#include <stddef.h>
+#endif
 
 #define HMIRROR_MAGIC		0x52494d48u	/* "HMIR" */
 #define HMIRROR_VERSION_MAJOR	1
@@ -19,11 +27,11 @@
 #define HMIRROR_VERSION		((HMIRROR_VERSION_MAJOR << 16) | HMIRROR_VERSION_MINOR)
 
 /* Feature bits advertised in hmirror_header.features. */
-#define HMIRROR_FEAT_NOP	(1ull << 0)	/* NOP and FENCE commands */
-#define HMIRROR_FEAT_TRANSLATE	(1ull << 1)	/* page walker, TLB, faults */
-#define HMIRROR_FEAT_HUGE_2M	(1ull << 2)	/* 2 MiB leaves */
-#define HMIRROR_FEAT_ATOMIC	(1ull << 3)	/* ATOMIC command */
-#define HMIRROR_FEAT_TIMESTAMPS	(1ull << 4)	/* completion timestamps */
+#define HMIRROR_FEAT_NOP	_BITULL(0)	/* NOP and FENCE commands */
+#define HMIRROR_FEAT_TRANSLATE	_BITULL(1)	/* page walker, TLB, faults */
+#define HMIRROR_FEAT_HUGE_2M	_BITULL(2)	/* 2 MiB leaves */
+#define HMIRROR_FEAT_ATOMIC	_BITULL(3)	/* ATOMIC command */
+#define HMIRROR_FEAT_TIMESTAMPS	_BITULL(4)	/* completion timestamps */
 
 /*
  * MSI-X vectors (device -> driver) and doorbell vectors (driver -> device).
@@ -61,18 +69,19 @@ struct hmirror_header {
 	__u32 regs_off;		/* struct hmirror_regs */
 	__u32 queues_off;	/* struct hmirror_queue_regs[num_queues] */
 	__u32 ctx_off;		/* struct hmirror_ctx_entry[max_contexts] */
-	__u32 rings_off;	/* rings, see hmirror_ring_layout() */
-	__u32 reserved[16];
+	__u32 rings_off;	/* rings, see hmirror_sq_off() and friends */
+	__u32 fault_regs_off;	/* struct hmirror_fault_regs (0: HMIRROR_FAULT_REGS_OFF) */
+	__u32 reserved[15];
 };
 
 /* Device status (hmirror_regs.dev_status). */
-#define HMIRROR_DEV_ALIVE	(1u << 0)	/* model running */
-#define HMIRROR_DEV_ENABLED	(1u << 1)	/* reset done, executing */
-#define HMIRROR_DEV_ERROR	(1u << 2)	/* see err_* registers */
-#define HMIRROR_DEV_GONE	(1u << 3)	/* model shut down */
+#define HMIRROR_DEV_ALIVE	_BITUL(0)	/* model running */
+#define HMIRROR_DEV_ENABLED	_BITUL(1)	/* reset done, executing */
+#define HMIRROR_DEV_ERROR	_BITUL(2)	/* see err_* registers */
+#define HMIRROR_DEV_GONE	_BITUL(3)	/* model shut down */
 
 /* Driver control (hmirror_regs.drv_ctrl). */
-#define HMIRROR_DRV_ENABLE	(1u << 0)	/* driver ready, MSI-X enabled */
+#define HMIRROR_DRV_ENABLE	_BITUL(0)	/* driver ready, MSI-X enabled */
 
 /* Error codes in hmirror_regs.err_code and completion status. */
 enum hmirror_status {
@@ -117,7 +126,7 @@ struct hmirror_regs {
 	__u64 dev_reserved[8];
 
 	/* driver-written half, on its own cache line */
-	__u32 drv_ctrl __attribute__((aligned(64)));	/* HMIRROR_DRV_* */
+	__u32 drv_ctrl;	/* HMIRROR_DRV_* */
 	__u32 drv_reset_gen;	/* bump + doorbell CTRL to reset the device */
 	__u32 drv_reserved[14];
 };
@@ -132,7 +141,7 @@ struct hmirror_queue_regs {
 	__u32 fault_answer_id;	/* drv: fault_id being answered */
 	__u32 fault_answer;	/* drv: HMIRROR_FAULT_REPLAY or _CANCEL */
 	__u32 drv_reserved[12];
-	__u32 sq_head __attribute__((aligned(64)));	/* dev: consumed */
+	__u32 sq_head;	/* dev: consumed */
 	__u32 cq_tail;		/* dev: next completion slot to write */
 	__u32 fault_id;		/* dev: id of the outstanding fault, 0 none */
 	__u32 q_status;		/* dev: HMIRROR_Q_* */
@@ -155,7 +164,7 @@ struct hmirror_ctx_entry {
 	__u32 reserved[5];
 };
 
-#define HMIRROR_CTX_VALID	(1u << 0)
+#define HMIRROR_CTX_VALID	_BITUL(0)
 
 /* ---- commands ------------------------------------------------------- */
 
@@ -225,7 +234,7 @@ struct hmirror_fault {
 struct hmirror_fault_regs {
 	__u32 head;		/* drv: next record the driver will read */
 	__u32 drv_reserved[15];
-	__u32 tail __attribute__((aligned(64)));	/* dev */
+	__u32 tail;	/* dev */
 	__u32 dev_reserved[15];
 };
 
@@ -236,9 +245,9 @@ struct hmirror_fault_regs {
  * x86-64.  A level-1 entry maps 4 KiB; a level-2 entry with HUGE maps 2 MiB.
  */
 #define HMIRROR_PT_LEVELS	4
-#define HMIRROR_PTE_VALID	(1ull << 0)
-#define HMIRROR_PTE_WRITE	(1ull << 1)
-#define HMIRROR_PTE_HUGE	(1ull << 7)
+#define HMIRROR_PTE_VALID	_BITULL(0)
+#define HMIRROR_PTE_WRITE	_BITULL(1)
+#define HMIRROR_PTE_HUGE	_BITULL(7)
 #define HMIRROR_PTE_ADDR_MASK	0x000ffffffffff000ull
 #define HMIRROR_PTE_RSVD_MASK	(~(HMIRROR_PTE_ADDR_MASK | HMIRROR_PTE_VALID | \
 				   HMIRROR_PTE_WRITE | HMIRROR_PTE_HUGE))
@@ -284,16 +293,25 @@ static inline __u32 hmirror_layout_end(const struct hmirror_header *h)
 }
 
 /* Sizes both sides rely on. */
-#define HMIRROR_STATIC_ASSERT(c, m) _Static_assert(c, m)
-HMIRROR_STATIC_ASSERT(sizeof(struct hmirror_cmd) == 64, "cmd size");
-HMIRROR_STATIC_ASSERT(sizeof(struct hmirror_cpl) == 64, "cpl size");
-HMIRROR_STATIC_ASSERT(sizeof(struct hmirror_fault) == 64, "fault size");
-HMIRROR_STATIC_ASSERT(sizeof(struct hmirror_queue_regs) == 128, "queue regs");
-HMIRROR_STATIC_ASSERT(sizeof(struct hmirror_ctx_entry) == 32, "ctx entry");
-HMIRROR_STATIC_ASSERT(HMIRROR_REGS_OFF + sizeof(struct hmirror_regs) <=
+static_assert(sizeof(struct hmirror_cmd) == 64, "cmd size");
+static_assert(sizeof(struct hmirror_cpl) == 64, "cpl size");
+static_assert(sizeof(struct hmirror_fault) == 64, "fault size");
+static_assert(sizeof(struct hmirror_queue_regs) == 128, "queue regs");
+static_assert(sizeof(struct hmirror_header) == 128, "header size");
+static_assert(sizeof(struct hmirror_header) <= HMIRROR_REGS_OFF, "header fits");
+static_assert(sizeof(struct hmirror_fault_regs) == 128, "fault regs");
+static_assert(HMIRROR_FAULT_REGS_OFF + sizeof(struct hmirror_fault_regs) <=
+		      HMIRROR_CTX_OFF, "fault regs fit");
+static_assert(sizeof(struct hmirror_ctx_entry) == 32, "ctx entry");
+static_assert(HMIRROR_REGS_OFF + sizeof(struct hmirror_regs) <=
 		      HMIRROR_QUEUES_OFF, "regs fit");
-HMIRROR_STATIC_ASSERT(HMIRROR_QUEUES_OFF + HMIRROR_MAX_QUEUES *
+static_assert(HMIRROR_QUEUES_OFF + HMIRROR_MAX_QUEUES *
 		      sizeof(struct hmirror_queue_regs) <= HMIRROR_FAULT_REGS_OFF,
 		      "queue regs fit");
+
+/* The driver-written halves start on their own 64-byte line. */
+static_assert(offsetof(struct hmirror_regs, drv_ctrl) == 192, "regs split");
+static_assert(offsetof(struct hmirror_queue_regs, sq_head) == 64, "queue split");
+static_assert(offsetof(struct hmirror_fault_regs, tail) == 64, "fault split");
 
 #endif /* HMIRROR_DEV_H */

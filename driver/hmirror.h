@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * hmirror: internal driver definitions.
+ */
+#ifndef HMIRROR_H
+#define HMIRROR_H
+
+#include <linux/atomic.h>
+#include <linux/pci.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <drm/drm_device.h>
+#include <drm/drm_ioctl.h>
+
+#include "hmirror_dev.h"
+
+#define HMIRROR_DRIVER_NAME	"hmirror"
+
+/* ivshmem BAR0 registers (QEMU docs/specs/ivshmem-spec.txt). */
+#define IVSHMEM_REG_INTR_MASK	0x00
+#define IVSHMEM_REG_INTR_STATUS	0x04
+#define IVSHMEM_REG_IVPOSITION	0x08
+#define IVSHMEM_REG_DOORBELL	0x0c
+#define IVSHMEM_BAR_REGS	0
+#define IVSHMEM_BAR_SHM		2
+
+/* The device model is ivshmem peer 0. */
+#define HMIRROR_DEVICE_PEER	0
+
+/*
+ * How long the driver trusts a silent device: a heartbeat that has not
+ * moved for this long, a reset that is not acknowledged, or a command
+ * that does not complete mark the device dead.
+ */
+#define HMIRROR_HEARTBEAT_TIMEOUT_MS	3000
+#define HMIRROR_RESET_TIMEOUT_MS	5000
+#define HMIRROR_CMD_TIMEOUT_MS		10000
+#define HMIRROR_WATCHDOG_PERIOD_MS	500
+/* Waits re-check the rings this often: an interrupt can be lost. */
+#define HMIRROR_POLL_SLICE_MS		100
+
+/**
+ * struct hmirror_queue - driver side of one submission/completion ring pair
+ * @lock: serialises producers and the completion reaper (irq safe)
+ * @regs: the queue's registers in BAR2
+ * @sq: submission ring in BAR2
+ * @cq: completion ring in BAR2
+ * @index: queue number (0 is the management queue)
+ * @sq_tail: next submission slot, mirrors regs->sq_tail
+ * @cq_head: next completion to read, mirrors regs->cq_head
+ * @next_seqno: sequence number the next command gets (starts at 1)
+ * @completed: last sequence number seen completed
+ * @errors: completions with a non-OK status
+ * @wq: waiters for completions or ring space
+ */
+struct hmirror_queue {
+	spinlock_t lock;	/* see kernel-doc above */
+	struct hmirror_queue_regs __iomem *regs;
+	struct hmirror_cmd __iomem *sq;
+	struct hmirror_cpl __iomem *cq;
+	u32 index;
+	u32 sq_tail;
+	u32 cq_head;
+	u64 next_seqno;
+	u64 completed;
+	u64 errors;
+	wait_queue_head_t wq;
+};
+
+enum hmirror_flags {
+	HMIRROR_F_DEAD,		/* device stopped answering or lied */
+	HMIRROR_F_UNPLUGGED,	/* being removed */
+};
+
+/**
+ * struct hmirror_device - one hmirror PCI function
+ * @drm: the DRM accel device (must be first for devm_drm_dev_alloc)
+ * @pdev: PCI device
+ * @regs_bar: ivshmem BAR0 registers
+ * @shm: BAR2, the device's shared memory
+ * @shm_len: mapped length of BAR2
+ * @hdr: copy of the validated device header
+ * @regs: global registers in BAR2
+ * @queues: one per device queue
+ * @num_queues: queues in use (management + engines)
+ * @flags: enum hmirror_flags bits
+ * @irqs: interrupts handled per vector
+ * @doorbells: doorbells rung
+ * @cmds_submitted: commands queued
+ * @cmds_completed: completions consumed
+ * @watchdog: periodic heartbeat check
+ * @last_heartbeat: heartbeat value seen last by the watchdog
+ * @heartbeat_stamp: jiffies when @last_heartbeat last changed
+ * @dead_reason: why the device was marked dead (static string)
+ */
+struct hmirror_device {
+	struct drm_device drm;
+	struct pci_dev *pdev;
+	void __iomem *regs_bar;
+	void __iomem *shm;
+	resource_size_t shm_len;
+	struct hmirror_header hdr;
+	struct hmirror_regs __iomem *regs;
+	struct hmirror_queue queues[HMIRROR_MAX_QUEUES];
+	u32 num_queues;
+	unsigned long flags;
+	atomic64_t irqs[HMIRROR_NUM_VECTORS];
+	atomic64_t doorbells;
+	atomic64_t cmds_submitted;
+	atomic64_t cmds_completed;
+	struct delayed_work watchdog;
+	u64 last_heartbeat;
+	unsigned long heartbeat_stamp;
+	const char *dead_reason;
+};
+
+static inline struct hmirror_device *to_hmirror(struct drm_device *drm)
+{
+	return container_of(drm, struct hmirror_device, drm);
+}
+
+/* hmirror_hw.c: device access */
+int hmirror_hw_check_header(struct hmirror_device *hdev);
+int hmirror_hw_init(struct hmirror_device *hdev);
+void hmirror_hw_fini(struct hmirror_device *hdev);
+void hmirror_mark_dead(struct hmirror_device *hdev, const char *reason);
+int hmirror_hw_status(struct hmirror_device *hdev);
+int hmirror_queue_submit(struct hmirror_device *hdev, u32 qi,
+			 const struct hmirror_cmd *cmds, u32 count,
+			 u64 *last_seqno);
+int hmirror_queue_wait(struct hmirror_device *hdev, u32 qi, u64 seqno,
+		       unsigned long timeout_ms, u64 *completed);
+void hmirror_queue_reap(struct hmirror_device *hdev, struct hmirror_queue *q);
+
+/* hmirror_ioctl.c: the table is indexed by ioctl number */
+#define HMIRROR_NUM_IOCTLS	4
+extern const struct drm_ioctl_desc hmirror_ioctls[HMIRROR_NUM_IOCTLS];
+
+#endif /* HMIRROR_H */
