@@ -1,0 +1,89 @@
+# hmirror: top-level build.
+#
+#   make          build everything (installs missing Debian packages first)
+#   make check    host unit tests + guest kselftests in QEMU + lint;
+#                 ends with "N passed, N failed"
+#   make run      the main job: boot the guest, load the driver, exercise
+#                 the device, print a summary
+#   make lint     checkpatch --strict and sparse over the driver
+#
+# Variables: BUILD (build dir), SMP, MEM (MiB), NUMA, DEVICES, KVM=1.
+BUILD    ?= build
+B        := $(abspath $(BUILD))
+# Deferred: build/kernel-release is written by scripts/setup.
+KREL      = $(shell cat $(B)/kernel-release 2>/dev/null)
+KDIR      = /lib/modules/$(KREL)/build
+KSRC     := $(B)/ksrc
+SMP      ?= 2
+MEM      ?= 1024
+NUMA     ?= 2
+DEVICES  ?= 1
+KVM      ?= 0
+
+CC       ?= gcc
+USER_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror \
+	-Iinclude -Iuserspace $(shell pkg-config --cflags libdrm 2>/dev/null)
+# The kselftest harness relies on GNU C extensions.
+GUEST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Iuserspace \
+	-isystem $(KSRC)/tools/testing/selftests $(shell pkg-config --cflags libdrm 2>/dev/null)
+DRM_LIBS  = $(shell pkg-config --libs libdrm 2>/dev/null)
+
+LIB       := $(B)/userspace/libhmirror.a
+TOOLS     := $(B)/guest/hmirror-stat
+GUEST_TESTS := $(patsubst tests/guest/%.c,$(B)/guest/%,$(wildcard tests/guest/*_test.c))
+
+.PHONY: all setup module model userspace guest check run lint clean host-check
+
+all: module model userspace guest
+
+setup: $(B)/.setup-done
+
+$(B)/.setup-done: scripts/setup
+	scripts/setup
+	@touch $@
+
+$(KSRC)/.done: scripts/extract-ksrc | $(B)/.setup-done
+	scripts/extract-ksrc $(KSRC)
+	@touch $@
+
+# W=1 warnings are errors here; sparse runs in "make lint".
+module: $(B)/.setup-done
+	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 KCFLAGS=-Werror modules
+
+model: $(B)/.setup-done
+	$(MAKE) -C qemu-device O=$(B)/qemu-device
+
+userspace: $(LIB) $(TOOLS)
+
+$(B)/userspace/%.o: userspace/%.c userspace/*.h include/uapi/*.h | $(B)/.setup-done
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -c -o $@ $<
+
+$(LIB): $(B)/userspace/libhmirror.o
+	$(AR) rcs $@ $^
+
+$(B)/guest/hmirror-stat: userspace/hmirror-stat.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -o $@ $< $(LIB) $(DRM_LIBS)
+
+guest: $(GUEST_TESTS) $(TOOLS)
+
+$(B)/guest/%_test: tests/guest/%_test.c $(LIB) $(KSRC)/.done include/*.h
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -o $@ $< $(LIB) $(DRM_LIBS) -lpthread
+
+host-check: model $(KSRC)/.done
+	$(MAKE) -C tests/host O=$(B)/host check
+
+lint: $(KSRC)/.done
+	tests/lint $(KSRC)
+
+check: all $(KSRC)/.done
+	tests/check
+
+run: all
+	SMP=$(SMP) MEM=$(MEM) NUMA=$(NUMA) DEVICES=$(DEVICES) KVM=$(KVM) tests/run-main
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	rm -rf $(B)/userspace $(B)/guest $(B)/qemu-device $(B)/host $(B)/check

@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Guest kselftest: the spine.  Device discovery, GET_INFO, NOPs through the
+ * real rings, fences, interrupts, bad arguments, and unbind/rebind while a
+ * file is open.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "hmirror_dev.h"
+#include "libhmirror.h"
+
+#define PCI_DEVICES	"/sys/bus/pci/devices"
+#define HMIRROR_DRIVER	"/sys/bus/pci/drivers/hmirror"
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+static int read_sysfs(const char *dir, const char *name, char *buf, size_t len)
+{
+	char path[512];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+static int write_sysfs(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+/* Count ivshmem functions, and those bound to hmirror; remember one bound. */
+static void count_ivshmem(int *total, int *bound, char *bound_bdf, size_t len)
+{
+	struct dirent *de;
+	DIR *d = opendir(PCI_DEVICES);
+
+	*total = *bound = 0;
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char dir[300], val[64], link[320], drv[512];
+		ssize_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(dir, sizeof(dir), PCI_DEVICES "/%s", de->d_name);
+		if (read_sysfs(dir, "vendor", val, sizeof(val)) || strcmp(val, "0x1af4"))
+			continue;
+		if (read_sysfs(dir, "device", val, sizeof(val)) || strcmp(val, "0x1110"))
+			continue;
+		(*total)++;
+		snprintf(link, sizeof(link), "%s/driver", dir);
+		n = readlink(link, drv, sizeof(drv) - 1);
+		if (n > 0) {
+			drv[n] = '\0';
+			if (strstr(drv, "/hmirror")) {
+				(*bound)++;
+				snprintf(bound_bdf, len, "%.63s", de->d_name);
+			}
+		}
+	}
+	closedir(d);
+}
+
+/* Wait until the driver has handled as many CQ interrupts as the device sent. */
+static int wait_irqs_delivered(int fd, uint64_t want, uint64_t *got)
+{
+	struct drm_hmirror_stats st;
+	uint64_t end = now_ms() + 5000;
+
+	do {
+		int ret = hmirror_get_stats(fd, &st);
+
+		if (ret)
+			return ret;
+		*got = st.irqs[HMIRROR_VEC_CQ];
+		if (*got >= want)
+			return 0;
+		usleep(1000);
+	} while (now_ms() < end);
+	return -ETIME;
+}
+
+FIXTURE(dev) {
+	int fd;
+	struct drm_hmirror_info info;
+};
+
+FIXTURE_SETUP(dev)
+{
+	self->fd = hmirror_open(0);
+	ASSERT_GE(self->fd, 0) TH_LOG("open /dev/accel/accel0: %s", strerror(-self->fd));
+	ASSERT_EQ(0, hmirror_get_info(self->fd, &self->info));
+}
+
+FIXTURE_TEARDOWN(dev)
+{
+	hmirror_close(self->fd);
+}
+
+TEST(binds_only_hmirror_ivshmem)
+{
+	int total, bound;
+	char bdf[64] = "";
+	const char *plain = getenv("HMIRROR_PLAIN_IVSHMEM");
+	const char *ndev = getenv("HMIRROR_NUM_DEVICES");
+	int want = ndev ? atoi(ndev) : 1;
+
+	count_ivshmem(&total, &bound, bdf, sizeof(bdf));
+	ASSERT_EQ(want, bound);
+	/* The runner adds plain ivshmem devices that must stay unbound. */
+	ASSERT_EQ(bound + (plain ? atoi(plain) : 0), total);
+	ASSERT_EQ(-ENOENT, hmirror_open(bound + 8));
+}
+
+TEST_F(dev, get_info)
+{
+	struct drm_hmirror_info *i = &self->info;
+
+	ASSERT_EQ(HMIRROR_VERSION_MAJOR, i->version >> 16);
+	ASSERT_GE(i->num_engines, 1);
+	ASSERT_LE(i->num_engines, HMIRROR_MAX_QUEUES - 1);
+	ASSERT_NE(0, i->features & HMIRROR_FEAT_NOP);
+	ASSERT_EQ(0, i->sq_entries & (i->sq_entries - 1));
+	ASSERT_GE(i->sq_entries, 2);
+	ASSERT_EQ(0, i->cq_entries & (i->cq_entries - 1));
+	ASSERT_EQ(HMIRROR_NUM_VECTORS, i->num_vectors);
+	ASSERT_GE(i->bar_size, HMIRROR_RINGS_OFF);
+	for (unsigned int k = 0; k < sizeof(i->reserved) / sizeof(i->reserved[0]); k++)
+		ASSERT_EQ(0, i->reserved[k]);
+}
+
+TEST_F(dev, nop_fence_and_interrupt)
+{
+	struct drm_hmirror_stats before, after;
+	uint64_t fence, fence2, got;
+
+	ASSERT_EQ(0, hmirror_get_stats(self->fd, &before));
+	ASSERT_EQ(0, hmirror_submit_nop(self->fd, 0, 1, DRM_HMIRROR_NOP_WAIT, &fence));
+	ASSERT_GE(fence, 1);
+	ASSERT_EQ(0, hmirror_submit_nop(self->fd, 0, 1, DRM_HMIRROR_NOP_WAIT, &fence2));
+	ASSERT_EQ(fence + 1, fence2);
+	ASSERT_EQ(0, hmirror_get_stats(self->fd, &after));
+	ASSERT_EQ(before.cmds_submitted + 2, after.cmds_submitted);
+	ASSERT_GE(after.cmds_completed, before.cmds_completed + 2);
+	ASSERT_GE(after.dev_commands, before.dev_commands + 2);
+	/* The device raised at least one completion interrupt per batch... */
+	ASSERT_GE(after.dev_irqs_sent[HMIRROR_VEC_CQ],
+		  before.dev_irqs_sent[HMIRROR_VEC_CQ] + 2);
+	/* ...and they reach the driver (MSI-X through ivshmem works). */
+	ASSERT_EQ(0, wait_irqs_delivered(self->fd,
+					 before.irqs[HMIRROR_VEC_CQ] + 2, &got));
+	ASSERT_EQ(0, after.dev_errors);
+}
+
+TEST_F(dev, many_nops_wrap_the_ring)
+{
+	uint64_t fence = 0, prev, completed;
+	uint32_t count = 4096;
+	int round;
+
+	ASSERT_EQ(0, hmirror_submit_nop(self->fd, 0, 1, DRM_HMIRROR_NOP_WAIT, &prev));
+	/* 3 x 4096 commands wrap any ring of up to 4096 entries 3 times. */
+	for (round = 0; round < 3; round++) {
+		ASSERT_EQ(0, hmirror_submit_nop(self->fd, 0, count,
+						DRM_HMIRROR_NOP_FENCE, &fence));
+		ASSERT_EQ(prev + count, fence);
+		prev = fence;
+	}
+	ASSERT_EQ(0, hmirror_wait(self->fd, 0, fence, 20000, &completed));
+	ASSERT_GE(completed, fence);
+}
+
+TEST_F(dev, wait_poll_and_timeout)
+{
+	uint64_t fence, completed;
+	int ret;
+
+	ASSERT_EQ(0, hmirror_submit_nop(self->fd, 0, 64, 0, &fence));
+	ret = hmirror_wait(self->fd, 0, fence, 0, &completed);
+	ASSERT_TRUE(ret == 0 || ret == -EBUSY);
+	if (ret == -EBUSY) {
+		ASSERT_LT(completed, fence);
+	}
+	ASSERT_EQ(0, hmirror_wait(self->fd, 0, fence, 10000, &completed));
+	ASSERT_GE(completed, fence);
+	/* Once done, a poll succeeds at once. */
+	ASSERT_EQ(0, hmirror_wait(self->fd, 0, fence, 0, &completed));
+}
+
+TEST_F(dev, engines_are_independent)
+{
+	uint64_t f0a, f0b, f1;
+
+	if (self->info.num_engines < 2)
+		SKIP(return, "one engine only");
+	ASSERT_EQ(0, hmirror_submit_nop(self->fd, 0, 5, DRM_HMIRROR_NOP_WAIT, &f0a));
+	ASSERT_EQ(0, hmirror_submit_nop(self->fd, 1, 1, DRM_HMIRROR_NOP_WAIT, &f1));
+	ASSERT_EQ(0, hmirror_submit_nop(self->fd, 0, 1, DRM_HMIRROR_NOP_WAIT, &f0b));
+	ASSERT_EQ(f0a + 1, f0b);
+	ASSERT_EQ(0, hmirror_wait(self->fd, 1, f1, 0, NULL));
+}
+
+TEST_F(dev, bad_arguments)
+{
+	struct drm_hmirror_submit_nop nop;
+	struct drm_hmirror_wait w;
+	uint64_t fence;
+
+	ASSERT_EQ(-EINVAL, hmirror_submit_nop(self->fd, self->info.num_engines,
+					      1, 0, &fence));
+	ASSERT_EQ(-EINVAL, hmirror_submit_nop(self->fd, ~0u, 1, 0, &fence));
+	ASSERT_EQ(-EINVAL, hmirror_submit_nop(self->fd, 0, 0, 0, &fence));
+	ASSERT_EQ(-EINVAL, hmirror_submit_nop(self->fd, 0, 4097, 0, &fence));
+	ASSERT_EQ(-EINVAL, hmirror_submit_nop(self->fd, 0, 1, 1u << 7, &fence));
+
+	memset(&nop, 0, sizeof(nop));
+	nop.count = 1;
+	nop.pad = 1;
+	ASSERT_EQ(-1, ioctl(self->fd, DRM_IOCTL_HMIRROR_SUBMIT_NOP, &nop));
+	ASSERT_EQ(EINVAL, errno);
+
+	ASSERT_EQ(0, hmirror_submit_nop(self->fd, 0, 1, DRM_HMIRROR_NOP_WAIT, &fence));
+	ASSERT_EQ(-EINVAL, hmirror_wait(self->fd, 0, 0, 0, NULL));
+	ASSERT_EQ(-EINVAL, hmirror_wait(self->fd, 0, fence + 1, 0, NULL));
+	ASSERT_EQ(-EINVAL, hmirror_wait(self->fd, 0, ~0ull, 0, NULL));
+	ASSERT_EQ(-EINVAL, hmirror_wait(self->fd, 0, fence, ~0ull, NULL));
+	ASSERT_EQ(-EINVAL, hmirror_wait(self->fd, 99, fence, 0, NULL));
+	memset(&w, 0, sizeof(w));
+	w.fence = fence;
+	w.pad = 3;
+	ASSERT_EQ(-1, ioctl(self->fd, DRM_IOCTL_HMIRROR_WAIT, &w));
+	ASSERT_EQ(EINVAL, errno);
+
+	/* An ioctl number past the driver's table. */
+	ASSERT_EQ(-1, ioctl(self->fd, DRM_IOWR(DRM_COMMAND_BASE + 0x3f,
+					       struct drm_hmirror_wait), &w));
+	ASSERT_EQ(EINVAL, errno);
+	/* The user pointer is checked. */
+	ASSERT_EQ(-1, ioctl(self->fd, DRM_IOCTL_HMIRROR_GET_INFO, (void *)8));
+	ASSERT_EQ(EFAULT, errno);
+}
+
+/* The module cannot go while a file is open; removal of the device can. */
+TEST(unbind_and_rebind_while_open)
+{
+	char bdf[64] = "", path[256];
+	struct drm_hmirror_info info;
+	int total, bound, fd, fd2;
+	uint64_t fence;
+
+	count_ivshmem(&total, &bound, bdf, sizeof(bdf));
+	ASSERT_GE(bound, 1);
+	fd = hmirror_open(0);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, hmirror_submit_nop(fd, 0, 1, DRM_HMIRROR_NOP_WAIT, &fence));
+
+	ASSERT_EQ(-1, syscall(__NR_delete_module, "hmirror", O_NONBLOCK));
+	ASSERT_TRUE(errno == EWOULDBLOCK || errno == EBUSY);
+
+	snprintf(path, sizeof(path), HMIRROR_DRIVER "/unbind");
+	ASSERT_EQ(0, write_sysfs(path, bdf));
+	/* The open file now fails cleanly. */
+	ASSERT_EQ(-ENODEV, hmirror_submit_nop(fd, 0, 1, DRM_HMIRROR_NOP_WAIT, &fence));
+	ASSERT_EQ(-ENODEV, hmirror_wait(fd, 0, 1, 0, NULL));
+	hmirror_close(fd);
+
+	snprintf(path, sizeof(path), HMIRROR_DRIVER "/bind");
+	ASSERT_EQ(0, write_sysfs(path, bdf));
+	fd2 = -1;
+	for (int tries = 0; tries < 100 && fd2 < 0; tries++) {
+		fd2 = hmirror_open(0);
+		if (fd2 < 0)
+			usleep(20000);
+	}
+	ASSERT_GE(fd2, 0);
+	ASSERT_EQ(0, hmirror_get_info(fd2, &info));
+	/* A fresh reset: sequence numbers start again. */
+	ASSERT_EQ(0, hmirror_submit_nop(fd2, 0, 1, DRM_HMIRROR_NOP_WAIT, &fence));
+	ASSERT_EQ(1, fence);
+	hmirror_close(fd2);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Guest kselftest: the device model dies under a running workload.  The
+ * runner kills hmirror-dev when it sees the marker line this test prints;
+ * the driver must notice (heartbeat or GONE), fail every wait with -EIO,
+ * and never hang or oops.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "kselftest_harness.h"
+#include "libhmirror.h"
+
+#define KILL_MARKER	"# HMIRROR-KILL-DEVICE-MODEL"
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+FIXTURE(dead) {
+	int unused;
+};
+
+FIXTURE_SETUP(dead)
+{
+	self->unused = 0;
+}
+
+FIXTURE_TEARDOWN(dead)
+{
+}
+
+/* Up to 60 s of load before giving up, so the default 30 s is too short. */
+TEST_F_TIMEOUT(dead, device_model_killed, 120)
+{
+	struct drm_hmirror_info info;
+	struct drm_hmirror_stats st;
+	double start, dead_after;
+	uint64_t fence, first;
+	int fd, ret = 0;
+	long ok = 0;
+
+	fd = hmirror_open(0);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, hmirror_submit_nop(fd, 0, 1, DRM_HMIRROR_NOP_WAIT, &first));
+
+	printf(KILL_MARKER "\n");
+	fflush(stdout);
+	start = now_s();
+	/* Keep the device busy until the driver gives up on it. */
+	while (now_s() - start < 60) {
+		ret = hmirror_submit_nop(fd, ok & 1, 16,
+					 DRM_HMIRROR_NOP_WAIT, &fence);
+		if (ret)
+			break;
+		ok++;
+	}
+	dead_after = now_s() - start;
+	TH_LOG("driver reported %d (%s) after %.2f s, %ld batches done",
+	       ret, strerror(-ret), dead_after, ok);
+	ASSERT_EQ(-EIO, ret);
+	/* Bounded: heartbeat timeout plus watchdog period, with TCG slack. */
+	ASSERT_LT(dead_after, 30);
+
+	/* Dead stays dead, and fails fast. */
+	ASSERT_EQ(-EIO, hmirror_submit_nop(fd, 0, 1, DRM_HMIRROR_NOP_WAIT, &fence));
+	/* Work completed before the death stays completed. */
+	ASSERT_EQ(0, hmirror_wait(fd, 0, first, 1000, NULL));
+	/* Queries still answer. */
+	ASSERT_EQ(0, hmirror_get_info(fd, &info));
+	ASSERT_EQ(0, hmirror_get_stats(fd, &st));
+	hmirror_close(fd);
+
+	/* New opens work and see the dead device too. */
+	fd = hmirror_open(0);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(-EIO, hmirror_submit_nop(fd, 0, 1, DRM_HMIRROR_NOP_WAIT, &fence));
+	hmirror_close(fd);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,3 @@
+# Guest side of the dead-device scenario: the runner kills hmirror-dev when
+# the test prints its marker.
+./hmirror_dead_test

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libhmirror: a thin C library over the hmirror ioctls (libdrm based).
+ *
+ * Every call returns 0 (or a file descriptor) on success and a negative
+ * errno on failure; errno itself is left as the kernel set it.
+ */
+#ifndef LIBHMIRROR_H
+#define LIBHMIRROR_H
+
+#include <stdint.h>
+
+#include "uapi/hmirror.h"
+
+/*
+ * hmirror_open - open the hmirror device /dev/accel/accel<index>
+ * @index: accel minor index
+ * Returns: a file descriptor, -ENODEV if that node is not an hmirror
+ * device, or the -errno of open(2).
+ */
+int hmirror_open(unsigned int index);
+
+/*
+ * hmirror_open_path - open an hmirror device node by path
+ * @path: e.g. "/dev/accel/accel0"
+ * Returns: a file descriptor, -ENODEV if the node's driver is not
+ * "hmirror", or the -errno of open(2).
+ */
+int hmirror_open_path(const char *path);
+
+/*
+ * hmirror_close - close a descriptor from hmirror_open*()
+ */
+void hmirror_close(int fd);
+
+/*
+ * hmirror_get_info - what the device is (version, engines, ring sizes)
+ * Returns: 0 or -errno.
+ */
+int hmirror_get_info(int fd, struct drm_hmirror_info *info);
+
+/*
+ * hmirror_submit_nop - queue @count NOPs on @engine
+ * @flags: DRM_HMIRROR_NOP_FENCE (last one is a FENCE),
+ *	   DRM_HMIRROR_NOP_WAIT (return after the device completed them)
+ * @fence: out: sequence number of the last command, for hmirror_wait()
+ * Returns: 0 or -errno; -EINTR is not retried (a signal ends a wait),
+ * -EIO when the device is dead, -ENODEV once it has been removed.
+ */
+int hmirror_submit_nop(int fd, uint32_t engine, uint32_t count,
+		       uint32_t flags, uint64_t *fence);
+
+/*
+ * hmirror_wait - wait until @engine has completed @fence
+ * @timeout_ms: 0 polls (-EBUSY when not done); else -ETIME on expiry
+ * @completed: out (may be NULL): the engine's last completed sequence number
+ * Returns: 0 or -errno, -EINTR on a signal.
+ */
+int hmirror_wait(int fd, uint32_t engine, uint64_t fence, uint64_t timeout_ms,
+		 uint64_t *completed);
+
+/*
+ * hmirror_get_stats - driver and device counters
+ * Returns: 0 or -errno.
+ */
+int hmirror_get_stats(int fd, struct drm_hmirror_stats *stats);
+
+#endif /* LIBHMIRROR_H */
