@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: MIT
+/*
+ * hmirror-dev: the hmirror device model, served to QEMU's ivshmem-doorbell
+ * as an ivshmem server.  See ivshmem_server.h for the protocol and hmdev.h
+ * for the device.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "guest_ram.h"
+#include "hmdev.h"
+#include "ivshmem_server.h"
+#include "log.h"
+
+#define HEARTBEAT_NS	50000000ll
+
+/* epoll tags */
+enum { EV_LISTEN = 1, EV_CLIENT, EV_SIGNAL, EV_TIMER, EV_DOORBELL0 };
+
+struct opts {
+	const char *socket;
+	const char *ram;
+	uint64_t lowmem;
+	struct hmdev_config cfg;
+	int ready_fd;
+	const char *log;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: hmirror-dev --socket PATH --ram FILE[,FILE...] [options]\n"
+"  --socket PATH        ivshmem server socket (QEMU -chardev socket,path=PATH)\n"
+"  --ram FILE[,FILE..]  guest RAM files (memory-backend-file,share=on), in order\n"
+"  --lowmem BYTES       q35 RAM below 4 GiB (default: QEMU's: 2 GiB if RAM\n"
+"                       >= 2.75 GiB, else 2.75 GiB); K/M/G suffixes allowed\n"
+"  --engines N          engine queues (default %d, max %d)\n"
+"  --sq-entries N       submission ring entries per queue (default %d)\n"
+"  --cq-entries N       completion ring entries per queue (default %d)\n"
+"  --fault-entries N    fault ring entries (default %d)\n"
+"  --max-contexts N     context table entries (default %d)\n"
+"  --tlb-entries N      device TLB entries (default %d)\n"
+"  --ready-fd FD        write \"ready\\n\" to FD once listening, then close it\n"
+"  --log FILE           log here instead of stderr\n"
+"  -v, --verbose        debug log\n"
+"  -h, --help\n",
+		HMDEV_DEF_ENGINES, HMIRROR_MAX_QUEUES - 1, HMDEV_DEF_SQ,
+		HMDEV_DEF_CQ, HMDEV_DEF_FAULTS, HMDEV_DEF_CONTEXTS, HMDEV_DEF_TLB);
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	hm_log("%s", buf);
+	exit(1);
+}
+
+static uint64_t parse_u64(const char *opt, const char *s, int suffixes)
+{
+	unsigned long long v;
+	char *end;
+	unsigned shift = 0;
+
+	errno = 0;
+	if (!*s || *s == '-')
+		die("%s: invalid number '%s'", opt, s);
+	v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		die("%s: invalid number '%s'", opt, s);
+	if (suffixes && *end) {
+		switch (*end) {
+		case 'k': case 'K': shift = 10; break;
+		case 'm': case 'M': shift = 20; break;
+		case 'g': case 'G': shift = 30; break;
+		default: die("%s: invalid number '%s'", opt, s);
+		}
+		end++;
+		if (v > (ULLONG_MAX >> shift))
+			die("%s: number too large '%s'", opt, s);
+		v <<= shift;
+	}
+	if (*end)
+		die("%s: invalid number '%s'", opt, s);
+	return v;
+}
+
+static unsigned parse_uint(const char *opt, const char *s)
+{
+	uint64_t v = parse_u64(opt, s, 0);
+
+	if (v > UINT_MAX)
+		die("%s: number too large '%s'", opt, s);
+	return (unsigned)v;
+}
+
+static void parse_args(int argc, char **argv, struct opts *o)
+{
+	enum { O_SOCKET = 256, O_RAM, O_LOWMEM, O_ENGINES, O_SQ, O_CQ,
+	       O_FAULTS, O_CTX, O_TLB, O_READY, O_LOG };
+	static const struct option lo[] = {
+		{ "socket", required_argument, NULL, O_SOCKET },
+		{ "ram", required_argument, NULL, O_RAM },
+		{ "lowmem", required_argument, NULL, O_LOWMEM },
+		{ "engines", required_argument, NULL, O_ENGINES },
+		{ "sq-entries", required_argument, NULL, O_SQ },
+		{ "cq-entries", required_argument, NULL, O_CQ },
+		{ "fault-entries", required_argument, NULL, O_FAULTS },
+		{ "max-contexts", required_argument, NULL, O_CTX },
+		{ "tlb-entries", required_argument, NULL, O_TLB },
+		{ "ready-fd", required_argument, NULL, O_READY },
+		{ "log", required_argument, NULL, O_LOG },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char err[256];
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->ready_fd = -1;
+	hmdev_config_default(&o->cfg);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":vh", lo, NULL)) != -1) {
+		switch (c) {
+		case O_SOCKET: o->socket = optarg; break;
+		case O_RAM: o->ram = optarg; break;
+		case O_LOWMEM:
+			o->lowmem = parse_u64("--lowmem", optarg, 1);
+			if (!o->lowmem || o->lowmem > GUEST_RAM_4G || (o->lowmem & 4095))
+				die("--lowmem: must be nonzero, 4 KiB aligned and <= 4 GiB");
+			break;
+		case O_ENGINES: o->cfg.engines = parse_uint("--engines", optarg); break;
+		case O_SQ: o->cfg.sq_entries = parse_uint("--sq-entries", optarg); break;
+		case O_CQ: o->cfg.cq_entries = parse_uint("--cq-entries", optarg); break;
+		case O_FAULTS: o->cfg.fault_entries = parse_uint("--fault-entries", optarg); break;
+		case O_CTX: o->cfg.max_contexts = parse_uint("--max-contexts", optarg); break;
+		case O_TLB: o->cfg.tlb_entries = parse_uint("--tlb-entries", optarg); break;
+		case O_READY:
+			o->ready_fd = (int)parse_uint("--ready-fd", optarg);
+			if (o->ready_fd > INT_MAX - 1 || fcntl(o->ready_fd, F_GETFD) < 0)
+				die("--ready-fd: %s is not an open file descriptor", optarg);
+			break;
+		case O_LOG: o->log = optarg; break;
+		case 'v': hm_log_verbose = 1; break;
+		case 'h': usage(stdout); exit(0);
+		case ':': die("option %s needs an argument (see --help)", argv[optind - 1]);
+		default:
+			die("unknown option %s (see --help)", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		die("unexpected argument '%s' (see --help)", argv[optind]);
+	if (!o->socket)
+		die("--socket PATH is required (see --help)");
+	if (!o->ram)
+		die("--ram FILE[,FILE...] is required (see --help)");
+	if (hmdev_config_check(&o->cfg, err, sizeof(err)))
+		die("bad configuration: %s", err);
+}
+
+struct ctx {
+	struct hmdev dev;
+	struct guest_ram ram;
+	struct ivsh_server srv;
+	int epfd, sfd, tfd, shm_fd;
+	void *bar;
+	size_t bar_size;
+};
+
+static void raise_irq(void *opaque, unsigned v)
+{
+	struct ctx *c = opaque;
+
+	if (ivsh_server_notify(&c->srv, v))
+		hm_dbg("irq %u dropped: no client", v);
+}
+
+static void ep_add(struct ctx *c, int fd, uint32_t events, uint64_t tag)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = tag };
+
+	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev))
+		die("epoll_ctl: %s", strerror(errno));
+}
+
+/* Forget the client: out of the epoll set first (its fds may live on). */
+static void drop_client(struct ctx *c)
+{
+	unsigned v;
+
+	if (c->srv.client_fd >= 0)
+		epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->srv.client_fd, NULL);
+	for (v = 0; v < c->srv.nvec; v++)
+		if (c->srv.dev_efd[v] >= 0)
+			epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->srv.dev_efd[v], NULL);
+	ivsh_server_drop_client(&c->srv);
+}
+
+static void cleanup(struct ctx *c)
+{
+	ivsh_server_close(&c->srv);	/* also unlinks the socket */
+	if (c->bar)
+		munmap(c->bar, c->bar_size);
+	if (c->shm_fd >= 0)
+		close(c->shm_fd);
+	guest_ram_close(&c->ram);
+	close(c->epfd);
+	close(c->sfd);
+	close(c->tfd);
+	if (hm_log_file)
+		fclose(hm_log_file);
+	hm_log_file = NULL;
+}
+
+/* Returns the exit status once the loop ends. */
+static int run(struct ctx *c)
+{
+	struct epoll_event evs[16];
+	int i, n, r;
+	unsigned v;
+
+	for (;;) {
+		n = epoll_wait(c->epfd, evs, 16, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			hm_log("epoll_wait: %s", strerror(errno));
+			hmdev_shutdown(&c->dev);
+			return 1;
+		}
+		for (i = 0; i < n; i++) {
+			uint64_t tag = evs[i].data.u64, cnt;
+			struct signalfd_siginfo si;
+
+			switch (tag) {
+			case EV_LISTEN:
+				r = ivsh_server_accept(&c->srv);
+				if (r == IVSH_CLIENT_UP) {
+					ep_add(c, c->srv.client_fd,
+					       EPOLLIN | EPOLLRDHUP, EV_CLIENT);
+					for (v = 0; v < c->srv.nvec; v++)
+						ep_add(c, c->srv.dev_efd[v], EPOLLIN,
+						       EV_DOORBELL0 + v);
+				} else if (r == IVSH_CLIENT_GONE) {
+					hm_log("client disconnected during setup, exiting");
+					hmdev_shutdown(&c->dev);
+					return 0;
+				} else if (r == IVSH_NOT_QEMU) {
+					hm_log("dropped a connection that was not QEMU");
+				}
+				break;
+			case EV_CLIENT:
+				r = ivsh_server_client_event(&c->srv);
+				if (r == IVSH_CLIENT_GONE) {
+					hm_log("client disconnected, exiting");
+					hmdev_shutdown(&c->dev);
+					return 0;
+				}
+				if (r == IVSH_NOT_QEMU) {
+					hm_log("dropped a client that was not QEMU (it wrote to the socket)");
+					drop_client(c);
+					/* later events of this batch may name its fds */
+					goto next_wait;
+				}
+				break;
+			case EV_SIGNAL:
+				if (read(c->sfd, &si, sizeof(si)) != sizeof(si))
+					break;
+				hm_log("signal %u, shutting down", si.ssi_signo);
+				hmdev_shutdown(&c->dev);
+				return 0;
+			case EV_TIMER:
+				if (read(c->tfd, &cnt, sizeof(cnt)) == sizeof(cnt))
+					hmdev_tick(&c->dev);
+				break;
+			default:
+				v = (unsigned)(tag - EV_DOORBELL0);
+				if (ivsh_server_doorbell_read(&c->srv, v))
+					hmdev_doorbell(&c->dev, v);
+				break;
+			}
+		}
+next_wait:;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct itimerspec its = {
+		.it_interval = { 0, HEARTBEAT_NS }, .it_value = { 0, HEARTBEAT_NS },
+	};
+	static struct ctx c;
+	struct opts o;
+	char err[512];
+	sigset_t mask;
+	uint64_t size;
+	int ret;
+
+	parse_args(argc, argv, &o);
+	if (o.log) {
+		hm_log_file = fopen(o.log, "ae");
+		if (!hm_log_file)
+			die("cannot open log file %s: %s", o.log, strerror(errno));
+	}
+	c.shm_fd = c.epfd = c.sfd = c.tfd = -1;
+
+	/* Signals first, so that a SIGTERM during setup is not lost. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	c.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	c.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	c.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (c.sfd < 0 || c.tfd < 0 || c.epfd < 0)
+		die("signalfd/timerfd/epoll: %s", strerror(errno));
+
+	if (guest_ram_open(&c.ram, o.ram, o.lowmem, err, sizeof(err)))
+		die("%s", err);
+
+	size = hmdev_bar_size(&o.cfg);
+	if (!size)
+		die("bad configuration: layout does not fit");
+	c.bar_size = (size_t)size;
+	c.shm_fd = memfd_create("hmirror-bar2", MFD_CLOEXEC);
+	if (c.shm_fd < 0)
+		die("memfd_create: %s", strerror(errno));
+	if (ftruncate(c.shm_fd, (off_t)c.bar_size))
+		die("ftruncate shared memory: %s", strerror(errno));
+	c.bar = mmap(NULL, c.bar_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		     c.shm_fd, 0);
+	if (c.bar == MAP_FAILED)
+		die("mmap shared memory: %s", strerror(errno));
+	if (hmdev_init(&c.dev, &o.cfg, c.bar, c.bar_size, &c.ram, raise_irq, &c,
+		       err, sizeof(err)))
+		die("device init: %s", err);
+
+	if (ivsh_server_listen(&c.srv, o.socket, c.shm_fd, HMIRROR_NUM_VECTORS,
+			       err, sizeof(err)))
+		die("%s", err);
+	ep_add(&c, c.srv.listen_fd, EPOLLIN, EV_LISTEN);
+	ep_add(&c, c.sfd, EPOLLIN, EV_SIGNAL);
+	ep_add(&c, c.tfd, EPOLLIN, EV_TIMER);
+	if (timerfd_settime(c.tfd, 0, &its, NULL))
+		die("timerfd_settime: %s", strerror(errno));
+
+	hm_log("listening on %s: BAR2 %zu KiB, %u queues, RAM %llu MiB in %u file(s), "
+	       "%llu MiB below 4 GiB",
+	       o.socket, c.bar_size >> 10, c.dev.num_queues,
+	       (unsigned long long)(c.ram.total >> 20), c.ram.nfiles,
+	       (unsigned long long)(c.ram.below_4g >> 20));
+	if (o.ready_fd >= 0) {
+		static const char msg[] = "ready\n";
+
+		if (write(o.ready_fd, msg, sizeof(msg) - 1) != sizeof(msg) - 1)
+			hm_log("--ready-fd: write failed: %s", strerror(errno));
+		close(o.ready_fd);
+	}
+
+	ret = run(&c);
+	cleanup(&c);
+	return ret;
+}
