@@ -48,7 +48,7 @@ $(KSRC)/.done: scripts/extract-ksrc | $(B)/.setup-done
 
 # W=1 warnings are errors here; sparse runs in "make lint".
 module: $(B)/.setup-done
-	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 KCFLAGS=-Werror modules
+	scripts/build-module $(B)/kmod $(KDIR) W=1 KCFLAGS=-Werror modules
 
 model: $(B)/.setup-done
 	$(MAKE) -C qemu-device O=$(B)/qemu-device
@@ -85,5 +85,4 @@ run: all
 	SMP=$(SMP) MEM=$(MEM) NUMA=$(NUMA) DEVICES=$(DEVICES) KVM=$(KVM) tests/run-main
 
 clean:
-	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
-	rm -rf $(B)/userspace $(B)/guest $(B)/qemu-device $(B)/host $(B)/check
+	rm -rf $(B)/kmod* $(B)/userspace $(B)/guest $(B)/qemu-device $(B)/host $(B)/check
