@@ -181,9 +181,13 @@ TEST_F(dev, nop_fence_and_interrupt)
 	/* The device raised at least one completion interrupt per batch... */
 	ASSERT_GE(after.dev_irqs_sent[HMIRROR_VEC_CQ],
 		  before.dev_irqs_sent[HMIRROR_VEC_CQ] + 2);
-	/* ...and they reach the driver (MSI-X through ivshmem works). */
+	/*
+	 * ...and they reach the driver (MSI-X through ivshmem works).  Two
+	 * eventfd signals before QEMU reads the first become one interrupt,
+	 * so only one is certain.
+	 */
 	ASSERT_EQ(0, wait_irqs_delivered(self->fd,
-					 before.irqs[HMIRROR_VEC_CQ] + 2, &got));
+					 before.irqs[HMIRROR_VEC_CQ] + 1, &got));
 	ASSERT_EQ(0, after.dev_errors);
 }
 
