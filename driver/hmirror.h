@@ -6,6 +6,7 @@
 #define HMIRROR_H
 
 #include <linux/atomic.h>
+#include <linux/idr.h>
 #include <linux/pci.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
@@ -93,6 +94,8 @@ enum hmirror_flags {
  * @last_heartbeat: heartbeat value seen last by the watchdog
  * @heartbeat_stamp: jiffies when @last_heartbeat last changed
  * @dead_reason: why the device was marked dead (static string)
+ * @ctx_ida: device context numbers in use
+ * @live_contexts: contexts alive (open files)
  */
 struct hmirror_device {
 	struct drm_device drm;
@@ -113,6 +116,8 @@ struct hmirror_device {
 	u64 last_heartbeat;
 	unsigned long heartbeat_stamp;
 	const char *dead_reason;
+	struct ida ctx_ida;
+	atomic_t live_contexts;
 };
 
 static inline struct hmirror_device *to_hmirror(struct drm_device *drm)
@@ -134,7 +139,7 @@ int hmirror_queue_wait(struct hmirror_device *hdev, u32 qi, u64 seqno,
 void hmirror_queue_reap(struct hmirror_device *hdev, struct hmirror_queue *q);
 
 /* hmirror_ioctl.c: the table is indexed by ioctl number */
-#define HMIRROR_NUM_IOCTLS	4
+#define HMIRROR_NUM_IOCTLS	5
 extern const struct drm_ioctl_desc hmirror_ioctls[HMIRROR_NUM_IOCTLS];
 
 #endif /* HMIRROR_H */

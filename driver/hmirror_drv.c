@@ -10,17 +10,32 @@
 #include <drm/drm_print.h>
 #include <drm/drm_drv.h>
 #include <drm/drm_ioctl.h>
+#include <drm/drm_managed.h>
 
 #include "hmirror.h"
+#include "hmirror_ctx.h"
 
 #define PCI_VENDOR_ID_IVSHMEM	0x1af4	/* Red Hat, Inc. (virtio range) */
 #define PCI_DEVICE_ID_IVSHMEM	0x1110
 
 DEFINE_DRM_ACCEL_FOPS(hmirror_fops);
 
+static int hmirror_open(struct drm_device *drm, struct drm_file *file)
+{
+	return hmirror_ctx_create(to_hmirror(drm), file);
+}
+
+static void hmirror_postclose(struct drm_device *drm, struct drm_file *file)
+{
+	if (file->driver_priv)
+		hmirror_ctx_destroy(file->driver_priv);
+}
+
 static const struct drm_driver hmirror_drm_driver = {
 	.driver_features = DRIVER_COMPUTE_ACCEL,
 	.fops = &hmirror_fops,
+	.open = hmirror_open,
+	.postclose = hmirror_postclose,
 	.ioctls = hmirror_ioctls,
 	.num_ioctls = HMIRROR_NUM_IOCTLS,
 	.name = HMIRROR_DRIVER_NAME,
@@ -70,6 +85,11 @@ static int hmirror_map_bars(struct hmirror_device *hdev)
 	return 0;
 }
 
+static void hmirror_ida_release(struct drm_device *drm, void *ida)
+{
+	ida_destroy(ida);
+}
+
 static int hmirror_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct hmirror_device *hdev;
@@ -80,6 +100,11 @@ static int hmirror_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (IS_ERR(hdev))
 		return PTR_ERR(hdev);
 	hdev->pdev = pdev;
+	ida_init(&hdev->ctx_ida);
+	ret = drmm_add_action_or_reset(&hdev->drm, hmirror_ida_release,
+				       &hdev->ctx_ida);
+	if (ret)
+		return ret;
 
 	ret = pcim_enable_device(pdev);
 	if (ret)

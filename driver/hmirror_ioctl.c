@@ -9,6 +9,7 @@
 #include <drm/drm_ioctl.h>
 
 #include "hmirror.h"
+#include "hmirror_ctx.h"
 #include "uapi/hmirror.h"
 
 #define HMIRROR_NOP_MAX		4096u
@@ -137,6 +138,7 @@ static int hmirror_ioctl_stats(struct drm_device *drm, void *data,
 	st->cmds_submitted = atomic64_read(&hdev->cmds_submitted);
 	st->cmds_completed = atomic64_read(&hdev->cmds_completed);
 	st->doorbells = atomic64_read(&hdev->doorbells);
+	st->live_contexts = atomic_read(&hdev->live_contexts);
 
 	/* Device-side counters only while the BAR is still mapped. */
 	if (!drm_dev_enter(drm, &idx))
@@ -149,11 +151,40 @@ static int hmirror_ioctl_stats(struct drm_device *drm, void *data,
 	return 0;
 }
 
+static int hmirror_ioctl_ctx_options(struct drm_device *drm, void *data,
+				     struct drm_file *file)
+{
+	struct drm_hmirror_ctx_options *args = data;
+	struct hmirror_ctx *ctx;
+	int ret;
+
+	ret = hmirror_ctx_get(file, &ctx);
+	if (ret)
+		return ret;
+	if (args->flags & ~DRM_HMIRROR_CTX_FLAGS ||
+	    args->reserved[0] || args->reserved[1])
+		return -EINVAL;
+	if (args->flags & DRM_HMIRROR_CTX_SET) {
+		if (args->backend != DRM_HMIRROR_BACKEND_GUP &&
+		    args->backend != DRM_HMIRROR_BACKEND_HMM)
+			return -EINVAL;
+		if (args->fault_ahead > DRM_HMIRROR_FAULT_AHEAD_MAX)
+			return -EINVAL;
+		WRITE_ONCE(ctx->backend, args->backend);
+		WRITE_ONCE(ctx->fault_ahead, args->fault_ahead);
+	}
+	args->backend = READ_ONCE(ctx->backend);
+	args->fault_ahead = READ_ONCE(ctx->fault_ahead);
+	args->ctx_id = ctx->id;
+	return 0;
+}
+
 const struct drm_ioctl_desc hmirror_ioctls[HMIRROR_NUM_IOCTLS] = {
 	DRM_IOCTL_DEF_DRV(HMIRROR_GET_INFO, hmirror_ioctl_get_info, 0),
 	DRM_IOCTL_DEF_DRV(HMIRROR_SUBMIT_NOP, hmirror_ioctl_submit_nop, 0),
 	DRM_IOCTL_DEF_DRV(HMIRROR_WAIT, hmirror_ioctl_wait, 0),
 	DRM_IOCTL_DEF_DRV(HMIRROR_STATS, hmirror_ioctl_stats, 0),
+	DRM_IOCTL_DEF_DRV(HMIRROR_CTX_OPTIONS, hmirror_ioctl_ctx_options, 0),
 };
 
-static_assert(DRM_HMIRROR_STATS + 1 == HMIRROR_NUM_IOCTLS);
+static_assert(DRM_HMIRROR_CTX_OPTIONS + 1 == HMIRROR_NUM_IOCTLS);

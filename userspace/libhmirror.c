@@ -89,3 +89,8 @@ int hmirror_get_stats(int fd, struct drm_hmirror_stats *stats)
 	memset(stats, 0, sizeof(*stats));
 	return neg_errno(drmIoctl(fd, DRM_IOCTL_HMIRROR_STATS, stats));
 }
+
+int hmirror_ctx_options(int fd, struct drm_hmirror_ctx_options *opts)
+{
+	return neg_errno(drmIoctl(fd, DRM_IOCTL_HMIRROR_CTX_OPTIONS, opts));
+}

@@ -65,4 +65,11 @@ int hmirror_wait(int fd, uint32_t engine, uint64_t fence, uint64_t timeout_ms,
  */
 int hmirror_get_stats(int fd, struct drm_hmirror_stats *stats);
 
+/*
+ * hmirror_ctx_options - read, and with DRM_HMIRROR_CTX_SET in opts->flags
+ * set, the options of the file's context (fault backend, fault-ahead)
+ * Returns: 0 or -errno; -EPERM from a process other than the opener.
+ */
+int hmirror_ctx_options(int fd, struct drm_hmirror_ctx_options *opts);
+
 #endif /* LIBHMIRROR_H */

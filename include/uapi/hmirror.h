@@ -18,6 +18,7 @@ extern "C" {
 #define DRM_HMIRROR_SUBMIT_NOP	0x01
 #define DRM_HMIRROR_WAIT	0x02
 #define DRM_HMIRROR_STATS	0x03
+#define DRM_HMIRROR_CTX_OPTIONS	0x04
 
 /**
  * struct drm_hmirror_info - what the device is (DRM_IOCTL_HMIRROR_GET_INFO)
@@ -94,6 +95,7 @@ struct drm_hmirror_wait {
  * @dev_commands: commands the device has executed since reset
  * @dev_errors: errors the device has reported since reset
  * @doorbells: doorbells the driver has rung
+ * @live_contexts: contexts (open files) alive on this device
  * @reserved: zero
  */
 struct drm_hmirror_stats {
@@ -104,7 +106,38 @@ struct drm_hmirror_stats {
 	__u64 dev_commands;
 	__u64 dev_errors;
 	__u64 doorbells;
-	__u64 reserved[11];
+	__u64 live_contexts;
+	__u64 reserved[10];
+};
+
+/* Fault backends (drm_hmirror_ctx_options.backend). */
+#define DRM_HMIRROR_BACKEND_GUP	0	/* get_user_pages_remote() */
+#define DRM_HMIRROR_BACKEND_HMM	1	/* hmm_range_fault() */
+
+/* drm_hmirror_ctx_options.flags */
+#define DRM_HMIRROR_CTX_SET	(1u << 0)	/* apply the fields, else only read */
+#define DRM_HMIRROR_CTX_FLAGS	DRM_HMIRROR_CTX_SET
+
+#define DRM_HMIRROR_FAULT_AHEAD_MAX	512
+
+/**
+ * struct drm_hmirror_ctx_options - the calling file's context
+ * @flags: DRM_HMIRROR_CTX_*
+ * @backend: DRM_HMIRROR_BACKEND_*
+ * @fault_ahead: pages faulted beyond a device fault's run, clipped to the
+ *	VMA, 0 .. DRM_HMIRROR_FAULT_AHEAD_MAX
+ * @ctx_id: out: the device context number
+ * @reserved: zero
+ *
+ * Always returns the options in force.  Only the process that opened the
+ * file may use its context (-EPERM otherwise).
+ */
+struct drm_hmirror_ctx_options {
+	__u32 flags;
+	__u32 backend;
+	__u32 fault_ahead;
+	__u32 ctx_id;
+	__u64 reserved[2];
 };
 
 #define DRM_IOCTL_HMIRROR_GET_INFO \
@@ -115,6 +148,8 @@ struct drm_hmirror_stats {
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMIRROR_WAIT, struct drm_hmirror_wait)
 #define DRM_IOCTL_HMIRROR_STATS \
 	DRM_IOR(DRM_COMMAND_BASE + DRM_HMIRROR_STATS, struct drm_hmirror_stats)
+#define DRM_IOCTL_HMIRROR_CTX_OPTIONS \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMIRROR_CTX_OPTIONS, struct drm_hmirror_ctx_options)
 
 #if defined(__cplusplus)
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -277,6 +278,84 @@ TEST_F(dev, bad_arguments)
 	/* The user pointer is checked. */
 	ASSERT_EQ(-1, ioctl(self->fd, DRM_IOCTL_HMIRROR_GET_INFO, (void *)8));
 	ASSERT_EQ(EFAULT, errno);
+}
+
+TEST_F(dev, contexts_per_open_file)
+{
+	struct drm_hmirror_ctx_options o1 = {0}, o2 = {0};
+	struct drm_hmirror_stats st0, st1, st2;
+	int fd2;
+
+	ASSERT_EQ(0, hmirror_get_stats(self->fd, &st0));
+	ASSERT_GE(st0.live_contexts, 1);
+	fd2 = hmirror_open(0);
+	ASSERT_GE(fd2, 0);
+	ASSERT_EQ(0, hmirror_get_stats(self->fd, &st1));
+	ASSERT_EQ(st0.live_contexts + 1, st1.live_contexts);
+
+	ASSERT_EQ(0, hmirror_ctx_options(self->fd, &o1));
+	ASSERT_EQ(0, hmirror_ctx_options(fd2, &o2));
+	ASSERT_NE(0, o1.ctx_id);
+	ASSERT_NE(o1.ctx_id, o2.ctx_id);
+	ASSERT_LT(o1.ctx_id, self->info.max_contexts);
+	ASSERT_EQ(DRM_HMIRROR_BACKEND_GUP, o1.backend);
+
+	/* Closing a context flushes its device TLB through the management queue. */
+	hmirror_close(fd2);
+	ASSERT_EQ(0, hmirror_get_stats(self->fd, &st2));
+	ASSERT_EQ(st0.live_contexts, st2.live_contexts);
+	ASSERT_GT(st2.dev_commands, st1.dev_commands);
+	ASSERT_EQ(0, st2.dev_errors);
+}
+
+TEST_F(dev, context_options)
+{
+	struct drm_hmirror_ctx_options o = {0};
+
+	o.flags = DRM_HMIRROR_CTX_SET;
+	o.backend = DRM_HMIRROR_BACKEND_HMM;
+	o.fault_ahead = 16;
+	ASSERT_EQ(0, hmirror_ctx_options(self->fd, &o));
+	memset(&o, 0, sizeof(o));
+	ASSERT_EQ(0, hmirror_ctx_options(self->fd, &o));
+	ASSERT_EQ(DRM_HMIRROR_BACKEND_HMM, o.backend);
+	ASSERT_EQ(16, o.fault_ahead);
+
+	o.flags = DRM_HMIRROR_CTX_SET;
+	o.backend = 2;
+	ASSERT_EQ(-EINVAL, hmirror_ctx_options(self->fd, &o));
+	o.backend = DRM_HMIRROR_BACKEND_GUP;
+	o.fault_ahead = DRM_HMIRROR_FAULT_AHEAD_MAX + 1;
+	ASSERT_EQ(-EINVAL, hmirror_ctx_options(self->fd, &o));
+	o.fault_ahead = 0;
+	o.flags = 1u << 5;
+	ASSERT_EQ(-EINVAL, hmirror_ctx_options(self->fd, &o));
+	o.flags = 0;
+	o.reserved[1] = 1;
+	ASSERT_EQ(-EINVAL, hmirror_ctx_options(self->fd, &o));
+	/* A refused SET changed nothing. */
+	memset(&o, 0, sizeof(o));
+	ASSERT_EQ(0, hmirror_ctx_options(self->fd, &o));
+	ASSERT_EQ(16, o.fault_ahead);
+}
+
+/* A context mirrors its opener's address space only. */
+TEST_F(dev, context_refuses_other_mm)
+{
+	struct drm_hmirror_ctx_options o = {0};
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		/* The inherited file names the parent's context. */
+		_exit(hmirror_ctx_options(self->fd, &o) == -EPERM ? 0 : 1);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(0, hmirror_ctx_options(self->fd, &o));
 }
 
 /* The module cannot go while a file is open; removal of the device can. */
