@@ -131,11 +131,14 @@ int hmirror_hw_init(struct hmirror_device *hdev);
 void hmirror_hw_fini(struct hmirror_device *hdev);
 void hmirror_mark_dead(struct hmirror_device *hdev, const char *reason);
 int hmirror_hw_status(struct hmirror_device *hdev);
+/* Waits end on a signal (-EINTR); without it they are bounded only. */
+#define HMIRROR_WAIT_INTERRUPTIBLE	BIT(0)
 int hmirror_queue_submit(struct hmirror_device *hdev, u32 qi,
 			 const struct hmirror_cmd *cmds, u32 count,
-			 u64 *last_seqno);
+			 u64 *last_seqno, unsigned int flags);
 int hmirror_queue_wait(struct hmirror_device *hdev, u32 qi, u64 seqno,
-		       unsigned long timeout_ms, u64 *completed);
+		       unsigned long timeout_ms, u64 *completed,
+		       unsigned int flags);
 void hmirror_queue_reap(struct hmirror_device *hdev, struct hmirror_queue *q);
 
 /* hmirror_ioctl.c: the table is indexed by ioctl number */

@@ -55,7 +55,8 @@ static void hmirror_ctx_write_entry(struct hmirror_device *hdev, u32 id,
  * @end: end address
  *
  * Queues TLB_INVAL on the management queue, which a stalled engine never
- * blocks, and waits for it with a bound.  A device that does not answer is
+ * blocks, and waits for it uninterruptibly (an invalidation must finish,
+ * even in a task being killed) but with a bound.  A device that does not answer is
  * declared dead; afterwards it does no DMA (bus mastering is off).
  *
  * Return: 0, or -EIO/-ENODEV when the device is gone (its TLB is then moot).
@@ -70,17 +71,20 @@ int hmirror_ctx_tlb_inval(struct hmirror_ctx *ctx, u64 start, u64 end)
 		.len = end - start,
 	};
 	u64 seqno, completed;
-	int ret;
+	int ret, idx;
 
-	ret = hmirror_queue_submit(hdev, HMIRROR_QUEUE_MGMT, &cmd, 1, &seqno);
-	if (ret)
-		return ret;
-	ret = hmirror_queue_wait(hdev, HMIRROR_QUEUE_MGMT, seqno,
-				 HMIRROR_CMD_TIMEOUT_MS, &completed);
+	/* Notifiers run at any time: after removal BAR2 is gone. */
+	if (!drm_dev_enter(&hdev->drm, &idx))
+		return -ENODEV;
+	ret = hmirror_queue_submit(hdev, HMIRROR_QUEUE_MGMT, &cmd, 1, &seqno, 0);
+	if (!ret)
+		ret = hmirror_queue_wait(hdev, HMIRROR_QUEUE_MGMT, seqno,
+					 HMIRROR_CMD_TIMEOUT_MS, &completed, 0);
 	if (ret == -ETIME) {
 		hmirror_mark_dead(hdev, "TLB invalidation timed out");
 		ret = -EIO;
 	}
+	drm_dev_exit(idx);
 	return ret;
 }
 
@@ -129,10 +133,19 @@ int hmirror_ctx_create(struct hmirror_device *hdev, struct drm_file *file)
 
 	ctx->mm = current->mm;
 	mmgrab(ctx->mm);
+	ret = hmirror_mirror_init(ctx, ctx->mm);
+	if (ret)
+		goto err_mm;
 	file->driver_priv = ctx;
 	atomic_inc(&hdev->live_contexts);
 	return 0;
 
+err_mm:
+	mmdrop(ctx->mm);
+	if (drm_dev_enter(&hdev->drm, &idx)) {
+		hmirror_ctx_write_entry(hdev, ctx->id, 0, 0);
+		drm_dev_exit(idx);
+	}
 err_id:
 	ida_free(&hdev->ctx_ida, ctx->id);
 err_zap:
@@ -148,15 +161,18 @@ err_free:
  * hmirror_ctx_destroy - tear down a file's context
  * @ctx: context, no ioctl running on it any more
  *
- * Disables the context in the device, flushes its TLB entries, then frees
- * the page table and the pages' DMA mappings.  With the device gone (dead
- * or unplugged) there is nothing to flush: it does no more DMA.
+ * Stops the notifier (which clears and flushes every device entry if the
+ * mm is still alive), disables the context in the device, flushes its TLB
+ * entries, then frees the page table and the pages' DMA mappings.  With
+ * the device gone (dead or unplugged) there is nothing to flush: it does
+ * no more DMA.
  */
 void hmirror_ctx_destroy(struct hmirror_ctx *ctx)
 {
 	struct hmirror_device *hdev = ctx->hdev;
 	int idx;
 
+	hmirror_mirror_fini(ctx);
 	if (drm_dev_enter(&hdev->drm, &idx)) {
 		hmirror_ctx_write_entry(hdev, ctx->id, 0, 0);
 		if (!hmirror_hw_status(hdev))

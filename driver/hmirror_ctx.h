@@ -7,6 +7,7 @@
 
 #include <linux/mm_types.h>
 
+#include "hmirror_mirror.h"
 #include "hmirror_pt.h"
 
 struct drm_file;
@@ -19,6 +20,7 @@ struct hmirror_device;
  * @id: index in the device's context table
  * @pt: device page table
  * @zap: scratch for invalidations, used under @pt.lock
+ * @mirror: invalidation tracking (the mmu notifier)
  * @backend: DRM_HMIRROR_BACKEND_*
  * @fault_ahead: extra pages faulted after a device fault's run
  */
@@ -28,6 +30,7 @@ struct hmirror_ctx {
 	u32 id;
 	struct hmirror_pt pt;
 	struct hmirror_pt_zap zap;
+	struct hmirror_mirror mirror;
 	u32 backend;
 	u32 fault_ahead;
 };

@@ -385,12 +385,15 @@ static bool hmirror_queue_has_room(struct hmirror_device *hdev,
 /*
  * Sleep on @q until @done(q) holds, re-checking the rings every poll slice
  * in case an interrupt was lost.  Gives up with -ETIME at @deadline (in
- * jiffies), -EINTR on a signal, -EIO/-ENODEV if the device goes away.
+ * jiffies), -EINTR on a signal when @interruptible, -EIO/-ENODEV if the
+ * device goes away.  Invalidations sleep uninterruptibly: they must finish
+ * even in a task that is being killed, and the deadline bounds them.
  */
 static int hmirror_queue_sleep(struct hmirror_device *hdev,
 			       struct hmirror_queue *q,
 			       bool (*done)(struct hmirror_queue *q, u64 arg),
-			       u64 arg, unsigned long deadline)
+			       u64 arg, unsigned long deadline,
+			       bool interruptible)
 {
 	long slice, ret;
 
@@ -405,6 +408,11 @@ static int hmirror_queue_sleep(struct hmirror_device *hdev,
 			return -ETIME;
 		slice = min_t(long, deadline - jiffies,
 			      msecs_to_jiffies(HMIRROR_POLL_SLICE_MS));
+		if (!interruptible) {
+			wait_event_timeout(q->wq, done(q, arg) ||
+					   hmirror_hw_status(hdev), slice);
+			continue;
+		}
 		ret = wait_event_interruptible_timeout(q->wq,
 						       done(q, arg) ||
 						       hmirror_hw_status(hdev),
@@ -431,6 +439,7 @@ static bool hmirror_sq_not_full(struct hmirror_queue *q, u64 entries)
  * @cmds: commands; their seqno fields are assigned here
  * @count: number of commands
  * @last_seqno: out: sequence number of the last command
+ * @flags: HMIRROR_WAIT_*
  *
  * Waits for ring space if needed.
  *
@@ -439,7 +448,7 @@ static bool hmirror_sq_not_full(struct hmirror_queue *q, u64 entries)
  */
 int hmirror_queue_submit(struct hmirror_device *hdev, u32 qi,
 			 const struct hmirror_cmd *cmds, u32 count,
-			 u64 *last_seqno)
+			 u64 *last_seqno, unsigned int flags)
 {
 	struct hmirror_queue *q = &hdev->queues[qi];
 	u32 entries = hdev->hdr.sq_entries;
@@ -450,7 +459,8 @@ int hmirror_queue_submit(struct hmirror_device *hdev, u32 qi,
 	*last_seqno = 0;
 	while (count) {
 		ret = hmirror_queue_sleep(hdev, q, hmirror_sq_not_full, entries,
-					  jiffies + msecs_to_jiffies(HMIRROR_CMD_TIMEOUT_MS));
+					  jiffies + msecs_to_jiffies(HMIRROR_CMD_TIMEOUT_MS),
+					  flags & HMIRROR_WAIT_INTERRUPTIBLE);
 		if (ret == -ETIME) {
 			hmirror_mark_dead(hdev, "submission ring stuck");
 			ret = -EIO;
@@ -496,17 +506,20 @@ int hmirror_queue_submit(struct hmirror_device *hdev, u32 qi,
  * @seqno: sequence number already submitted on @qi
  * @timeout_ms: 0 to poll once
  * @completed: out: last completed sequence number
+ * @flags: HMIRROR_WAIT_*
  *
  * Return: 0, -EBUSY (poll, not done), -ETIME, -EINTR, -EIO or -ENODEV.
  */
 int hmirror_queue_wait(struct hmirror_device *hdev, u32 qi, u64 seqno,
-		       unsigned long timeout_ms, u64 *completed)
+		       unsigned long timeout_ms, u64 *completed,
+		       unsigned int flags)
 {
 	struct hmirror_queue *q = &hdev->queues[qi];
 	int ret;
 
 	ret = hmirror_queue_sleep(hdev, q, hmirror_seqno_done, seqno,
-				  jiffies + msecs_to_jiffies(timeout_ms));
+				  jiffies + msecs_to_jiffies(timeout_ms),
+				  flags & HMIRROR_WAIT_INTERRUPTIBLE);
 	*completed = READ_ONCE(q->completed);
 	if (ret == -ETIME && !timeout_ms)
 		ret = -EBUSY;

@@ -78,7 +78,8 @@ static int hmirror_ioctl_submit_nop(struct drm_device *drm, void *data,
 			cmds[i].opcode = HMIRROR_OP_NOP;
 		if (n == left && (args->flags & DRM_HMIRROR_NOP_FENCE))
 			cmds[n - 1].opcode = HMIRROR_OP_FENCE;
-		ret = hmirror_queue_submit(hdev, qi, cmds, n, &last);
+		ret = hmirror_queue_submit(hdev, qi, cmds, n, &last,
+					   HMIRROR_WAIT_INTERRUPTIBLE);
 		if (ret)
 			goto out_exit;
 	}
@@ -88,7 +89,7 @@ static int hmirror_ioctl_submit_nop(struct drm_device *drm, void *data,
 		u64 completed;
 
 		ret = hmirror_queue_wait(hdev, qi, last, HMIRROR_CMD_TIMEOUT_MS,
-					 &completed);
+					 &completed, HMIRROR_WAIT_INTERRUPTIBLE);
 		if (ret == -ETIME) {
 			hmirror_mark_dead(hdev, "command timed out");
 			ret = -EIO;
@@ -120,7 +121,7 @@ static int hmirror_ioctl_wait(struct drm_device *drm, void *data,
 	if (!drm_dev_enter(drm, &idx))
 		return -ENODEV;
 	ret = hmirror_queue_wait(hdev, qi, args->fence, args->timeout_ms,
-				 &args->completed);
+				 &args->completed, HMIRROR_WAIT_INTERRUPTIBLE);
 	drm_dev_exit(idx);
 	return ret;
 }

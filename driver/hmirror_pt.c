@@ -254,6 +254,43 @@ u64 hmirror_pt_lookup(struct hmirror_pt *pt, u64 va)
 	return READ_ONCE(t->entries[PT_IDX(va, 1)]);
 }
 
+static bool pt_table_empty_in(struct hmirror_pt_table *t, int level, u64 base,
+			      u64 start, u64 end)
+{
+	unsigned int idx = PT_IDX(max(start, base), level);
+	u64 va = base + ((u64)idx << HMIRROR_PT_SHIFT(level));
+
+	for (; idx < HMIRROR_PT_ENTRIES && va < end;
+	     idx++, va += PT_SPAN(level)) {
+		if (level == 1) {
+			if (READ_ONCE(t->entries[idx]) & HMIRROR_PTE_VALID)
+				return false;
+		} else if (t->child[idx] &&
+			   !pt_table_empty_in(t->child[idx], level - 1, va,
+					      start, end)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/**
+ * hmirror_pt_range_empty - is nothing mapped for the device in [start, end)?
+ * @pt: page table, lock held
+ * @start: first address
+ * @end: end address
+ *
+ * Cost follows the tables present, so ranges never mirrored are cheap.
+ */
+bool hmirror_pt_range_empty(struct hmirror_pt *pt, u64 start, u64 end)
+{
+	lockdep_assert_held(&pt->lock);
+	end = min_t(u64, end, 1ull << HMIRROR_VA_BITS);
+	if (start >= end || !pt->mapped)
+		return true;
+	return pt_table_empty_in(pt->root, HMIRROR_PT_LEVELS, 0, start, end);
+}
+
 int hmirror_pt_zap_init(struct hmirror_pt_zap *z, unsigned int max)
 {
 	z->dma = kcalloc(max, sizeof(*z->dma), GFP_KERNEL);

@@ -81,6 +81,7 @@ void hmirror_pt_cache_drain(struct hmirror_pt_cache *c);
 int hmirror_pt_map(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
 		   u64 va, struct page *page, bool write);
 u64 hmirror_pt_lookup(struct hmirror_pt *pt, u64 va);
+bool hmirror_pt_range_empty(struct hmirror_pt *pt, u64 start, u64 end);
 
 int hmirror_pt_zap_init(struct hmirror_pt_zap *z, unsigned int max);
 void hmirror_pt_zap_destroy(struct hmirror_pt_zap *z);
