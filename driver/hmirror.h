@@ -40,6 +40,8 @@
 #define HMIRROR_WATCHDOG_PERIOD_MS	500
 /* Waits re-check the rings this often: an interrupt can be lost. */
 #define HMIRROR_POLL_SLICE_MS		100
+/* Longest run of pages one fault record may name. */
+#define HMIRROR_FAULT_MAX_PAGES		512
 
 /**
  * struct hmirror_queue - driver side of one submission/completion ring pair
@@ -54,6 +56,8 @@
  * @completed: last sequence number seen completed
  * @errors: completions with a non-OK status
  * @wq: waiters for completions or ring space
+ * @waiters: per in-flight sequence number (slot seqno & (sq_entries - 1)),
+ *	the task waiting for it, or NULL
  */
 struct hmirror_queue {
 	spinlock_t lock;	/* see kernel-doc above */
@@ -67,6 +71,25 @@ struct hmirror_queue {
 	u64 completed;
 	u64 errors;
 	wait_queue_head_t wq;
+	struct hmirror_waiter **waiters;
+};
+
+/**
+ * struct hmirror_waiter - a task waiting for one command
+ * @seqno: the command's sequence number
+ * @cpl: the completion, once @done
+ * @done: completion seen
+ * @fault_pending: the command stalled on @fault, to be answered
+ * @fault: the device's fault record, validated
+ *
+ * Lives on the waiting task's stack; fields change under the queue lock.
+ */
+struct hmirror_waiter {
+	u64 seqno;
+	struct hmirror_cpl cpl;
+	bool done;
+	bool fault_pending;
+	struct hmirror_fault fault;
 };
 
 enum hmirror_flags {
@@ -96,6 +119,11 @@ enum hmirror_flags {
  * @dead_reason: why the device was marked dead (static string)
  * @ctx_ida: device context numbers in use
  * @live_contexts: contexts alive (open files)
+ * @fault_lock: serialises fault ring consumers
+ * @fault_regs: fault ring registers in BAR2
+ * @fault_ring: fault records in BAR2
+ * @fault_head: next record to read, mirrors fault_regs->head
+ * @faults_orphaned: records naming no waiting command, cancelled
  */
 struct hmirror_device {
 	struct drm_device drm;
@@ -118,6 +146,11 @@ struct hmirror_device {
 	const char *dead_reason;
 	struct ida ctx_ida;
 	atomic_t live_contexts;
+	spinlock_t fault_lock;	/* see kernel-doc above */
+	struct hmirror_fault_regs __iomem *fault_regs;
+	struct hmirror_fault __iomem *fault_ring;
+	u32 fault_head;
+	atomic64_t faults_orphaned;
 };
 
 static inline struct hmirror_device *to_hmirror(struct drm_device *drm)
@@ -140,9 +173,17 @@ int hmirror_queue_wait(struct hmirror_device *hdev, u32 qi, u64 seqno,
 		       unsigned long timeout_ms, u64 *completed,
 		       unsigned int flags);
 void hmirror_queue_reap(struct hmirror_device *hdev, struct hmirror_queue *q);
+int hmirror_queue_submit_wait(struct hmirror_device *hdev, u32 qi,
+			      const struct hmirror_cmd *cmd,
+			      struct hmirror_waiter *w, unsigned int flags);
+void hmirror_queue_forget(struct hmirror_device *hdev, u32 qi,
+			  struct hmirror_waiter *w);
+void hmirror_fault_drain(struct hmirror_device *hdev);
+void hmirror_fault_answer(struct hmirror_device *hdev, u32 qi, u32 fault_id,
+			  u32 answer);
 
 /* hmirror_ioctl.c: the table is indexed by ioctl number */
-#define HMIRROR_NUM_IOCTLS	5
+#define HMIRROR_NUM_IOCTLS	9
 extern const struct drm_ioctl_desc hmirror_ioctls[HMIRROR_NUM_IOCTLS];
 
 #endif /* HMIRROR_H */

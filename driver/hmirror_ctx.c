@@ -13,6 +13,7 @@
 
 #include "hmirror.h"
 #include "hmirror_ctx.h"
+#include "hmirror_fault.h"
 
 /* Entries a single invalidation pass clears before flushing the device. */
 #define HMIRROR_ZAP_BATCH	512
@@ -136,10 +137,15 @@ int hmirror_ctx_create(struct hmirror_device *hdev, struct drm_file *file)
 	ret = hmirror_mirror_init(ctx, ctx->mm);
 	if (ret)
 		goto err_mm;
+	ret = hmirror_fault_init(ctx);
+	if (ret)
+		goto err_mirror;
 	file->driver_priv = ctx;
 	atomic_inc(&hdev->live_contexts);
 	return 0;
 
+err_mirror:
+	hmirror_mirror_fini(ctx);
 err_mm:
 	mmdrop(ctx->mm);
 	if (drm_dev_enter(&hdev->drm, &idx)) {
@@ -172,6 +178,7 @@ void hmirror_ctx_destroy(struct hmirror_ctx *ctx)
 	struct hmirror_device *hdev = ctx->hdev;
 	int idx;
 
+	hmirror_fault_fini(ctx);
 	hmirror_mirror_fini(ctx);
 	if (drm_dev_enter(&hdev->drm, &idx)) {
 		hmirror_ctx_write_entry(hdev, ctx->id, 0, 0);

@@ -5,13 +5,29 @@
 #ifndef HMIRROR_CTX_H
 #define HMIRROR_CTX_H
 
+#include <linux/atomic.h>
 #include <linux/mm_types.h>
+#include <linux/mmu_notifier.h>
 
 #include "hmirror_mirror.h"
 #include "hmirror_pt.h"
 
 struct drm_file;
 struct hmirror_device;
+
+/* Fault-path counters of a context; see struct drm_hmirror_ctx_stats. */
+struct hmirror_ctx_stats {
+	atomic64_t faults;
+	atomic64_t pages_faulted;
+	atomic64_t ahead_pages;
+	atomic64_t retries_stale;
+	atomic64_t retries_busy;
+	atomic64_t retries_waited;
+	atomic64_t lock_drops;
+	atomic64_t interrupted;
+	atomic64_t efaults;
+	atomic64_t service_ns;
+};
 
 /**
  * struct hmirror_ctx - one mirrored address space on one device
@@ -21,6 +37,8 @@ struct hmirror_device;
  * @pt: device page table
  * @zap: scratch for invalidations, used under @pt.lock
  * @mirror: invalidation tracking (the mmu notifier)
+ * @hmm_sub: interval notifier giving the HMM backend its sequence
+ * @stats: fault-path counters
  * @backend: DRM_HMIRROR_BACKEND_*
  * @fault_ahead: extra pages faulted after a device fault's run
  */
@@ -31,6 +49,8 @@ struct hmirror_ctx {
 	struct hmirror_pt pt;
 	struct hmirror_pt_zap zap;
 	struct hmirror_mirror mirror;
+	struct mmu_interval_notifier hmm_sub;
+	struct hmirror_ctx_stats stats;
 	u32 backend;
 	u32 fault_ahead;
 };

@@ -138,6 +138,7 @@ void hmirror_queue_reap(struct hmirror_device *hdev, struct hmirror_queue *q)
 {
 	u32 entries = hdev->hdr.cq_entries;
 	bool was_full, progressed = false;
+	struct hmirror_waiter *w;
 	unsigned long irqflags;
 	u32 tail;
 
@@ -162,6 +163,12 @@ void hmirror_queue_reap(struct hmirror_device *hdev, struct hmirror_queue *q)
 		}
 		if (readw(&cpl->status) != HMIRROR_ST_OK)
 			q->errors++;
+		w = q->waiters[seqno & (hdev->hdr.sq_entries - 1)];
+		if (w && w->seqno == seqno) {
+			memcpy_fromio(&w->cpl, cpl, sizeof(w->cpl));
+			w->done = true;
+			q->waiters[seqno & (hdev->hdr.sq_entries - 1)] = NULL;
+		}
 		q->completed = seqno;
 		q->cq_head++;
 		atomic64_inc(&hdev->cmds_completed);
@@ -194,8 +201,8 @@ static irqreturn_t hmirror_irq_fault(int irq, void *arg)
 {
 	struct hmirror_device *hdev = arg;
 
-	/* Fault service arrives with the mirror; count the event for now. */
 	atomic64_inc(&hdev->irqs[HMIRROR_VEC_FAULT]);
+	hmirror_fault_drain(hdev);
 	return IRQ_HANDLED;
 }
 
@@ -263,6 +270,8 @@ static int hmirror_hw_reset(struct hmirror_device *hdev)
 		q->next_seqno = 1;
 		q->completed = 0;
 	}
+	writel(0, &hdev->fault_regs->head);
+	hdev->fault_head = 0;
 	gen = readl(&hdev->regs->dev_reset_ack) + 1;
 	writel(HMIRROR_DRV_ENABLE, &hdev->regs->drv_ctrl);
 	writel(gen, &hdev->regs->drv_reset_gen);
@@ -304,9 +313,10 @@ static void hmirror_watchdog(struct work_struct *work)
 		hmirror_mark_dead(hdev, "heartbeat stopped");
 		return;
 	}
-	/* Pick up completions whose interrupt went missing. */
+	/* Pick up completions and faults whose interrupt went missing. */
 	for (i = 0; i < hdev->num_queues; i++)
 		hmirror_queue_reap(hdev, &hdev->queues[i]);
+	hmirror_fault_drain(hdev);
 	schedule_delayed_work(&hdev->watchdog,
 			      msecs_to_jiffies(HMIRROR_WATCHDOG_PERIOD_MS));
 }
@@ -335,7 +345,15 @@ int hmirror_hw_init(struct hmirror_device *hdev)
 			  i * sizeof(struct hmirror_queue_regs);
 		q->sq = hdev->shm + hmirror_sq_off(h, i);
 		q->cq = hdev->shm + hmirror_cq_off(h, i);
+		q->waiters = devm_kcalloc(&hdev->pdev->dev, h->sq_entries,
+					  sizeof(*q->waiters), GFP_KERNEL);
+		if (!q->waiters)
+			return -ENOMEM;
 	}
+	spin_lock_init(&hdev->fault_lock);
+	hdev->fault_regs = hdev->shm + HMIRROR_FAULT_REGS_OFF;
+	hdev->fault_ring = hdev->shm + hmirror_fault_ring_off(h);
+	hdev->fault_head = 0;
 
 	ret = hmirror_request_irqs(hdev);
 	if (ret)
@@ -372,13 +390,17 @@ void hmirror_hw_fini(struct hmirror_device *hdev)
 static bool hmirror_queue_has_room(struct hmirror_device *hdev,
 				   struct hmirror_queue *q, u32 *room)
 {
+	u32 entries = hdev->hdr.sq_entries;
 	u32 used = q->sq_tail - readl(&q->regs->sq_head);
+	u64 inflight = q->next_seqno - 1 - q->completed;
 
-	if (used > hdev->hdr.sq_entries) {
+	if (used > entries) {
 		*room = 0;
 		return false;
 	}
-	*room = hdev->hdr.sq_entries - used;
+	/* At most sq_entries in flight, so waiter slots never collide. */
+	*room = min_t(u64, entries - used,
+		      inflight < entries ? entries - inflight : 0);
 	return true;
 }
 
@@ -429,26 +451,29 @@ static bool hmirror_seqno_done(struct hmirror_queue *q, u64 seqno)
 
 static bool hmirror_sq_not_full(struct hmirror_queue *q, u64 entries)
 {
-	return q->sq_tail - readl(&q->regs->sq_head) < entries;
+	return q->sq_tail - readl(&q->regs->sq_head) < entries &&
+	       READ_ONCE(q->next_seqno) - 1 - READ_ONCE(q->completed) < entries;
 }
 
 /**
- * hmirror_queue_submit - put commands on a queue and ring the doorbell
+ * __hmirror_queue_submit - put commands on a queue and ring the doorbell
  * @hdev: device
  * @qi: queue index, < hdev->num_queues
  * @cmds: commands; their seqno fields are assigned here
  * @count: number of commands
  * @last_seqno: out: sequence number of the last command
  * @flags: HMIRROR_WAIT_*
+ * @w: waiter to register for the (single) command, or NULL
  *
  * Waits for ring space if needed.
  *
  * Return: 0, -EINTR, -EIO or -ENODEV.  On error some commands may already
  * be queued; @last_seqno then names the last one that was.
  */
-int hmirror_queue_submit(struct hmirror_device *hdev, u32 qi,
-			 const struct hmirror_cmd *cmds, u32 count,
-			 u64 *last_seqno, unsigned int flags)
+static int __hmirror_queue_submit(struct hmirror_device *hdev, u32 qi,
+				  const struct hmirror_cmd *cmds, u32 count,
+				  u64 *last_seqno, unsigned int flags,
+				  struct hmirror_waiter *w)
 {
 	struct hmirror_queue *q = &hdev->queues[qi];
 	u32 entries = hdev->hdr.sq_entries;
@@ -484,6 +509,10 @@ int hmirror_queue_submit(struct hmirror_device *hdev, u32 qi,
 			struct hmirror_cmd cmd = cmds[n];
 
 			cmd.seqno = q->next_seqno++;
+			if (w) {
+				w->seqno = cmd.seqno;
+				q->waiters[cmd.seqno & (entries - 1)] = w;
+			}
 			memcpy_toio(slot, &cmd, sizeof(cmd));
 			q->sq_tail++;
 			*last_seqno = cmd.seqno;
@@ -497,6 +526,152 @@ int hmirror_queue_submit(struct hmirror_device *hdev, u32 qi,
 		count -= n;
 	}
 	return 0;
+}
+
+int hmirror_queue_submit(struct hmirror_device *hdev, u32 qi,
+			 const struct hmirror_cmd *cmds, u32 count,
+			 u64 *last_seqno, unsigned int flags)
+{
+	return __hmirror_queue_submit(hdev, qi, cmds, count, last_seqno,
+				      flags, NULL);
+}
+
+/**
+ * hmirror_queue_submit_wait - queue one command whose result is wanted
+ * @hdev: device
+ * @qi: queue index
+ * @cmd: command
+ * @w: waiter, zeroed; gets the seqno, later the completion or a fault
+ * @flags: HMIRROR_WAIT_*
+ *
+ * The caller must hmirror_queue_forget() @w before it goes out of scope.
+ *
+ * Return: 0, -EINTR, -EIO or -ENODEV.
+ */
+int hmirror_queue_submit_wait(struct hmirror_device *hdev, u32 qi,
+			      const struct hmirror_cmd *cmd,
+			      struct hmirror_waiter *w, unsigned int flags)
+{
+	u64 seqno;
+
+	return __hmirror_queue_submit(hdev, qi, cmd, 1, &seqno, flags, w);
+}
+
+/**
+ * hmirror_queue_forget - unregister a waiter (completed or abandoned)
+ * @hdev: device
+ * @qi: queue index
+ * @w: waiter
+ */
+void hmirror_queue_forget(struct hmirror_device *hdev, u32 qi,
+			  struct hmirror_waiter *w)
+{
+	struct hmirror_queue *q = &hdev->queues[qi];
+	u32 slot = w->seqno & (hdev->hdr.sq_entries - 1);
+	unsigned long irqflags;
+
+	spin_lock_irqsave(&q->lock, irqflags);
+	if (q->waiters[slot] == w)
+		q->waiters[slot] = NULL;
+	spin_unlock_irqrestore(&q->lock, irqflags);
+}
+
+/* Is @f a record this driver could have caused?  Not yet matched. */
+static bool hmirror_fault_plausible(struct hmirror_device *hdev,
+				    const struct hmirror_fault *f)
+{
+	return f->fault_id && f->queue >= 1 && f->queue < hdev->num_queues &&
+	       f->ctx && f->ctx < hdev->hdr.max_contexts &&
+	       f->access >= HMIRROR_ACCESS_READ &&
+	       f->access <= HMIRROR_ACCESS_ATOMIC &&
+	       PAGE_ALIGNED(f->addr) && !(f->addr >> HMIRROR_VA_BITS) &&
+	       f->npages >= 1 && f->npages <= HMIRROR_FAULT_MAX_PAGES &&
+	       !((f->addr + ((u64)f->npages << PAGE_SHIFT) - 1) >> HMIRROR_VA_BITS);
+}
+
+/**
+ * hmirror_fault_drain - hand the device's fault records to their commands
+ * @hdev: device
+ *
+ * A record is given to the task waiting for the command it names, which
+ * services and answers it.  A record naming a command nobody waits for
+ * is cancelled here; an impossible record marks the device dead.
+ */
+void hmirror_fault_drain(struct hmirror_device *hdev)
+{
+	u32 entries = hdev->hdr.fault_entries;
+	unsigned long irqflags;
+	const char *bad = NULL;
+	u32 tail;
+
+	spin_lock_irqsave(&hdev->fault_lock, irqflags);
+	if (hmirror_hw_status(hdev))
+		goto out;
+	tail = readl(&hdev->fault_regs->tail);
+	if (tail - hdev->fault_head > entries) {
+		bad = "fault ring index out of range";
+		goto out;
+	}
+	while (hdev->fault_head != tail) {
+		struct hmirror_fault f;
+		struct hmirror_queue *q;
+		struct hmirror_waiter *w;
+		bool orphan = false;
+
+		memcpy_fromio(&f, &hdev->fault_ring[hdev->fault_head & (entries - 1)],
+			      sizeof(f));
+		hdev->fault_head++;
+		if (!hmirror_fault_plausible(hdev, &f)) {
+			bad = "malformed fault record";
+			break;
+		}
+		q = &hdev->queues[f.queue];
+		spin_lock(&q->lock);
+		if (f.seqno <= q->completed || f.seqno >= q->next_seqno) {
+			bad = "fault for a command not in flight";
+		} else {
+			w = q->waiters[f.seqno & (hdev->hdr.sq_entries - 1)];
+			if (w && w->seqno == f.seqno && !w->fault_pending) {
+				w->fault = f;
+				w->fault_pending = true;
+			} else {
+				orphan = true;
+			}
+		}
+		spin_unlock(&q->lock);
+		if (bad)
+			break;
+		if (orphan) {
+			atomic64_inc(&hdev->faults_orphaned);
+			hmirror_fault_answer(hdev, f.queue, f.fault_id,
+					     HMIRROR_FAULT_CANCEL);
+		} else {
+			wake_up_all(&q->wq);
+		}
+	}
+	writel(hdev->fault_head, &hdev->fault_regs->head);
+out:
+	spin_unlock_irqrestore(&hdev->fault_lock, irqflags);
+	if (bad)
+		hmirror_mark_dead(hdev, bad);
+}
+
+/**
+ * hmirror_fault_answer - tell a stalled engine to replay or cancel
+ * @hdev: device
+ * @qi: the engine's queue
+ * @fault_id: the record's id
+ * @answer: HMIRROR_FAULT_REPLAY or HMIRROR_FAULT_CANCEL
+ */
+void hmirror_fault_answer(struct hmirror_device *hdev, u32 qi, u32 fault_id,
+			  u32 answer)
+{
+	struct hmirror_queue_regs __iomem *regs = hdev->queues[qi].regs;
+
+	/* The device matches the id, so the answer goes first. */
+	writel(answer, &regs->fault_answer);
+	writel(fault_id, &regs->fault_answer_id);
+	hmirror_doorbell(hdev, HMIRROR_VEC_FAULT);
 }
 
 /**

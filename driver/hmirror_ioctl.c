@@ -4,12 +4,14 @@
  * fields and unknown flags must be zero.
  */
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 #include <drm/drm_drv.h>
 #include <drm/drm_file.h>
 #include <drm/drm_ioctl.h>
 
 #include "hmirror.h"
 #include "hmirror_ctx.h"
+#include "hmirror_fault.h"
 #include "uapi/hmirror.h"
 
 #define HMIRROR_NOP_MAX		4096u
@@ -180,12 +182,248 @@ static int hmirror_ioctl_ctx_options(struct drm_device *drm, void *data,
 	return 0;
 }
 
+/* [addr, addr + len) is a possible user range. */
+static bool user_range_ok(u64 addr, u64 len)
+{
+	return len && addr < TASK_SIZE && len <= TASK_SIZE - addr;
+}
+
+static bool ranges_overlap(u64 a, u64 b, u64 len)
+{
+	return a < b + len && b < a + len;
+}
+
+/* Translate an EXEC request into a device command, checking every field. */
+static int hmirror_exec_to_cmd(const struct drm_hmirror_exec *x,
+			       struct hmirror_cmd *cmd)
+{
+	bool has_buf = x->op == DRM_HMIRROR_OP_READ ||
+		       x->op == DRM_HMIRROR_OP_WRITE ||
+		       x->op == DRM_HMIRROR_OP_COPY;
+	bool atomic = x->op == DRM_HMIRROR_OP_ATOMIC_ADD ||
+		      x->op == DRM_HMIRROR_OP_ATOMIC_CMPXCHG;
+
+	if (x->flags || x->reserved[0] || x->reserved[1])
+		return -EINVAL;
+	if (x->len > DRM_HMIRROR_EXEC_MAX_LEN || !user_range_ok(x->addr, x->len))
+		return -EINVAL;
+	if (has_buf) {
+		if (!user_range_ok(x->buf, x->len) ||
+		    ranges_overlap(x->addr, x->buf, x->len))
+			return -EINVAL;
+	} else if (x->buf) {
+		return -EINVAL;
+	}
+	if ((x->op == DRM_HMIRROR_OP_FILL || x->op == DRM_HMIRROR_OP_CHECKSUM) &&
+	    (!IS_ALIGNED(x->addr, 8) || !IS_ALIGNED(x->len, 8)))
+		return -EINVAL;
+	if (atomic && (x->len != 8 || !IS_ALIGNED(x->addr, 8)))
+		return -EINVAL;
+	if (x->op != DRM_HMIRROR_OP_ATOMIC_CMPXCHG && x->value2)
+		return -EINVAL;
+
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->len = x->len;
+	switch (x->op) {
+	case DRM_HMIRROR_OP_READ:
+		cmd->opcode = HMIRROR_OP_COPY;
+		cmd->src = x->addr;
+		cmd->dst = x->buf;
+		break;
+	case DRM_HMIRROR_OP_WRITE:
+	case DRM_HMIRROR_OP_COPY:
+		cmd->opcode = HMIRROR_OP_COPY;
+		cmd->src = x->buf;
+		cmd->dst = x->addr;
+		break;
+	case DRM_HMIRROR_OP_FILL:
+		cmd->opcode = HMIRROR_OP_FILL;
+		cmd->dst = x->addr;
+		cmd->arg0 = x->value;
+		break;
+	case DRM_HMIRROR_OP_CHECKSUM:
+		if (x->value)
+			return -EINVAL;
+		cmd->opcode = HMIRROR_OP_READ;
+		cmd->src = x->addr;
+		break;
+	case DRM_HMIRROR_OP_ATOMIC_ADD:
+	case DRM_HMIRROR_OP_ATOMIC_CMPXCHG:
+		cmd->opcode = HMIRROR_OP_ATOMIC;
+		cmd->flags = x->op == DRM_HMIRROR_OP_ATOMIC_ADD ?
+			     HMIRROR_ATOMIC_FETCH_ADD : HMIRROR_ATOMIC_CMPXCHG;
+		cmd->dst = x->addr;
+		cmd->arg0 = x->value;
+		cmd->arg1 = x->value2;
+		break;
+	default:
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int hmirror_ioctl_exec(struct drm_device *drm, void *data,
+			      struct drm_file *file)
+{
+	struct hmirror_device *hdev = to_hmirror(drm);
+	struct drm_hmirror_exec *x = data;
+	struct hmirror_exec_result res = { };
+	struct hmirror_ctx *ctx;
+	struct hmirror_cpl cpl = { };
+	struct hmirror_cmd cmd;
+	int ret, idx;
+	u32 qi;
+
+	ret = hmirror_ctx_get(file, &ctx);
+	if (ret)
+		return ret;
+	ret = hmirror_engine_queue(hdev, x->engine, &qi);
+	if (ret)
+		return ret;
+	ret = hmirror_exec_to_cmd(x, &cmd);
+	if (ret)
+		return ret;
+
+	if (!drm_dev_enter(drm, &idx))
+		return -ENODEV;
+	res.cpl = &cpl;
+	ret = hmirror_exec(ctx, qi, &cmd, &res);
+	drm_dev_exit(idx);
+
+	x->faults = res.faults;
+	x->service_ns = res.service_ns;
+	x->result = cpl.result;
+	x->t_submit = cpl.t_submit;
+	x->t_fault = cpl.t_fault;
+	x->t_answer = cpl.t_answer;
+	x->t_done = cpl.t_done;
+	return ret;
+}
+
+static int hmirror_ioctl_prefetch(struct drm_device *drm, void *data,
+				  struct drm_file *file)
+{
+	struct drm_hmirror_prefetch *args = data;
+	struct hmirror_fault_req req = { };
+	struct hmirror_ctx *ctx;
+	u64 left;
+	int ret;
+
+	ret = hmirror_ctx_get(file, &ctx);
+	if (ret)
+		return ret;
+	if (args->flags & ~DRM_HMIRROR_PREFETCH_WRITE || args->pad ||
+	    !PAGE_ALIGNED(args->addr) || !PAGE_ALIGNED(args->len) ||
+	    args->len > DRM_HMIRROR_EXEC_MAX_LEN ||
+	    !user_range_ok(args->addr, args->len))
+		return -EINVAL;
+
+	req.write = args->flags & DRM_HMIRROR_PREFETCH_WRITE;
+	req.start = args->addr;
+	for (left = args->len >> PAGE_SHIFT; left; left -= req.npages) {
+		req.npages = min_t(u64, left, HMIRROR_FAULT_MAX_PAGES);
+		ret = hmirror_fault_service(ctx, &req);
+		if (ret)
+			return ret;
+		req.start += req.npages << PAGE_SHIFT;
+	}
+	return 0;
+}
+
+#define HMIRROR_SNAPSHOT_MAX	65536u
+#define HMIRROR_SNAPSHOT_CHUNK	512u
+
+static u8 hmirror_snap_value(u64 pte)
+{
+	u8 v;
+
+	if (!(pte & HMIRROR_PTE_VALID))
+		return DRM_HMIRROR_SNAP_NONE;
+	v = pte & HMIRROR_PTE_WRITE ? DRM_HMIRROR_SNAP_WRITE :
+				      DRM_HMIRROR_SNAP_READ;
+	if (pte & HMIRROR_PTE_HUGE)
+		v |= DRM_HMIRROR_SNAP_HUGE;
+	return v;
+}
+
+static int hmirror_ioctl_snapshot(struct drm_device *drm, void *data,
+				  struct drm_file *file)
+{
+	struct drm_hmirror_snapshot *args = data;
+	u8 __user *out = u64_to_user_ptr(args->out);
+	u8 buf[HMIRROR_SNAPSHOT_CHUNK];
+	struct hmirror_ctx *ctx;
+	u64 i, n, va;
+	int ret;
+
+	ret = hmirror_ctx_get(file, &ctx);
+	if (ret)
+		return ret;
+	if (args->pad || !args->npages || args->npages > HMIRROR_SNAPSHOT_MAX ||
+	    !PAGE_ALIGNED(args->addr) ||
+	    !user_range_ok(args->addr, args->npages << PAGE_SHIFT))
+		return -EINVAL;
+
+	va = args->addr;
+	for (i = 0; i < args->npages; i += n) {
+		u64 k;
+
+		n = min_t(u64, args->npages - i, HMIRROR_SNAPSHOT_CHUNK);
+		mutex_lock(&ctx->pt.lock);
+		for (k = 0; k < n; k++, va += PAGE_SIZE)
+			buf[k] = hmirror_snap_value(hmirror_pt_lookup(&ctx->pt, va));
+		mutex_unlock(&ctx->pt.lock);
+		if (copy_to_user(out + i, buf, n))
+			return -EFAULT;
+	}
+	return 0;
+}
+
+static int hmirror_ioctl_ctx_stats(struct drm_device *drm, void *data,
+				   struct drm_file *file)
+{
+	struct drm_hmirror_ctx_stats *st = data;
+	struct hmirror_ctx_stats *c;
+	struct hmirror_mirror_stats *m;
+	struct hmirror_ctx *ctx;
+	int ret;
+
+	ret = hmirror_ctx_get(file, &ctx);
+	if (ret)
+		return ret;
+	c = &ctx->stats;
+	m = &ctx->mirror.stats;
+	memset(st, 0, sizeof(*st));
+	st->faults = atomic64_read(&c->faults);
+	st->pages_faulted = atomic64_read(&c->pages_faulted);
+	st->ahead_pages = atomic64_read(&c->ahead_pages);
+	st->retries_stale = atomic64_read(&c->retries_stale);
+	st->retries_busy = atomic64_read(&c->retries_busy);
+	st->retries_waited = atomic64_read(&c->retries_waited);
+	st->lock_drops = atomic64_read(&c->lock_drops);
+	st->interrupted = atomic64_read(&c->interrupted);
+	st->efaults = atomic64_read(&c->efaults);
+	st->service_ns = atomic64_read(&c->service_ns);
+	st->invalidations = atomic64_read(&m->invalidations);
+	st->device_flushes = atomic64_read(&m->device_flushes);
+	st->pages_unmapped = atomic64_read(&m->pages_unmapped);
+	st->invalidation_ns = atomic64_read(&m->invalidation_ns);
+	st->inv_wait_ns = atomic64_read(&m->inv_wait_ns);
+	st->nonblock_eagain = atomic64_read(&m->nonblock_eagain);
+	st->mapped = READ_ONCE(ctx->pt.mapped);
+	return 0;
+}
+
 const struct drm_ioctl_desc hmirror_ioctls[HMIRROR_NUM_IOCTLS] = {
 	DRM_IOCTL_DEF_DRV(HMIRROR_GET_INFO, hmirror_ioctl_get_info, 0),
 	DRM_IOCTL_DEF_DRV(HMIRROR_SUBMIT_NOP, hmirror_ioctl_submit_nop, 0),
 	DRM_IOCTL_DEF_DRV(HMIRROR_WAIT, hmirror_ioctl_wait, 0),
 	DRM_IOCTL_DEF_DRV(HMIRROR_STATS, hmirror_ioctl_stats, 0),
 	DRM_IOCTL_DEF_DRV(HMIRROR_CTX_OPTIONS, hmirror_ioctl_ctx_options, 0),
+	DRM_IOCTL_DEF_DRV(HMIRROR_EXEC, hmirror_ioctl_exec, 0),
+	DRM_IOCTL_DEF_DRV(HMIRROR_PREFETCH, hmirror_ioctl_prefetch, 0),
+	DRM_IOCTL_DEF_DRV(HMIRROR_SNAPSHOT, hmirror_ioctl_snapshot, 0),
+	DRM_IOCTL_DEF_DRV(HMIRROR_CTX_STATS, hmirror_ioctl_ctx_stats, 0),
 };
 
-static_assert(DRM_HMIRROR_CTX_OPTIONS + 1 == HMIRROR_NUM_IOCTLS);
+static_assert(DRM_HMIRROR_CTX_STATS + 1 == HMIRROR_NUM_IOCTLS);

@@ -48,8 +48,6 @@ struct hmirror_inv {
 static void hmirror_mirror_inv_end(struct hmirror_mirror *m,
 				   const struct mmu_notifier_range *range,
 				   struct hmirror_inv *inv);
-static bool hmirror_mirror_range_busy(struct hmirror_mirror *m,
-				      struct hmirror_fault_range *f);
 
 static struct hmirror_ctx *mn_to_ctx(struct mmu_notifier *mn)
 {
@@ -76,11 +74,16 @@ static void hmirror_mark_stale(struct hmirror_mirror *m, u64 start, u64 end,
 			f->stale = true;
 }
 
-/*
- * Clear [start, end) from the device: entries, then the device TLB, then
- * the DMA mappings, in batches of the zap's size.  Page-table lock held.
+/**
+ * hmirror_mirror_zap - clear [start, end) from the device
+ * @ctx: context, page-table lock held
+ * @start: first address
+ * @end: end address
+ *
+ * Entries, then the device TLB, then the DMA mappings, in batches of the
+ * zap's size.
  */
-static void hmirror_mirror_zap(struct hmirror_ctx *ctx, u64 start, u64 end)
+void hmirror_mirror_zap(struct hmirror_ctx *ctx, u64 start, u64 end)
 {
 	struct hmirror_mirror *m = &ctx->mirror;
 	u64 next = start, from;
@@ -281,7 +284,7 @@ int hmirror_mirror_wait_inactive(struct hmirror_ctx *ctx,
 			t0 = ktime_get();
 		ret = wait_event_interruptible(m->inv_wq,
 					       READ_ONCE(m->released) ||
-					       !hmirror_mirror_range_busy(m, f));
+					       !hmirror_mirror_range_active(m, f));
 		if (ret) {
 			ret = -EINTR;
 			break;
@@ -293,9 +296,13 @@ int hmirror_mirror_wait_inactive(struct hmirror_ctx *ctx,
 	return ret;
 }
 
-/* The wait condition; the caller re-checks under the lock. */
-static bool hmirror_mirror_range_busy(struct hmirror_mirror *m,
-				      struct hmirror_fault_range *f)
+/**
+ * hmirror_mirror_range_active - does an active invalidation overlap @f?
+ * @m: mirror
+ * @f: fault range
+ */
+bool hmirror_mirror_range_active(struct hmirror_mirror *m,
+				 struct hmirror_fault_range *f)
 {
 	bool busy;
 

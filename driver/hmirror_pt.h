@@ -16,7 +16,7 @@ struct page;
 #define HMIRROR_PT_ENTRIES	512
 #define HMIRROR_PT_SHIFT(level)	(12 + 9 * ((level) - 1))
 /* Tables a map of up to HMIRROR_PT_MAX_BATCH pages may need. */
-#define HMIRROR_PT_MAX_BATCH	512
+#define HMIRROR_PT_MAX_BATCH	1024
 #define HMIRROR_PT_CACHE	8
 
 /**

@@ -19,6 +19,10 @@ extern "C" {
 #define DRM_HMIRROR_WAIT	0x02
 #define DRM_HMIRROR_STATS	0x03
 #define DRM_HMIRROR_CTX_OPTIONS	0x04
+#define DRM_HMIRROR_EXEC	0x05
+#define DRM_HMIRROR_PREFETCH	0x06
+#define DRM_HMIRROR_SNAPSHOT	0x07
+#define DRM_HMIRROR_CTX_STATS	0x08
 
 /**
  * struct drm_hmirror_info - what the device is (DRM_IOCTL_HMIRROR_GET_INFO)
@@ -140,6 +144,147 @@ struct drm_hmirror_ctx_options {
 	__u64 reserved[2];
 };
 
+/*
+ * Device operations on the caller's own virtual addresses, executed by the
+ * device through the mirror: the device faults, the driver services the
+ * faults, no CPU copy is involved.
+ */
+enum drm_hmirror_op {
+	DRM_HMIRROR_OP_READ = 1,	/* buf <- addr (device reads addr) */
+	DRM_HMIRROR_OP_WRITE = 2,	/* addr <- buf (device writes addr) */
+	DRM_HMIRROR_OP_COPY = 3,	/* addr <- buf, any two ranges */
+	DRM_HMIRROR_OP_FILL = 4,	/* addr <- value repeated (u64) */
+	DRM_HMIRROR_OP_CHECKSUM = 5,	/* result <- checksum of addr */
+	DRM_HMIRROR_OP_ATOMIC_ADD = 6,	/* *addr += value, result <- old */
+	DRM_HMIRROR_OP_ATOMIC_CMPXCHG = 7, /* if *addr == value: *addr = value2 */
+};
+
+/* Largest range one EXEC may cover. */
+#define DRM_HMIRROR_EXEC_MAX_LEN	(64ull << 20)
+
+/**
+ * struct drm_hmirror_exec - run one device operation and wait for it
+ * @op: enum drm_hmirror_op
+ * @engine: engine index
+ * @addr: target virtual address
+ * @buf: the other range (READ, WRITE, COPY); zero otherwise
+ * @len: bytes, 1 .. DRM_HMIRROR_EXEC_MAX_LEN; multiple of 8 and @addr
+ *	8-aligned for FILL and CHECKSUM; exactly 8 (aligned) for atomics
+ * @value: FILL pattern, ATOMIC_ADD addend, CMPXCHG expected value
+ * @value2: CMPXCHG new value
+ * @flags: zero
+ * @faults: out: faults the device raised for this command
+ * @result: out: CHECKSUM value, old value of an atomic
+ * @t_submit: out: device clock when the device fetched the command (ns)
+ * @t_fault: out: device clock at the first fault, 0 if none
+ * @t_answer: out: device clock when it saw the last fault answer
+ * @t_done: out: device clock at completion
+ * @service_ns: out: time the driver spent servicing this command's faults
+ * @reserved: zero
+ *
+ * Returns -EFAULT when the device touched an address the process cannot
+ * access that way (the command is cancelled), -EINTR when a signal ended a
+ * fault service (cancelled too), -EIO when the device is dead.  The
+ * checksum is FNV-1a over 64-bit little-endian words: h = 0xcbf29ce484222325,
+ * then for each word h = (h ^ w) * 0x100000001b3.
+ */
+struct drm_hmirror_exec {
+	__u32 op;
+	__u32 engine;
+	__u64 addr;
+	__u64 buf;
+	__u64 len;
+	__u64 value;
+	__u64 value2;
+	__u32 flags;
+	__u32 faults;
+	__u64 result;
+	__u64 t_submit;
+	__u64 t_fault;
+	__u64 t_answer;
+	__u64 t_done;
+	__u64 service_ns;
+	__u64 reserved[2];
+};
+
+#define DRM_HMIRROR_PREFETCH_WRITE	(1u << 0)
+
+/**
+ * struct drm_hmirror_prefetch - mirror a range before the device uses it
+ * @addr: page-aligned start
+ * @len: bytes, page multiple, at most DRM_HMIRROR_EXEC_MAX_LEN
+ * @flags: DRM_HMIRROR_PREFETCH_WRITE maps writable (breaking COW)
+ * @pad: zero
+ */
+struct drm_hmirror_prefetch {
+	__u64 addr;
+	__u64 len;
+	__u32 flags;
+	__u32 pad;
+};
+
+/* Per-page values written by SNAPSHOT. */
+#define DRM_HMIRROR_SNAP_NONE	0	/* nothing mapped for the device */
+#define DRM_HMIRROR_SNAP_READ	1	/* mapped read-only */
+#define DRM_HMIRROR_SNAP_WRITE	2	/* mapped writable */
+#define DRM_HMIRROR_SNAP_HUGE	4	/* or-ed: part of a 2 MiB mapping */
+
+/**
+ * struct drm_hmirror_snapshot - the device's view of a range, per page
+ * @addr: page-aligned start
+ * @npages: pages, 1 .. 65536
+ * @out: user pointer to @npages bytes of DRM_HMIRROR_SNAP_* values
+ * @pad: zero
+ */
+struct drm_hmirror_snapshot {
+	__u64 addr;
+	__u64 npages;
+	__u64 out;
+	__u64 pad;
+};
+
+/**
+ * struct drm_hmirror_ctx_stats - counters of the calling file's context
+ * @faults: device faults serviced (fault records, plus prefetch calls)
+ * @pages_faulted: pages committed to the device page table
+ * @ahead_pages: of those, pages from the fault-ahead window
+ * @retries_stale: commits abandoned: an invalidation hit the range
+ * @retries_busy: retries because hmm_range_fault() saw an invalidation
+ * @retries_waited: faults that had to wait for an active invalidation
+ * @lock_drops: GUP calls that dropped mmap_lock (locked == 0)
+ * @interrupted: fault services ended by a signal
+ * @efaults: fault services that failed (command cancelled, -EFAULT)
+ * @service_ns: total time servicing faults
+ * @invalidations: notifier invalidations seen
+ * @device_flushes: of which cleared entries and flushed the device TLB
+ * @pages_unmapped: device entries cleared by invalidations
+ * @invalidation_ns: total time in invalidation starts
+ * @inv_wait_ns: total time faults waited for invalidations
+ * @nonblock_eagain: non-blockable invalidations refused
+ * @mapped: pages the device page table maps now
+ * @reserved: zero
+ */
+struct drm_hmirror_ctx_stats {
+	__u64 faults;
+	__u64 pages_faulted;
+	__u64 ahead_pages;
+	__u64 retries_stale;
+	__u64 retries_busy;
+	__u64 retries_waited;
+	__u64 lock_drops;
+	__u64 interrupted;
+	__u64 efaults;
+	__u64 service_ns;
+	__u64 invalidations;
+	__u64 device_flushes;
+	__u64 pages_unmapped;
+	__u64 invalidation_ns;
+	__u64 inv_wait_ns;
+	__u64 nonblock_eagain;
+	__u64 mapped;
+	__u64 reserved[7];
+};
+
 #define DRM_IOCTL_HMIRROR_GET_INFO \
 	DRM_IOR(DRM_COMMAND_BASE + DRM_HMIRROR_GET_INFO, struct drm_hmirror_info)
 #define DRM_IOCTL_HMIRROR_SUBMIT_NOP \
@@ -148,6 +293,14 @@ struct drm_hmirror_ctx_options {
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMIRROR_WAIT, struct drm_hmirror_wait)
 #define DRM_IOCTL_HMIRROR_STATS \
 	DRM_IOR(DRM_COMMAND_BASE + DRM_HMIRROR_STATS, struct drm_hmirror_stats)
+#define DRM_IOCTL_HMIRROR_EXEC \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMIRROR_EXEC, struct drm_hmirror_exec)
+#define DRM_IOCTL_HMIRROR_PREFETCH \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_HMIRROR_PREFETCH, struct drm_hmirror_prefetch)
+#define DRM_IOCTL_HMIRROR_SNAPSHOT \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_HMIRROR_SNAPSHOT, struct drm_hmirror_snapshot)
+#define DRM_IOCTL_HMIRROR_CTX_STATS \
+	DRM_IOR(DRM_COMMAND_BASE + DRM_HMIRROR_CTX_STATS, struct drm_hmirror_ctx_stats)
 #define DRM_IOCTL_HMIRROR_CTX_OPTIONS \
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMIRROR_CTX_OPTIONS, struct drm_hmirror_ctx_options)
 

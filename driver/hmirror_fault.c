@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hmirror: the fault path.  Runs in the task that submitted the faulting
+ * command (or asked for a prefetch), so signals apply to it.
+ *
+ * GUP backend: register the range, wait until no invalidation overlaps it,
+ * fault the pages in with get_user_pages_remote(FOLL_INTERRUPTIBLE) without
+ * any driver lock, then under the page-table lock commit them only if no
+ * invalidation touched the range meanwhile; else drop everything and retry.
+ * The page references are dropped right after the commit: the notifier,
+ * not a pin, keeps the device coherent.
+ *
+ * HMM backend: the same through hmm_range_fault() and the sequence of an
+ * mmu_interval_notifier covering the whole address space.
+ */
+#include <linux/hmm.h>
+#include <linux/mm.h>
+#include <linux/mmu_notifier.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+
+#include "hmirror.h"
+#include "hmirror_ctx.h"
+#include "hmirror_fault.h"
+#include "uapi/hmirror.h"
+
+static bool hmirror_hmm_invalidate(struct mmu_interval_notifier *sub,
+				   const struct mmu_notifier_range *range,
+				   unsigned long cur_seq)
+{
+	struct hmirror_ctx *ctx = container_of(sub, struct hmirror_ctx, hmm_sub);
+
+	/* The sequence changes under the lock its readers commit under. */
+	if (mmu_notifier_range_blockable(range))
+		mutex_lock(&ctx->pt.lock);
+	else if (!mutex_trylock(&ctx->pt.lock))
+		return false;
+	mmu_interval_set_seq(sub, cur_seq);
+	mutex_unlock(&ctx->pt.lock);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops hmirror_hmm_ops = {
+	.invalidate = hmirror_hmm_invalidate,
+};
+
+int hmirror_fault_init(struct hmirror_ctx *ctx)
+{
+	return mmu_interval_notifier_insert(&ctx->hmm_sub, ctx->mm, 0,
+					    TASK_SIZE, &hmirror_hmm_ops);
+}
+
+void hmirror_fault_fini(struct hmirror_ctx *ctx)
+{
+	mmu_interval_notifier_remove(&ctx->hmm_sub);
+}
+
+/*
+ * Commit @n pages from @start.  Page-table lock held, tables in @c.
+ * -EEXIST means an entry maps another page: an invalidation this fault
+ * should have seen was missed, so clear the entry and let it retry.
+ */
+static int hmirror_fault_commit(struct hmirror_ctx *ctx,
+				struct hmirror_pt_cache *c, u64 start,
+				struct page **pages, unsigned long n, bool write)
+{
+	unsigned long i;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		u64 va = start + (i << PAGE_SHIFT);
+
+		ret = hmirror_pt_map(&ctx->pt, c, va, pages[i], write);
+		if (ret == -EEXIST) {
+			hmirror_mirror_zap(ctx, va, va + PAGE_SIZE);
+			return -EAGAIN;
+		}
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Pages to fault: the device's run, plus the fault-ahead window clipped
+ * to the VMA of the run's last page.  mmap_lock held.
+ */
+static unsigned long hmirror_fault_span(struct mm_struct *mm, u64 start,
+					unsigned long npages,
+					unsigned long ahead)
+{
+	u64 run_end = start + (npages << PAGE_SHIFT);
+	struct vm_area_struct *vma;
+
+	if (!ahead)
+		return npages;
+	vma = vma_lookup(mm, run_end - 1);
+	if (!vma)
+		return npages;
+	return npages + (min_t(u64, run_end + (ahead << PAGE_SHIFT),
+			       vma->vm_end) - run_end) / PAGE_SIZE;
+}
+
+static int hmirror_fault_gup(struct hmirror_ctx *ctx,
+			     const struct hmirror_fault_req *req,
+			     struct page **pages)
+{
+	struct hmirror_ctx_stats *st = &ctx->stats;
+	unsigned int gup_flags = FOLL_INTERRUPTIBLE |
+				 (req->write ? FOLL_WRITE : 0);
+	struct hmirror_fault_range f;
+	struct hmirror_pt_cache c = { };
+	struct mm_struct *mm = ctx->mm;
+	unsigned long span;
+	long got;
+	int locked, ret;
+
+	hmirror_mirror_fault_begin(&ctx->mirror, &f, req->start,
+				   req->start + (req->npages << PAGE_SHIFT));
+	for (;;) {
+		if (hmirror_mirror_range_active(&ctx->mirror, &f))
+			atomic64_inc(&st->retries_waited);
+		ret = hmirror_mirror_wait_inactive(ctx, &f);
+		if (ret)
+			break;
+
+		if (!mmget_not_zero(mm)) {
+			ret = -ESRCH;
+			break;
+		}
+		if (mmap_read_lock_killable(mm)) {
+			mmput(mm);
+			ret = -EINTR;
+			break;
+		}
+		span = hmirror_fault_span(mm, req->start, req->npages, req->ahead);
+		locked = 1;
+		got = get_user_pages_remote(mm, req->start, span, gup_flags,
+					    pages, &locked);
+		/* After a lock drop neither the lock nor any vma is ours. */
+		if (locked)
+			mmap_read_unlock(mm);
+		else
+			atomic64_inc(&st->lock_drops);
+		mmput(mm);
+		if (got <= 0) {
+			ret = got ? got : -EFAULT;
+			break;
+		}
+
+		ret = hmirror_pt_cache_fill(&c, req->start,
+					    req->start + ((u64)got << PAGE_SHIFT));
+		if (ret) {
+			release_pages(pages, got);
+			break;
+		}
+		mutex_lock(&ctx->pt.lock);
+		if (!hmirror_mirror_fault_valid(&ctx->mirror, &f)) {
+			ret = -EAGAIN;
+			atomic64_inc(&st->retries_stale);
+		} else {
+			ret = hmirror_fault_commit(ctx, &c, req->start, pages,
+						   got, req->write);
+			if (ret == -EAGAIN)
+				atomic64_inc(&st->retries_stale);
+		}
+		mutex_unlock(&ctx->pt.lock);
+		release_pages(pages, got);
+		if (ret == -EAGAIN)
+			continue;
+		if (!ret) {
+			atomic64_add(got, &st->pages_faulted);
+			if (got > req->npages)
+				atomic64_add(got - req->npages, &st->ahead_pages);
+		}
+		break;
+	}
+	hmirror_pt_cache_drain(&c);
+	hmirror_mirror_fault_end(&ctx->mirror, &f);
+	return ret;
+}
+
+static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
+			     const struct hmirror_fault_req *req,
+			     unsigned long *pfns, struct page **pages)
+{
+	struct hmirror_ctx_stats *st = &ctx->stats;
+	struct hmirror_pt_cache c = { };
+	struct mm_struct *mm = ctx->mm;
+	struct hmm_range range = {
+		.notifier = &ctx->hmm_sub,
+		.start = req->start,
+		.hmm_pfns = pfns,
+		.default_flags = HMM_PFN_REQ_FAULT |
+				 (req->write ? HMM_PFN_REQ_WRITE : 0),
+	};
+	unsigned long i, n;
+	int ret;
+
+	if (!mmget_not_zero(mm))
+		return -ESRCH;
+	for (;;) {
+		if (signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		range.notifier_seq = mmu_interval_read_begin(range.notifier);
+		if (mmap_read_lock_killable(mm)) {
+			ret = -EINTR;
+			break;
+		}
+		n = hmirror_fault_span(mm, req->start, req->npages, req->ahead);
+		range.end = req->start + (n << PAGE_SHIFT);
+		ret = hmm_range_fault(&range);
+		mmap_read_unlock(mm);
+		if (ret == -EBUSY) {
+			atomic64_inc(&st->retries_busy);
+			continue;
+		}
+		if (ret)
+			break;
+
+		for (i = 0; i < n; i++)
+			pages[i] = hmm_pfn_to_page(pfns[i]);
+		ret = hmirror_pt_cache_fill(&c, range.start, range.end);
+		if (ret)
+			break;
+		mutex_lock(&ctx->pt.lock);
+		if (mmu_interval_read_retry(range.notifier, range.notifier_seq))
+			ret = -EAGAIN;
+		else
+			ret = hmirror_fault_commit(ctx, &c, req->start, pages, n,
+						   req->write);
+		mutex_unlock(&ctx->pt.lock);
+		if (ret == -EAGAIN) {
+			atomic64_inc(&st->retries_stale);
+			continue;
+		}
+		if (!ret) {
+			atomic64_add(n, &st->pages_faulted);
+			if (n > req->npages)
+				atomic64_add(n - req->npages, &st->ahead_pages);
+		}
+		break;
+	}
+	hmirror_pt_cache_drain(&c);
+	mmput(mm);
+	return ret;
+}
+
+/**
+ * hmirror_fault_service - make a range present for the device
+ * @ctx: context (the caller's mm is the context's)
+ * @req: range, access and fault-ahead window
+ *
+ * Return: 0; -EFAULT when the range cannot be accessed that way (or the
+ * mm is gone); -EINTR on a signal; -ENOMEM.
+ */
+int hmirror_fault_service(struct hmirror_ctx *ctx,
+			  const struct hmirror_fault_req *req)
+{
+	struct hmirror_ctx_stats *st = &ctx->stats;
+	unsigned long max = req->npages + req->ahead;
+	unsigned long *pfns = NULL;
+	struct page **pages;
+	ktime_t t0 = ktime_get();
+	int ret;
+
+	if (!req->npages || req->npages > HMIRROR_FAULT_MAX_PAGES ||
+	    req->ahead > HMIRROR_FAULT_MAX_PAGES)
+		return -EINVAL;
+	pages = kvmalloc_array(max, sizeof(*pages), GFP_KERNEL);
+	if (!pages)
+		return -ENOMEM;
+	atomic64_inc(&st->faults);
+	if (READ_ONCE(ctx->backend) == DRM_HMIRROR_BACKEND_HMM) {
+		pfns = kvmalloc_array(max, sizeof(*pfns), GFP_KERNEL);
+		ret = pfns ? hmirror_fault_hmm(ctx, req, pfns, pages) : -ENOMEM;
+		kvfree(pfns);
+	} else {
+		ret = hmirror_fault_gup(ctx, req, pages);
+	}
+	kvfree(pages);
+
+	if (ret == -EINTR || ret == -ERESTARTSYS) {
+		ret = -EINTR;
+		atomic64_inc(&st->interrupted);
+	} else if (ret && ret != -ENOMEM) {
+		ret = -EFAULT;
+		atomic64_inc(&st->efaults);
+	}
+	atomic64_add(ktime_to_ns(ktime_sub(ktime_get(), t0)), &st->service_ns);
+	return ret;
+}
