@@ -94,3 +94,110 @@ int hmirror_ctx_options(int fd, struct drm_hmirror_ctx_options *opts)
 {
 	return neg_errno(drmIoctl(fd, DRM_IOCTL_HMIRROR_CTX_OPTIONS, opts));
 }
+
+int hmirror_exec(int fd, struct drm_hmirror_exec *x)
+{
+	return neg_errno(ioctl(fd, DRM_IOCTL_HMIRROR_EXEC, x));
+}
+
+static int exec_simple(int fd, uint32_t op, uint32_t engine, uint64_t addr,
+		       uint64_t buf, uint64_t len, uint64_t value,
+		       uint64_t value2, uint64_t *result)
+{
+	struct drm_hmirror_exec x = {
+		.op = op, .engine = engine, .addr = addr, .buf = buf,
+		.len = len, .value = value, .value2 = value2,
+	};
+	int ret = hmirror_exec(fd, &x);
+
+	if (result)
+		*result = x.result;
+	return ret;
+}
+
+int hmirror_read(int fd, uint32_t engine, uint64_t addr, void *buf,
+		 uint64_t len)
+{
+	return exec_simple(fd, DRM_HMIRROR_OP_READ, engine, addr,
+			   (uintptr_t)buf, len, 0, 0, NULL);
+}
+
+int hmirror_write(int fd, uint32_t engine, uint64_t addr, const void *buf,
+		  uint64_t len)
+{
+	return exec_simple(fd, DRM_HMIRROR_OP_WRITE, engine, addr,
+			   (uintptr_t)buf, len, 0, 0, NULL);
+}
+
+int hmirror_copy(int fd, uint32_t engine, uint64_t dst, uint64_t src,
+		 uint64_t len)
+{
+	return exec_simple(fd, DRM_HMIRROR_OP_COPY, engine, dst, src, len, 0,
+			   0, NULL);
+}
+
+int hmirror_fill(int fd, uint32_t engine, uint64_t addr, uint64_t len,
+		 uint64_t pattern)
+{
+	return exec_simple(fd, DRM_HMIRROR_OP_FILL, engine, addr, 0, len,
+			   pattern, 0, NULL);
+}
+
+int hmirror_checksum(int fd, uint32_t engine, uint64_t addr, uint64_t len,
+		     uint64_t *sum)
+{
+	return exec_simple(fd, DRM_HMIRROR_OP_CHECKSUM, engine, addr, 0, len,
+			   0, 0, sum);
+}
+
+int hmirror_atomic_add(int fd, uint32_t engine, uint64_t addr,
+		       uint64_t value, uint64_t *old)
+{
+	return exec_simple(fd, DRM_HMIRROR_OP_ATOMIC_ADD, engine, addr, 0, 8,
+			   value, 0, old);
+}
+
+int hmirror_atomic_cmpxchg(int fd, uint32_t engine, uint64_t addr,
+			   uint64_t expected, uint64_t desired, uint64_t *old)
+{
+	return exec_simple(fd, DRM_HMIRROR_OP_ATOMIC_CMPXCHG, engine, addr, 0,
+			   8, expected, desired, old);
+}
+
+int hmirror_prefetch(int fd, uint64_t addr, uint64_t len, int write)
+{
+	struct drm_hmirror_prefetch p = {
+		.addr = addr, .len = len,
+		.flags = write ? DRM_HMIRROR_PREFETCH_WRITE : 0,
+	};
+
+	return neg_errno(ioctl(fd, DRM_IOCTL_HMIRROR_PREFETCH, &p));
+}
+
+int hmirror_snapshot(int fd, uint64_t addr, uint64_t npages, uint8_t *out)
+{
+	struct drm_hmirror_snapshot s = {
+		.addr = addr, .npages = npages, .out = (uintptr_t)out,
+	};
+
+	return neg_errno(drmIoctl(fd, DRM_IOCTL_HMIRROR_SNAPSHOT, &s));
+}
+
+int hmirror_get_ctx_stats(int fd, struct drm_hmirror_ctx_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	return neg_errno(drmIoctl(fd, DRM_IOCTL_HMIRROR_CTX_STATS, st));
+}
+
+uint64_t hmirror_checksum_cpu(const void *p, uint64_t len)
+{
+	const unsigned char *b = p;
+	uint64_t h = 0xcbf29ce484222325ull, w;
+	uint64_t i;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		memcpy(&w, b + i, 8);
+		h = (h ^ w) * 0x100000001b3ull;
+	}
+	return h;
+}

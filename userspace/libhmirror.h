@@ -72,4 +72,55 @@ int hmirror_get_stats(int fd, struct drm_hmirror_stats *stats);
  */
 int hmirror_ctx_options(int fd, struct drm_hmirror_ctx_options *opts);
 
+/*
+ * hmirror_exec - run one device operation (struct drm_hmirror_exec) and
+ * wait for it; the device faults on the process's pages through the mirror.
+ * Returns: 0; -EFAULT (the device touched memory the process cannot access
+ * that way; cancelled), -EINTR (a signal ended a fault service; cancelled),
+ * -EINVAL for a malformed request, -EIO for a dead device.  Outputs
+ * (result, faults, timestamps) are in *x.
+ */
+int hmirror_exec(int fd, struct drm_hmirror_exec *x);
+
+/* Convenience wrappers around hmirror_exec() on engine @engine. */
+int hmirror_read(int fd, uint32_t engine, uint64_t addr, void *buf,
+		 uint64_t len);
+int hmirror_write(int fd, uint32_t engine, uint64_t addr, const void *buf,
+		  uint64_t len);
+int hmirror_copy(int fd, uint32_t engine, uint64_t dst, uint64_t src,
+		 uint64_t len);
+int hmirror_fill(int fd, uint32_t engine, uint64_t addr, uint64_t len,
+		 uint64_t pattern);
+int hmirror_checksum(int fd, uint32_t engine, uint64_t addr, uint64_t len,
+		     uint64_t *sum);
+int hmirror_atomic_add(int fd, uint32_t engine, uint64_t addr,
+		       uint64_t value, uint64_t *old);
+int hmirror_atomic_cmpxchg(int fd, uint32_t engine, uint64_t addr,
+			   uint64_t expected, uint64_t desired, uint64_t *old);
+
+/*
+ * hmirror_prefetch - mirror [addr, addr + len) now, writable if @write
+ * Returns: 0 or -errno (-EFAULT for an inaccessible range).
+ */
+int hmirror_prefetch(int fd, uint64_t addr, uint64_t len, int write);
+
+/*
+ * hmirror_snapshot - the device's view of @npages pages from @addr, one
+ * DRM_HMIRROR_SNAP_* byte per page into @out
+ * Returns: 0 or -errno.
+ */
+int hmirror_snapshot(int fd, uint64_t addr, uint64_t npages, uint8_t *out);
+
+/*
+ * hmirror_get_ctx_stats - fault and invalidation counters of the file's
+ * context.  Returns: 0 or -errno.
+ */
+int hmirror_get_ctx_stats(int fd, struct drm_hmirror_ctx_stats *st);
+
+/*
+ * hmirror_checksum_cpu - what the device's CHECKSUM computes, on the CPU
+ * (FNV-1a over 64-bit little-endian words); @len a multiple of 8.
+ */
+uint64_t hmirror_checksum_cpu(const void *p, uint64_t len);
+
 #endif /* LIBHMIRROR_H */
