@@ -1,0 +1,610 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Guest kselftest: the mirror.  Each test makes the device read or write
+ * the process's memory by virtual address and checks what the device saw
+ * against what the CPU sees, after every kind of change to the address
+ * space, plus the device page table's view (SNAPSHOT).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "hmirror_dev.h"
+#include "libhmirror.h"
+
+#define PAGE		4096ul
+#define HUGE_2M		(2ul << 20)
+
+static void fill_pattern(void *p, size_t len, uint64_t seed)
+{
+	uint64_t *w = p;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		w[i] = seed * 0x9e3779b97f4a7c15ull + i;
+}
+
+static int check_pattern(const void *p, size_t len, uint64_t seed)
+{
+	const uint64_t *w = p;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		if (w[i] != seed * 0x9e3779b97f4a7c15ull + i)
+			return -1;
+	return 0;
+}
+
+static void *map_anon(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* An address range aligned to @align, from an oversized mapping. */
+static void *map_aligned(size_t len, size_t align)
+{
+	uint8_t *p = mmap(NULL, len + align, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t a;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	a = ((uintptr_t)p + align - 1) & ~(align - 1);
+	if (a > (uintptr_t)p)
+		munmap(p, a - (uintptr_t)p);
+	munmap((void *)(a + len), (uintptr_t)p + len + align - (a + len));
+	return (void *)a;
+}
+
+static int snap_count(int fd, void *addr, size_t npages, uint8_t want)
+{
+	uint8_t *v = malloc(npages);
+	size_t i;
+	int n = 0;
+
+	if (!v || hmirror_snapshot(fd, (uintptr_t)addr, npages, v)) {
+		free(v);
+		return -1;
+	}
+	for (i = 0; i < npages; i++)
+		n += v[i] == want;
+	free(v);
+	return n;
+}
+
+FIXTURE(mirror) {
+	int fd;
+	struct drm_hmirror_info info;
+};
+
+FIXTURE_SETUP(mirror)
+{
+	self->fd = hmirror_open(0);
+	ASSERT_GE(self->fd, 0);
+	ASSERT_EQ(0, hmirror_get_info(self->fd, &self->info));
+	if (!(self->info.features & HMIRROR_FEAT_TRANSLATE))
+		SKIP(return, "device model without translation");
+}
+
+FIXTURE_TEARDOWN(mirror)
+{
+	hmirror_close(self->fd);
+}
+
+TEST_F(mirror, device_reads_anon)
+{
+	size_t len = 64 * PAGE;
+	uint8_t *src = map_anon(len), *dst = map_anon(len);
+	struct drm_hmirror_ctx_stats st;
+
+	ASSERT_NE(NULL, src);
+	ASSERT_NE(NULL, dst);
+	fill_pattern(src, len, 1);
+	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)src, dst, len));
+	ASSERT_EQ(0, check_pattern(dst, len, 1));
+	/* The device maps the source read-only, the buffer writable. */
+	ASSERT_EQ(64, snap_count(self->fd, src, 64, DRM_HMIRROR_SNAP_READ));
+	ASSERT_EQ(64, snap_count(self->fd, dst, 64, DRM_HMIRROR_SNAP_WRITE));
+	ASSERT_EQ(0, hmirror_get_ctx_stats(self->fd, &st));
+	ASSERT_GE(st.faults, 2);
+	ASSERT_GE(st.pages_faulted, 128);
+	/* Nothing invalidated these ranges: no retries. */
+	ASSERT_EQ(0, st.retries_stale);
+	ASSERT_EQ(0, st.retries_waited);
+}
+
+TEST_F(mirror, device_writes_anon)
+{
+	size_t len = 16 * PAGE;
+	uint8_t *buf = map_anon(len), *target = map_anon(len);
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, target);
+	fill_pattern(buf, len, 2);
+	memset(target, 0xaa, len);
+	ASSERT_EQ(0, hmirror_write(self->fd, 0, (uintptr_t)target, buf, len));
+	ASSERT_EQ(0, check_pattern(target, len, 2));
+	/* Once mirrored, a second write faults no more. */
+	{
+		struct drm_hmirror_exec x = {
+			.op = DRM_HMIRROR_OP_WRITE, .addr = (uintptr_t)target,
+			.buf = (uintptr_t)buf, .len = len,
+		};
+
+		fill_pattern(buf, len, 3);
+		ASSERT_EQ(0, hmirror_exec(self->fd, &x));
+		ASSERT_EQ(0, x.faults);
+		ASSERT_EQ(0, check_pattern(target, len, 3));
+		ASSERT_LE(x.t_submit, x.t_done);
+	}
+}
+
+TEST_F(mirror, checksum_and_fill)
+{
+	size_t len = 8 * PAGE + 512;
+	uint8_t *p = map_anon(len + PAGE);
+	uint64_t sum;
+
+	ASSERT_NE(NULL, p);
+	fill_pattern(p, len, 4);
+	ASSERT_EQ(0, hmirror_checksum(self->fd, 0, (uintptr_t)p, len, &sum));
+	ASSERT_EQ(hmirror_checksum_cpu(p, len), sum);
+	ASSERT_EQ(0, hmirror_fill(self->fd, 0, (uintptr_t)p + 8, len - 8,
+				  0x0123456789abcdefull));
+	ASSERT_EQ(0, check_pattern(p, 8, 4));
+	for (size_t i = 8; i < len; i += 8)
+		ASSERT_EQ(0x0123456789abcdefull, *(uint64_t *)(p + i));
+	/* Past the end nothing changed. */
+	ASSERT_EQ(0, p[len]);
+}
+
+TEST_F(mirror, untouched_pages_read_zero)
+{
+	size_t len = 32 * PAGE;
+	uint8_t *p = map_anon(len), *out = map_anon(len);
+	uint64_t sum;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, out);
+	memset(out, 0xff, len);
+	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)p, out, len));
+	for (size_t i = 0; i < len; i++)
+		ASSERT_EQ(0, out[i]);
+	ASSERT_EQ(0, hmirror_checksum(self->fd, 0, (uintptr_t)p, len, &sum));
+	ASSERT_EQ(hmirror_checksum_cpu(out, len), sum);
+}
+
+TEST_F(mirror, mprotect_read_only)
+{
+	size_t len = 4 * PAGE;
+	uint8_t *p = map_anon(len), *buf = map_anon(len);
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, buf);
+	fill_pattern(p, len, 5);
+	/* Writable first, then read-only: the device must lose write access. */
+	ASSERT_EQ(0, hmirror_prefetch(self->fd, (uintptr_t)p, len, 1));
+	ASSERT_EQ(4, snap_count(self->fd, p, 4, DRM_HMIRROR_SNAP_WRITE));
+	ASSERT_EQ(0, mprotect(p, len, PROT_READ));
+	ASSERT_EQ(0, snap_count(self->fd, p, 4, DRM_HMIRROR_SNAP_WRITE));
+	fill_pattern(buf, len, 6);
+	ASSERT_EQ(-EFAULT, hmirror_write(self->fd, 0, (uintptr_t)p, buf, len));
+	ASSERT_EQ(0, check_pattern(p, len, 5));
+	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)p, buf, len));
+	ASSERT_EQ(0, check_pattern(buf, len, 5));
+	ASSERT_EQ(4, snap_count(self->fd, p, 4, DRM_HMIRROR_SNAP_READ));
+}
+
+TEST_F(mirror, munmap_then_access)
+{
+	size_t len = 8 * PAGE;
+	uint8_t *p = map_anon(len), *buf = map_anon(len);
+	uint64_t sum;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, hmirror_prefetch(self->fd, (uintptr_t)p, len, 1));
+	ASSERT_EQ(8, snap_count(self->fd, p, 8, DRM_HMIRROR_SNAP_WRITE));
+	ASSERT_EQ(0, munmap(p, len));
+	ASSERT_EQ(8, snap_count(self->fd, p, 8, DRM_HMIRROR_SNAP_NONE));
+	ASSERT_EQ(-EFAULT, hmirror_read(self->fd, 0, (uintptr_t)p, buf, len));
+	ASSERT_EQ(-EFAULT, hmirror_write(self->fd, 0, (uintptr_t)p, buf, len));
+	ASSERT_EQ(-EFAULT, hmirror_checksum(self->fd, 0, (uintptr_t)p, len, &sum));
+}
+
+TEST_F(mirror, munmap_and_new_mapping_at_same_address)
+{
+	size_t len = 8 * PAGE;
+	uint8_t *p = map_anon(len), *q, *buf = map_anon(len);
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, buf);
+	fill_pattern(p, len, 7);
+	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)p, buf, len));
+	ASSERT_EQ(0, check_pattern(buf, len, 7));
+	ASSERT_EQ(0, munmap(p, len));
+	q = mmap(p, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	ASSERT_EQ(p, q);
+	fill_pattern(q, len, 8);
+	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)q, buf, len));
+	/* The new data, never the old. */
+	ASSERT_EQ(0, check_pattern(buf, len, 8));
+}
+
+TEST_F(mirror, partial_munmap)
+{
+	size_t len = 16 * PAGE;
+	uint8_t *p = map_anon(len), *buf = map_anon(len);
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, buf);
+	fill_pattern(p, len, 9);
+	ASSERT_EQ(0, hmirror_prefetch(self->fd, (uintptr_t)p, len, 0));
+	ASSERT_EQ(0, munmap(p + 4 * PAGE, 4 * PAGE));
+	ASSERT_EQ(12, snap_count(self->fd, p, 16, DRM_HMIRROR_SNAP_READ));
+	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)p, buf, 4 * PAGE));
+	ASSERT_EQ(0, check_pattern(buf, 4 * PAGE, 9));
+	ASSERT_EQ(-EFAULT, hmirror_read(self->fd, 0, (uintptr_t)p, buf, len));
+}
+
+TEST_F(mirror, mremap_moves_the_device_view)
+{
+	size_t len = 8 * PAGE;
+	uint8_t *p = map_anon(len), *q, *buf = map_anon(len);
+	void *hole;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, buf);
+	fill_pattern(p, len, 10);
+	ASSERT_EQ(0, hmirror_prefetch(self->fd, (uintptr_t)p, len, 1));
+	hole = map_anon(len);
+	ASSERT_NE(NULL, hole);
+	q = mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, hole);
+	ASSERT_EQ(hole, q);
+	ASSERT_EQ(8, snap_count(self->fd, p, 8, DRM_HMIRROR_SNAP_NONE));
+	ASSERT_EQ(-EFAULT, hmirror_read(self->fd, 0, (uintptr_t)p, buf, len));
+	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)q, buf, len));
+	ASSERT_EQ(0, check_pattern(buf, len, 10));
+}
+
+TEST_F(mirror, madv_dontneed_reads_zeros)
+{
+	size_t len = 8 * PAGE;
+	uint8_t *p = map_anon(len), *buf = map_anon(len);
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, buf);
+	fill_pattern(p, len, 11);
+	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)p, buf, len));
+	ASSERT_EQ(0, madvise(p, len, MADV_DONTNEED));
+	memset(buf, 0x55, len);
+	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)p, buf, len));
+	for (size_t i = 0; i < len; i++)
+		ASSERT_EQ(0, buf[i]);
+}
+
+/* A device write after fork lands in the parent only. */
+TEST_F(mirror, fork_cow)
+{
+	size_t len = 4 * PAGE;
+	uint8_t *p = map_anon(len), *buf = map_anon(len);
+	int to_child[2], to_parent[2], status;
+	char c;
+	pid_t pid;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, buf);
+	fill_pattern(p, len, 12);
+	/* Mirrored writable before the fork. */
+	ASSERT_EQ(0, hmirror_prefetch(self->fd, (uintptr_t)p, len, 1));
+	ASSERT_EQ(0, pipe(to_child));
+	ASSERT_EQ(0, pipe(to_parent));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		/* Wait for the parent's device write, then check our copy. */
+		if (read(to_child[0], &c, 1) != 1)
+			_exit(2);
+		_exit(check_pattern(p, len, 12) ? 1 : 0);
+	}
+	/* fork write-protected the parent's pages: the device lost write. */
+	ASSERT_EQ(0, snap_count(self->fd, p, 4, DRM_HMIRROR_SNAP_WRITE));
+	fill_pattern(buf, len, 13);
+	ASSERT_EQ(0, hmirror_write(self->fd, 0, (uintptr_t)p, buf, len));
+	ASSERT_EQ(0, check_pattern(p, len, 13));
+	ASSERT_EQ(1, write(to_child[1], "x", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+}
+
+TEST_F(mirror, shared_mapping_across_fork)
+{
+	size_t len = 4 * PAGE;
+	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS, -1, 0), *buf = map_anon(len);
+	int to_child[2], status;
+	char c;
+	pid_t pid;
+
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, pipe(to_child));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		if (read(to_child[0], &c, 1) != 1)
+			_exit(2);
+		_exit(check_pattern(p, len, 14) ? 1 : 0);
+	}
+	fill_pattern(buf, len, 14);
+	ASSERT_EQ(0, hmirror_write(self->fd, 0, (uintptr_t)p, buf, len));
+	ASSERT_EQ(1, write(to_child[1], "x", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+}
+
+TEST_F(mirror, memfd_and_tmpfs_file)
+{
+	size_t len = 8 * PAGE;
+	uint8_t *buf = map_anon(len), *p, *q;
+	char path[] = "/tmp/hmirror-file-XXXXXX";
+	int mfd, tfd;
+
+	ASSERT_NE(NULL, buf);
+	mfd = memfd_create("hmirror", 0);
+	ASSERT_GE(mfd, 0);
+	ASSERT_EQ(0, ftruncate(mfd, len));
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	fill_pattern(buf, len, 15);
+	ASSERT_EQ(0, hmirror_write(self->fd, 0, (uintptr_t)p, buf, len));
+	/* Through a second mapping of the same file. */
+	q = mmap(NULL, len, PROT_READ, MAP_SHARED, mfd, 0);
+	ASSERT_NE(MAP_FAILED, q);
+	ASSERT_EQ(0, check_pattern(q, len, 15));
+
+	tfd = mkstemp(path);
+	ASSERT_GE(tfd, 0);
+	unlink(path);
+	ASSERT_EQ(0, ftruncate(tfd, len));
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, tfd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, hmirror_write(self->fd, 0, (uintptr_t)p, buf, len));
+	ASSERT_EQ(len, (size_t)pread(tfd, buf, len, 0));
+	ASSERT_EQ(0, check_pattern(buf, len, 15));
+	/* Truncation invalidates: the device faults again and gets -EFAULT. */
+	ASSERT_EQ(0, ftruncate(tfd, 0));
+	ASSERT_EQ(-EFAULT, hmirror_read(self->fd, 0, (uintptr_t)p, buf, PAGE));
+	close(tfd);
+	close(mfd);
+}
+
+TEST_F(mirror, transparent_huge_page)
+{
+	size_t len = HUGE_2M;
+	uint8_t *p = map_aligned(len, HUGE_2M), *buf = map_anon(len);
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, buf);
+	madvise(p, len, MADV_HUGEPAGE);
+	fill_pattern(p, len, 16);
+	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)p, buf, len));
+	ASSERT_EQ(0, check_pattern(buf, len, 16));
+	fill_pattern(buf, len, 17);
+	ASSERT_EQ(0, hmirror_write(self->fd, 0, (uintptr_t)p, buf, len));
+	ASSERT_EQ(0, check_pattern(p, len, 17));
+	/* Splitting the huge page keeps the device coherent. */
+	ASSERT_EQ(0, madvise(p + PAGE, PAGE, MADV_DONTNEED));
+	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)p, buf, 2 * PAGE));
+	ASSERT_EQ(0, check_pattern(buf, PAGE, 17));
+	for (size_t i = PAGE; i < 2 * PAGE; i++)
+		ASSERT_EQ(0, buf[i]);
+}
+
+TEST_F(mirror, hugetlbfs)
+{
+	size_t len = HUGE_2M;
+	uint8_t *buf = map_anon(len);
+	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+
+	if (p == MAP_FAILED)
+		SKIP(return, "no huge pages reserved (hugepages= on the kernel command line)");
+	ASSERT_NE(NULL, buf);
+	fill_pattern(p, len, 18);
+	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)p, buf, len));
+	ASSERT_EQ(0, check_pattern(buf, len, 18));
+	fill_pattern(buf, len, 19);
+	ASSERT_EQ(0, hmirror_write(self->fd, 0, (uintptr_t)p, buf, len));
+	ASSERT_EQ(0, check_pattern(p, len, 19));
+	munmap(p, len);
+}
+
+struct adder {
+	uint64_t *word;
+	int fd;
+	int device;
+	long n;
+	int err;
+};
+
+static void *adder_thread(void *arg)
+{
+	struct adder *a = arg;
+	uint64_t old;
+	long i;
+
+	for (i = 0; i < a->n; i++) {
+		if (a->device) {
+			int ret = hmirror_atomic_add(a->fd, i & 1, (uintptr_t)a->word,
+						     1, &old);
+
+			if (ret) {
+				a->err = ret;
+				break;
+			}
+		} else {
+			__atomic_fetch_add(a->word, 1, __ATOMIC_SEQ_CST);
+		}
+	}
+	return NULL;
+}
+
+TEST_F(mirror, atomics_device_and_cpu_no_lost_update)
+{
+	uint64_t *word = map_anon(PAGE), old;
+	struct adder a[4];
+	pthread_t t[4];
+	int i;
+
+	ASSERT_NE(NULL, word);
+	for (i = 0; i < 4; i++) {
+		a[i] = (struct adder){ .word = word, .fd = self->fd,
+				       .device = i < 2, .n = 2000 };
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, adder_thread, &a[i]));
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		ASSERT_EQ(0, a[i].err);
+	}
+	ASSERT_EQ(8000, *word);
+	ASSERT_EQ(0, hmirror_atomic_cmpxchg(self->fd, 0, (uintptr_t)word, 8000,
+					    42, &old));
+	ASSERT_EQ(8000, old);
+	ASSERT_EQ(42, *word);
+	ASSERT_EQ(0, hmirror_atomic_cmpxchg(self->fd, 0, (uintptr_t)word, 1, 7,
+					    &old));
+	ASSERT_EQ(42, old);
+	ASSERT_EQ(42, *word);
+}
+
+TEST_F(mirror, two_contexts_one_process)
+{
+	size_t len = 4 * PAGE;
+	uint8_t *p = map_anon(len), *buf = map_anon(len);
+	int fd2 = hmirror_open(0);
+
+	ASSERT_GE(fd2, 0);
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, buf);
+	fill_pattern(p, len, 20);
+	ASSERT_EQ(0, hmirror_prefetch(self->fd, (uintptr_t)p, len, 0));
+	ASSERT_EQ(0, hmirror_prefetch(fd2, (uintptr_t)p, len, 0));
+	/* One change invalidates both contexts. */
+	fill_pattern(buf, len, 21);
+	ASSERT_EQ(0, hmirror_write(fd2, 0, (uintptr_t)p, buf, len));
+	memset(buf, 0, len);
+	ASSERT_EQ(0, hmirror_read(self->fd, 1 % self->info.num_engines,
+				  (uintptr_t)p, buf, len));
+	ASSERT_EQ(0, check_pattern(buf, len, 21));
+	ASSERT_EQ(0, munmap(p, len));
+	ASSERT_EQ(4, snap_count(self->fd, p, 4, DRM_HMIRROR_SNAP_NONE));
+	ASSERT_EQ(4, snap_count(fd2, p, 4, DRM_HMIRROR_SNAP_NONE));
+	hmirror_close(fd2);
+}
+
+TEST_F(mirror, gup_and_hmm_backends_agree)
+{
+	struct drm_hmirror_ctx_options o = { .flags = DRM_HMIRROR_CTX_SET };
+	size_t len = 16 * PAGE;
+	uint8_t *p = map_anon(len), *buf = map_anon(len);
+	uint64_t s1, s2;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, buf);
+	fill_pattern(p, len, 22);
+	ASSERT_EQ(0, hmirror_checksum(self->fd, 0, (uintptr_t)p, len, &s1));
+	ASSERT_EQ(0, munmap(buf, len));
+	o.backend = DRM_HMIRROR_BACKEND_HMM;
+	ASSERT_EQ(0, hmirror_ctx_options(self->fd, &o));
+	ASSERT_EQ(0, madvise(p, len, MADV_DONTNEED));
+	fill_pattern(p, len, 22);
+	ASSERT_EQ(0, hmirror_checksum(self->fd, 0, (uintptr_t)p, len, &s2));
+	ASSERT_EQ(s1, s2);
+	ASSERT_EQ(hmirror_checksum_cpu(p, len), s2);
+}
+
+TEST_F(mirror, fault_ahead_window)
+{
+	struct drm_hmirror_ctx_options o = { .flags = DRM_HMIRROR_CTX_SET };
+	struct drm_hmirror_ctx_stats st0, st1;
+	size_t len = 64 * PAGE;
+	uint8_t *p = map_anon(len);
+	uint64_t sum;
+
+	ASSERT_NE(NULL, p);
+	fill_pattern(p, len, 23);
+	o.fault_ahead = 32;
+	ASSERT_EQ(0, hmirror_ctx_options(self->fd, &o));
+	ASSERT_EQ(0, hmirror_get_ctx_stats(self->fd, &st0));
+	ASSERT_EQ(0, hmirror_checksum(self->fd, 0, (uintptr_t)p, 8, &sum));
+	ASSERT_EQ(0, hmirror_get_ctx_stats(self->fd, &st1));
+	/* One page asked for, 32 more mapped ahead. */
+	ASSERT_EQ(32, st1.ahead_pages - st0.ahead_pages);
+	ASSERT_EQ(33, snap_count(self->fd, p, 64, DRM_HMIRROR_SNAP_READ));
+}
+
+TEST_F(mirror, bad_exec_arguments)
+{
+	uint8_t *p = map_anon(2 * PAGE);
+	struct drm_hmirror_exec x;
+
+	ASSERT_NE(NULL, p);
+#define BAD(...) do { \
+		x = (struct drm_hmirror_exec){ __VA_ARGS__ }; \
+		EXPECT_EQ(-EINVAL, hmirror_exec(self->fd, &x)); \
+	} while (0)
+	BAD(.op = 0, .addr = (uintptr_t)p, .len = 8);
+	BAD(.op = 99, .addr = (uintptr_t)p, .len = 8);
+	BAD(.op = DRM_HMIRROR_OP_FILL, .addr = (uintptr_t)p, .len = 0);
+	BAD(.op = DRM_HMIRROR_OP_FILL, .addr = (uintptr_t)p + 1, .len = 8);
+	BAD(.op = DRM_HMIRROR_OP_FILL, .addr = (uintptr_t)p, .len = 12);
+	BAD(.op = DRM_HMIRROR_OP_FILL, .addr = (uintptr_t)p, .len = 8, .flags = 1);
+	BAD(.op = DRM_HMIRROR_OP_FILL, .addr = (uintptr_t)p, .len = 8, .buf = 8);
+	BAD(.op = DRM_HMIRROR_OP_FILL, .addr = (uintptr_t)p, .len = 8, .engine = 99);
+	BAD(.op = DRM_HMIRROR_OP_FILL, .addr = (uintptr_t)p, .len = 8,
+	    .reserved = { 1, 0 });
+	BAD(.op = DRM_HMIRROR_OP_FILL, .addr = ~0ull - 7, .len = 8);
+	BAD(.op = DRM_HMIRROR_OP_FILL, .addr = (uintptr_t)p,
+	    .len = DRM_HMIRROR_EXEC_MAX_LEN + 8);
+	BAD(.op = DRM_HMIRROR_OP_COPY, .addr = (uintptr_t)p,
+	    .buf = (uintptr_t)p + 8, .len = 64);
+	BAD(.op = DRM_HMIRROR_OP_ATOMIC_ADD, .addr = (uintptr_t)p, .len = 16);
+	BAD(.op = DRM_HMIRROR_OP_ATOMIC_ADD, .addr = (uintptr_t)p + 4, .len = 8);
+	BAD(.op = DRM_HMIRROR_OP_ATOMIC_ADD, .addr = (uintptr_t)p, .len = 8,
+	    .value2 = 1);
+#undef BAD
+	/* A kernel address is not the process's. */
+	x = (struct drm_hmirror_exec){ .op = DRM_HMIRROR_OP_FILL,
+				       .addr = 0xffff888000000000ull, .len = 8 };
+	EXPECT_EQ(-EINVAL, hmirror_exec(self->fd, &x));
+	ASSERT_EQ(-EINVAL, hmirror_prefetch(self->fd, (uintptr_t)p + 1, PAGE, 0));
+	ASSERT_EQ(-EINVAL, hmirror_prefetch(self->fd, (uintptr_t)p, 100, 0));
+	ASSERT_EQ(-EINVAL, hmirror_snapshot(self->fd, (uintptr_t)p, 0, p));
+	ASSERT_EQ(-EFAULT, hmirror_snapshot(self->fd, (uintptr_t)p, 1, (void *)8));
+	/* An address that was never mapped faults. */
+	ASSERT_EQ(-EFAULT, hmirror_fill(self->fd, 0, 0x10000, 8, 0));
+}
+
+TEST_HARNESS_MAIN
