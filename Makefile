@@ -7,7 +7,11 @@
 #                 the device, print a summary
 #   make lint     checkpatch --strict and sparse over the driver
 #
-# Variables: BUILD (build dir), SMP, MEM (MiB), NUMA, DEVICES, KVM=1.
+# Variables: BUILD (build dir), SMP, MEM (MiB), NUMA, DEVICES, KVM=1,
+# KERNEL=stock|debug|all: the guest kernel flavour(s).  "debug" is built
+# once per machine from linux-source-6.12 with lockdep, DEBUG_VM and
+# friends (scripts/build-debug-kernel, cached in /var/cache/hmirror);
+# "make check" runs both flavours by default, "make run" the stock one.
 BUILD    ?= build
 B        := $(abspath $(BUILD))
 # Deferred: build/kernel-release is written by scripts/setup.
@@ -19,6 +23,7 @@ MEM      ?= 1024
 NUMA     ?= 2
 DEVICES  ?= 1
 KVM      ?= 0
+KERNEL   ?= all
 
 CC       ?= gcc
 USER_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror \
@@ -32,7 +37,8 @@ LIB       := $(B)/userspace/libhmirror.a
 TOOLS     := $(B)/guest/hmirror-stat
 GUEST_TESTS := $(patsubst tests/guest/%.c,$(B)/guest/%,$(wildcard tests/guest/*_test.c))
 
-.PHONY: all setup module model userspace guest check run lint clean host-check
+.PHONY: all setup module model userspace guest check run lint clean host-check \
+	kernel-debug module-debug
 
 all: module model userspace guest
 
@@ -49,6 +55,15 @@ $(KSRC)/.done: scripts/extract-ksrc | $(B)/.setup-done
 # W=1 warnings are errors here; sparse runs in "make lint".
 module: $(B)/.setup-done
 	scripts/build-module $(B)/kmod $(KDIR) W=1 KCFLAGS=-Werror modules
+
+# The debug kernel and the module built against it.
+kernel-debug: $(B)/.setup-done
+	scripts/build-debug-kernel > $(B)/debug-kernel-dir.tmp
+	mv $(B)/debug-kernel-dir.tmp $(B)/debug-kernel-dir
+
+module-debug: kernel-debug
+	scripts/build-module $(B)/kmod-debug $$(cat $(B)/debug-kernel-dir)/build \
+		W=1 KCFLAGS=-Werror modules
 
 model: $(B)/.setup-done
 	$(MAKE) -C qemu-device O=$(B)/qemu-device
@@ -78,11 +93,20 @@ host-check: model $(KSRC)/.done
 lint: $(KSRC)/.done
 	tests/lint $(KSRC)
 
-check: all $(KSRC)/.done
-	tests/check
+ifeq ($(KERNEL),stock)
+CHECK_DEPS :=
+else
+CHECK_DEPS := module-debug
+endif
 
-run: all
-	SMP=$(SMP) MEM=$(MEM) NUMA=$(NUMA) DEVICES=$(DEVICES) KVM=$(KVM) tests/run-main
+check: all $(KSRC)/.done $(CHECK_DEPS)
+	KERNEL=$(KERNEL) tests/check
+
+RUN_KERNEL = $(if $(filter debug,$(KERNEL)),debug,stock)
+
+run: all $(if $(filter debug,$(KERNEL)),module-debug)
+	SMP=$(SMP) MEM=$(MEM) NUMA=$(NUMA) DEVICES=$(DEVICES) KVM=$(KVM) \
+		KERNEL=$(RUN_KERNEL) tests/run-main
 
 clean:
 	rm -rf $(B)/kmod* $(B)/userspace $(B)/guest $(B)/qemu-device $(B)/host $(B)/check
