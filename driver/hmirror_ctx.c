@@ -90,23 +90,22 @@ int hmirror_ctx_tlb_inval(struct hmirror_ctx *ctx, u64 start, u64 end)
 }
 
 /**
- * hmirror_ctx_create - the context of a new open file
+ * hmirror_ctx_create - a context mirroring the caller's address space
  * @hdev: device
- * @file: the DRM file being opened
  *
- * Return: 0, -ENOSPC when the device's context table is full, -ENOMEM,
- * -EINVAL for a task without an mm (a kernel thread).
+ * Return: the context, or ERR_PTR(-ENOSPC) when the device's context table
+ * is full, -ENOMEM, -ENODEV, -EINVAL for a task without an mm.
  */
-int hmirror_ctx_create(struct hmirror_device *hdev, struct drm_file *file)
+struct hmirror_ctx *hmirror_ctx_create(struct hmirror_device *hdev)
 {
 	struct hmirror_ctx *ctx;
 	int ret, idx;
 
 	if (!current->mm)
-		return -EINVAL;
+		return ERR_PTR(-EINVAL);
 	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
 	if (!ctx)
-		return -ENOMEM;
+		return ERR_PTR(-ENOMEM);
 	ctx->hdev = hdev;
 
 	ret = hmirror_pt_init(&ctx->pt, &hdev->pdev->dev);
@@ -140,9 +139,8 @@ int hmirror_ctx_create(struct hmirror_device *hdev, struct drm_file *file)
 	ret = hmirror_fault_init(ctx);
 	if (ret)
 		goto err_mirror;
-	file->driver_priv = ctx;
 	atomic_inc(&hdev->live_contexts);
-	return 0;
+	return ctx;
 
 err_mirror:
 	hmirror_mirror_fini(ctx);
@@ -160,7 +158,7 @@ err_pt:
 	hmirror_pt_fini(&ctx->pt);
 err_free:
 	kfree(ctx);
-	return ret;
+	return ERR_PTR(ret);
 }
 
 /**

@@ -55,7 +55,7 @@ struct hmirror_ctx {
 	u32 fault_ahead;
 };
 
-int hmirror_ctx_create(struct hmirror_device *hdev, struct drm_file *file);
+struct hmirror_ctx *hmirror_ctx_create(struct hmirror_device *hdev);
 void hmirror_ctx_destroy(struct hmirror_ctx *ctx);
 int hmirror_ctx_get(struct drm_file *file, struct hmirror_ctx **ctx);
 int hmirror_ctx_tlb_inval(struct hmirror_ctx *ctx, u64 start, u64 end);

@@ -13,6 +13,7 @@
 #include <drm/drm_managed.h>
 
 #include "hmirror.h"
+#include "hmirror_compat.h"
 #include "hmirror_ctx.h"
 
 #define PCI_VENDOR_ID_IVSHMEM	0x1af4	/* Red Hat, Inc. (virtio range) */
@@ -22,7 +23,12 @@ DEFINE_DRM_ACCEL_FOPS(hmirror_fops);
 
 static int hmirror_open(struct drm_device *drm, struct drm_file *file)
 {
-	return hmirror_ctx_create(to_hmirror(drm), file);
+	struct hmirror_ctx *ctx = hmirror_ctx_create(to_hmirror(drm));
+
+	if (IS_ERR(ctx))
+		return PTR_ERR(ctx);
+	file->driver_priv = ctx;
+	return 0;
 }
 
 static void hmirror_postclose(struct drm_device *drm, struct drm_file *file)
@@ -126,6 +132,9 @@ static int hmirror_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ret = drm_dev_register(&hdev->drm, 0);
 	if (ret)
 		goto err_fini;
+	ret = hmirror_compat_add(hdev);
+	if (ret)
+		goto err_unregister;
 
 	pci_set_drvdata(pdev, hdev);
 	drm_info(&hdev->drm, "hmirror %u.%u: %u engines, %u-entry rings, peer %d\n",
@@ -134,6 +143,8 @@ static int hmirror_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		 (int)readl(hdev->regs_bar + IVSHMEM_REG_IVPOSITION));
 	return 0;
 
+err_unregister:
+	drm_dev_unregister(&hdev->drm);
 err_fini:
 	hmirror_hw_fini(hdev);
 err_master:
@@ -150,6 +161,7 @@ static void hmirror_remove(struct pci_dev *pdev)
 	 * Waiters sleep inside drm_dev_enter(); wake them before
 	 * drm_dev_unplug() waits for them to leave.
 	 */
+	hmirror_compat_remove(hdev);
 	set_bit(HMIRROR_F_UNPLUGGED, &hdev->flags);
 	for (i = 0; i < hdev->num_queues; i++)
 		wake_up_all(&hdev->queues[i].wq);

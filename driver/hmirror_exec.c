@@ -57,6 +57,8 @@ static int hmirror_exec_fault(struct hmirror_ctx *ctx, u32 qi,
 	hmirror_fault_answer(hdev, qi, f->fault_id,
 			     ret ? HMIRROR_FAULT_CANCEL : HMIRROR_FAULT_REPLAY);
 	res->faults++;
+	if (f->addr >= res->count_start && f->addr < res->count_end)
+		res->counted++;
 	res->service_ns += ktime_to_ns(ktime_sub(ktime_get(), t0));
 	return ret;
 }

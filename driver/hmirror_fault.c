@@ -248,13 +248,34 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 	return ret;
 }
 
+/* A write to memory the process may read but not write: -EPERM. */
+static int hmirror_fault_refine(struct hmirror_ctx *ctx,
+				const struct hmirror_fault_req *req)
+{
+	struct vm_area_struct *vma;
+	int ret = -EFAULT;
+
+	if (!req->write || !mmget_not_zero(ctx->mm))
+		return ret;
+	if (!mmap_read_lock_killable(ctx->mm)) {
+		vma = vma_lookup(ctx->mm, req->start);
+		if (vma && (vma->vm_flags & VM_READ) &&
+		    !(vma->vm_flags & VM_WRITE))
+			ret = -EPERM;
+		mmap_read_unlock(ctx->mm);
+	}
+	mmput(ctx->mm);
+	return ret;
+}
+
 /**
  * hmirror_fault_service - make a range present for the device
  * @ctx: context (the caller's mm is the context's)
  * @req: range, access and fault-ahead window
  *
- * Return: 0; -EFAULT when the range cannot be accessed that way (or the
- * mm is gone); -EINTR on a signal; -ENOMEM.
+ * Return: 0; -EPERM for a write to memory mapped without write permission;
+ * -EFAULT when the range cannot be accessed otherwise (or the mm is gone);
+ * -EINTR on a signal; -ENOMEM.
  */
 int hmirror_fault_service(struct hmirror_ctx *ctx,
 			  const struct hmirror_fault_req *req)
@@ -286,7 +307,8 @@ int hmirror_fault_service(struct hmirror_ctx *ctx,
 		ret = -EINTR;
 		atomic64_inc(&st->interrupted);
 	} else if (ret && ret != -ENOMEM) {
-		ret = -EFAULT;
+		if (ret != -EPERM)
+			ret = hmirror_fault_refine(ctx, req);
 		atomic64_inc(&st->efaults);
 	}
 	atomic64_add(ktime_to_ns(ktime_sub(ktime_get(), t0)), &st->service_ns);

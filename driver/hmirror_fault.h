@@ -35,11 +35,17 @@ int hmirror_fault_service(struct hmirror_ctx *ctx,
  * @cpl: the device's completion
  * @faults: faults serviced for the command
  * @service_ns: time spent servicing them
+ * @count_start: start of a range whose faults are counted apart
+ * @count_end: its end (0: none)
+ * @counted: faults that started inside [count_start, count_end)
  */
 struct hmirror_exec_result {
 	struct hmirror_cpl *cpl;
 	u32 faults;
 	u64 service_ns;
+	u64 count_start;
+	u64 count_end;
+	u32 counted;
 };
 
 int hmirror_exec(struct hmirror_ctx *ctx, u32 qi, struct hmirror_cmd *cmd,

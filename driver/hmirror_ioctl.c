@@ -289,6 +289,9 @@ static int hmirror_ioctl_exec(struct drm_device *drm, void *data,
 	res.cpl = &cpl;
 	ret = hmirror_exec(ctx, qi, &cmd, &res);
 	drm_dev_exit(idx);
+	/* The uapi reports any inaccessible address as -EFAULT. */
+	if (ret == -EPERM)
+		ret = -EFAULT;
 
 	x->faults = res.faults;
 	x->service_ns = res.service_ns;
@@ -324,7 +327,7 @@ static int hmirror_ioctl_prefetch(struct drm_device *drm, void *data,
 		req.npages = min_t(u64, left, HMIRROR_FAULT_MAX_PAGES);
 		ret = hmirror_fault_service(ctx, &req);
 		if (ret)
-			return ret;
+			return ret == -EPERM ? -EFAULT : ret;
 		req.start += req.npages << PAGE_SHIFT;
 	}
 	return 0;

@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hmirror: a character device speaking the ioctl ABI of the kernel's
+ * test_hmm module (lib/test_hmm_uapi.h), served by the real device, so
+ * the kernel's unmodified hmm-tests run against it.
+ *
+ * READ and WRITE are device COPY commands between the target range and
+ * the caller's bounce buffer; "faults" counts the device's fault records
+ * on the target range.  SNAPSHOT reports the CPU page table as
+ * hmm_range_fault() sees it without faulting, like test_hmm.  Migration
+ * and exclusive access need DEVICE_PRIVATE and make_device_exclusive(),
+ * which Debian's kernel lacks: they answer -EOPNOTSUPP.
+ *
+ * The first hmirror device serves /dev/hmm_dmirror0 and /dev/hmm_dmirror1
+ * (hmm-tests wants two units); each open is a context of its own.
+ */
+#include <linux/fs.h>
+#include <linux/hmm.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/pgtable.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <drm/drm_drv.h>
+#include <drm/drm_print.h>
+
+#include "hmirror.h"
+#include "hmirror_compat.h"
+#include "hmirror_ctx.h"
+#include "hmirror_fault.h"
+#include "uapi/hmirror.h"
+
+/* The test_hmm ABI: facts of lib/test_hmm_uapi.h. */
+struct hmm_dmirror_cmd {
+	__u64 addr;
+	__u64 ptr;
+	__u64 npages;
+	__u64 cpages;
+	__u64 faults;
+};
+
+#define HMM_DMIRROR_READ		_IOWR('H', 0x00, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_WRITE		_IOWR('H', 0x01, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_MIGRATE_TO_DEV	_IOWR('H', 0x02, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_MIGRATE_TO_SYS	_IOWR('H', 0x03, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_SNAPSHOT		_IOWR('H', 0x04, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_EXCLUSIVE		_IOWR('H', 0x05, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_CHECK_EXCLUSIVE	_IOWR('H', 0x06, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_RELEASE		_IOWR('H', 0x07, struct hmm_dmirror_cmd)
+
+#define HMM_DMIRROR_PROT_ERROR		0xff
+#define HMM_DMIRROR_PROT_NONE		0x00
+#define HMM_DMIRROR_PROT_READ		0x01
+#define HMM_DMIRROR_PROT_WRITE		0x02
+#define HMM_DMIRROR_PROT_PMD		0x04
+#define HMM_DMIRROR_PROT_PUD		0x08
+#define HMM_DMIRROR_PROT_ZERO		0x10
+
+#define COMPAT_UNITS		2
+#define COMPAT_MAX_PAGES	(DRM_HMIRROR_EXEC_MAX_LEN >> PAGE_SHIFT)
+#define COMPAT_SNAP_CHUNK	64
+
+/**
+ * struct hmirror_compat_unit - one /dev/hmm_dmirrorN
+ * @misc: the character device
+ * @name: its name
+ * @hdev: serving device, NULL when none
+ */
+struct hmirror_compat_unit {
+	struct miscdevice misc;
+	char name[16];
+	struct hmirror_device *hdev;
+};
+
+static DEFINE_MUTEX(hmirror_compat_lock);
+static struct hmirror_compat_unit hmirror_compat_units[COMPAT_UNITS];
+
+/**
+ * struct hmirror_compat_file - an open unit
+ * @ctx: its context
+ * @hdev: device, referenced while the file is open
+ */
+struct hmirror_compat_file {
+	struct hmirror_ctx *ctx;
+	struct hmirror_device *hdev;
+};
+
+static int hmirror_compat_open(struct inode *inode, struct file *file)
+{
+	struct hmirror_compat_unit *unit =
+		container_of(file->private_data, struct hmirror_compat_unit, misc);
+	struct hmirror_compat_file *cf;
+	struct hmirror_device *hdev;
+	int ret = 0, idx;
+
+	cf = kzalloc(sizeof(*cf), GFP_KERNEL);
+	if (!cf)
+		return -ENOMEM;
+	mutex_lock(&hmirror_compat_lock);
+	hdev = unit->hdev;
+	if (hdev)
+		drm_dev_get(&hdev->drm);
+	mutex_unlock(&hmirror_compat_lock);
+	if (!hdev) {
+		ret = -ENODEV;
+		goto err_free;
+	}
+	if (!drm_dev_enter(&hdev->drm, &idx)) {
+		ret = -ENODEV;
+		goto err_put;
+	}
+	cf->ctx = hmirror_ctx_create(hdev);
+	drm_dev_exit(idx);
+	if (IS_ERR(cf->ctx)) {
+		ret = PTR_ERR(cf->ctx);
+		goto err_put;
+	}
+	cf->hdev = hdev;
+	file->private_data = cf;
+	return 0;
+
+err_put:
+	drm_dev_put(&hdev->drm);
+err_free:
+	kfree(cf);
+	return ret;
+}
+
+static int hmirror_compat_release(struct inode *inode, struct file *file)
+{
+	struct hmirror_compat_file *cf = file->private_data;
+
+	hmirror_ctx_destroy(cf->ctx);
+	drm_dev_put(&cf->hdev->drm);
+	kfree(cf);
+	return 0;
+}
+
+/* READ: ptr <- addr; WRITE: addr <- ptr; by the device, engine 0. */
+static int hmirror_compat_copy(struct hmirror_compat_file *cf,
+			       struct hmm_dmirror_cmd *c, bool write)
+{
+	struct hmirror_ctx *ctx = cf->ctx;
+	struct hmirror_exec_result res = { };
+	struct hmirror_cpl cpl;
+	struct hmirror_cmd cmd = { .opcode = HMIRROR_OP_COPY };
+	u64 len;
+	int ret, idx;
+
+	if (!c->npages || c->npages > COMPAT_MAX_PAGES ||
+	    !PAGE_ALIGNED(c->addr))
+		return -EINVAL;
+	len = c->npages << PAGE_SHIFT;
+	if (c->addr >= TASK_SIZE || len > TASK_SIZE - c->addr ||
+	    c->ptr >= TASK_SIZE || len > TASK_SIZE - c->ptr ||
+	    (c->addr < c->ptr + len && c->ptr < c->addr + len))
+		return -EINVAL;
+	cmd.len = len;
+	cmd.src = write ? c->ptr : c->addr;
+	cmd.dst = write ? c->addr : c->ptr;
+	res.cpl = &cpl;
+	res.count_start = c->addr;
+	res.count_end = c->addr + len;
+
+	if (!drm_dev_enter(&cf->hdev->drm, &idx))
+		return -ENODEV;
+	ret = hmirror_exec(ctx, 1, &cmd, &res);
+	drm_dev_exit(idx);
+	c->faults = res.counted;
+	if (!ret)
+		c->cpages = c->npages;
+	return ret;
+}
+
+static u8 hmirror_compat_prot(unsigned long entry)
+{
+	u8 prot;
+
+	if (entry & HMM_PFN_ERROR)
+		return HMM_DMIRROR_PROT_ERROR;
+	if (!(entry & HMM_PFN_VALID))
+		return HMM_DMIRROR_PROT_NONE;
+	prot = is_zero_pfn(page_to_pfn(hmm_pfn_to_page(entry))) ?
+	       HMM_DMIRROR_PROT_ZERO : 0;
+	prot |= entry & HMM_PFN_WRITE ? HMM_DMIRROR_PROT_WRITE :
+					HMM_DMIRROR_PROT_READ;
+	switch (hmm_pfn_to_map_order(entry) + PAGE_SHIFT) {
+	case PMD_SHIFT:
+		prot |= HMM_DMIRROR_PROT_PMD;
+		break;
+	case PUD_SHIFT:
+		prot |= HMM_DMIRROR_PROT_PUD;
+		break;
+	}
+	return prot;
+}
+
+/* The CPU's page table for [start, end), without faulting anything in. */
+static int hmirror_compat_snap_chunk(struct hmirror_ctx *ctx, u64 start,
+				     u64 end, u8 *out)
+{
+	unsigned long pfns[COMPAT_SNAP_CHUNK];
+	struct hmm_range range = {
+		.notifier = &ctx->hmm_sub,
+		.start = start,
+		.end = end,
+		.hmm_pfns = pfns,
+	};
+	unsigned long i;
+	int ret;
+
+	do {
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		range.notifier_seq = mmu_interval_read_begin(range.notifier);
+		if (mmap_read_lock_killable(ctx->mm))
+			return -EINTR;
+		ret = hmm_range_fault(&range);
+		mmap_read_unlock(ctx->mm);
+	} while (ret == -EBUSY);
+	if (ret)
+		return ret;
+	for (i = 0; i < (end - start) >> PAGE_SHIFT; i++)
+		out[i] = hmirror_compat_prot(pfns[i]);
+	return 0;
+}
+
+static int hmirror_compat_snapshot(struct hmirror_compat_file *cf,
+				   struct hmm_dmirror_cmd *c)
+{
+	u8 __user *uptr = u64_to_user_ptr(c->ptr);
+	struct hmirror_ctx *ctx = cf->ctx;
+	u8 buf[COMPAT_SNAP_CHUNK];
+	u64 start, end, n;
+	int ret = 0;
+
+	if (!c->npages || c->npages > COMPAT_MAX_PAGES || !PAGE_ALIGNED(c->addr) ||
+	    c->addr >= TASK_SIZE ||
+	    (c->npages << PAGE_SHIFT) > TASK_SIZE - c->addr)
+		return -EINVAL;
+	if (!mmget_not_zero(ctx->mm))
+		return -EINVAL;
+	end = c->addr + (c->npages << PAGE_SHIFT);
+	for (start = c->addr; start < end; start += n << PAGE_SHIFT) {
+		n = min_t(u64, (end - start) >> PAGE_SHIFT, COMPAT_SNAP_CHUNK);
+		ret = hmirror_compat_snap_chunk(ctx, start,
+						start + (n << PAGE_SHIFT), buf);
+		if (ret)
+			break;
+		if (copy_to_user(uptr, buf, n)) {
+			ret = -EFAULT;
+			break;
+		}
+		uptr += n;
+	}
+	mmput(ctx->mm);
+	if (!ret)
+		c->cpages = c->npages;
+	return ret;
+}
+
+static long hmirror_compat_ioctl(struct file *file, unsigned int cmd,
+				 unsigned long arg)
+{
+	struct hmirror_compat_file *cf = file->private_data;
+	void __user *uarg = (void __user *)arg;
+	struct hmm_dmirror_cmd c;
+	int ret;
+
+	switch (cmd) {
+	case HMM_DMIRROR_READ:
+	case HMM_DMIRROR_WRITE:
+	case HMM_DMIRROR_SNAPSHOT:
+		break;
+	case HMM_DMIRROR_MIGRATE_TO_DEV:
+	case HMM_DMIRROR_MIGRATE_TO_SYS:
+	case HMM_DMIRROR_EXCLUSIVE:
+	case HMM_DMIRROR_CHECK_EXCLUSIVE:
+	case HMM_DMIRROR_RELEASE:
+		return -EOPNOTSUPP;
+	default:
+		return -ENOTTY;
+	}
+	if (cf->ctx->mm != current->mm)
+		return -EPERM;
+	if (copy_from_user(&c, uarg, sizeof(c)))
+		return -EFAULT;
+	c.cpages = 0;
+	c.faults = 0;
+
+	if (cmd == HMM_DMIRROR_SNAPSHOT)
+		ret = hmirror_compat_snapshot(cf, &c);
+	else
+		ret = hmirror_compat_copy(cf, &c, cmd == HMM_DMIRROR_WRITE);
+	if (copy_to_user(uarg, &c, sizeof(c)))
+		return -EFAULT;
+	return ret;
+}
+
+/* Like test_hmm: the file maps zeroed pages (a VM_MIXEDMAP mapping). */
+static int hmirror_compat_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	unsigned long addr;
+	int ret;
+
+	for (addr = vma->vm_start; addr < vma->vm_end; addr += PAGE_SIZE) {
+		struct page *page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+
+		if (!page)
+			return -ENOMEM;
+		ret = vm_insert_page(vma, addr, page);
+		/* The mapping holds its own reference now. */
+		put_page(page);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static const struct file_operations hmirror_compat_fops = {
+	.owner = THIS_MODULE,
+	.open = hmirror_compat_open,
+	.release = hmirror_compat_release,
+	.unlocked_ioctl = hmirror_compat_ioctl,
+	.mmap = hmirror_compat_mmap,
+	.llseek = default_llseek,
+};
+
+/**
+ * hmirror_compat_add - let @hdev serve the compat units if they are free
+ * @hdev: a probed device
+ *
+ * Return: 0 (also when another device already serves them) or an errno
+ * from misc_register().
+ */
+int hmirror_compat_add(struct hmirror_device *hdev)
+{
+	int i, ret = 0;
+
+	mutex_lock(&hmirror_compat_lock);
+	if (hmirror_compat_units[0].hdev)
+		goto out;
+	for (i = 0; i < COMPAT_UNITS; i++) {
+		struct hmirror_compat_unit *u = &hmirror_compat_units[i];
+
+		snprintf(u->name, sizeof(u->name), "hmm_dmirror%d", i);
+		u->misc.minor = MISC_DYNAMIC_MINOR;
+		u->misc.name = u->name;
+		u->misc.fops = &hmirror_compat_fops;
+		u->misc.mode = 0666;
+		ret = misc_register(&u->misc);
+		if (ret) {
+			drm_err(&hdev->drm, "cannot register /dev/%s: %d\n",
+				u->name, ret);
+			while (--i >= 0) {
+				misc_deregister(&hmirror_compat_units[i].misc);
+				hmirror_compat_units[i].hdev = NULL;
+			}
+			goto out;
+		}
+		u->hdev = hdev;
+	}
+out:
+	mutex_unlock(&hmirror_compat_lock);
+	return ret;
+}
+
+/**
+ * hmirror_compat_remove - stop serving compat units from @hdev
+ * @hdev: device being removed
+ *
+ * Open files keep their context (and a reference on the device); their
+ * ioctls fail with -ENODEV.
+ */
+void hmirror_compat_remove(struct hmirror_device *hdev)
+{
+	int i;
+
+	mutex_lock(&hmirror_compat_lock);
+	for (i = 0; i < COMPAT_UNITS; i++) {
+		if (hmirror_compat_units[i].hdev != hdev)
+			continue;
+		misc_deregister(&hmirror_compat_units[i].misc);
+		hmirror_compat_units[i].hdev = NULL;
+	}
+	mutex_unlock(&hmirror_compat_lock);
+}
