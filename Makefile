@@ -81,7 +81,14 @@ $(B)/guest/hmirror-stat: userspace/hmirror-stat.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -o $@ $< $(LIB) $(DRM_LIBS)
 
-guest: $(GUEST_TESTS) $(TOOLS)
+guest: $(GUEST_TESTS) $(TOOLS) $(B)/guest/hmm-tests
+
+# The kernel's own hmm-tests, unmodified, built from linux-source-6.12 with
+# the kernel's selftest flags (it is not this project's code).
+$(B)/guest/hmm-tests: $(KSRC)/.done
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -I$(KSRC) -o $@ \
+		$(KSRC)/tools/testing/selftests/mm/hmm-tests.c -lpthread
 
 $(B)/guest/%_test: tests/guest/%_test.c $(LIB) $(KSRC)/.done include/*.h
 	@mkdir -p $(dir $@)
