@@ -7,6 +7,11 @@
  * Spine: NOP, FENCE, TLB_INVAL (no TLB yet, so nothing to drop).  COPY, READ,
  * FILL and ATOMIC are rejected with BAD_OPCODE until the page walker and the
  * DMA engines exist.
+ *
+ * Checks, in order (the first failing one decides): opcode known; reserved0,
+ * reserved1 zero and flags valid for the opcode (else BAD_OPCODE, err_info =
+ * the offending value); opcode allowed on this queue (else BAD_QUEUE,
+ * err_info = opcode).
  */
 #include "hmdev.h"
 
@@ -65,16 +70,17 @@ static enum hmdev_exec exec_unimplemented(struct hmdev *dev, unsigned q,
 }
 
 static const struct {
-	unsigned queues;
+	unsigned queues;	/* ON_* */
+	unsigned max_flags;	/* flags above this are reserved */
 	exec_fn exec;
 } ops[HMIRROR_NUM_OPS] = {
-	[HMIRROR_OP_NOP]	= { ON_MGMT | ON_ENGINE, exec_nop },
-	[HMIRROR_OP_FENCE]	= { ON_MGMT | ON_ENGINE, exec_fence },
-	[HMIRROR_OP_COPY]	= { ON_ENGINE, exec_unimplemented },
-	[HMIRROR_OP_READ]	= { ON_ENGINE, exec_unimplemented },
-	[HMIRROR_OP_FILL]	= { ON_ENGINE, exec_unimplemented },
-	[HMIRROR_OP_ATOMIC]	= { ON_ENGINE, exec_unimplemented },
-	[HMIRROR_OP_TLB_INVAL]	= { ON_MGMT, exec_tlb_inval },
+	[HMIRROR_OP_NOP]	= { ON_MGMT | ON_ENGINE, 0, exec_nop },
+	[HMIRROR_OP_FENCE]	= { ON_MGMT | ON_ENGINE, 0, exec_fence },
+	[HMIRROR_OP_COPY]	= { ON_ENGINE, 0, exec_unimplemented },
+	[HMIRROR_OP_READ]	= { ON_ENGINE, 0, exec_unimplemented },
+	[HMIRROR_OP_FILL]	= { ON_ENGINE, 0, exec_unimplemented },
+	[HMIRROR_OP_ATOMIC]	= { ON_ENGINE, HMIRROR_ATOMIC_CMPXCHG, exec_unimplemented },
+	[HMIRROR_OP_TLB_INVAL]	= { ON_MGMT, 0, exec_tlb_inval },
 };
 
 enum hmdev_exec hmdev_cmd_exec(struct hmdev *dev, unsigned q,
@@ -92,6 +98,8 @@ enum hmdev_exec hmdev_cmd_exec(struct hmdev *dev, unsigned q,
 		return fail(cpl, HMIRROR_ST_BAD_OPCODE, err_info, cmd->reserved0);
 	if (cmd->reserved1)
 		return fail(cpl, HMIRROR_ST_BAD_OPCODE, err_info, cmd->reserved1);
+	if (cmd->flags > ops[cmd->opcode].max_flags)
+		return fail(cpl, HMIRROR_ST_BAD_OPCODE, err_info, cmd->flags);
 	if (!(ops[cmd->opcode].queues & where))
 		return fail(cpl, HMIRROR_ST_BAD_QUEUE, err_info, cmd->opcode);
 	return ops[cmd->opcode].exec(dev, q, cmd, cpl, err_info);

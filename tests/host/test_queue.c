@@ -171,6 +171,11 @@ TEST_F(q, bad_commands_complete_with_error)
 		{ 1, { .opcode = HMIRROR_OP_NOP, .reserved0 = 9, .seqno = 3 }, HMIRROR_ST_BAD_OPCODE, 9 },
 		{ 0, { .opcode = HMIRROR_OP_NOP, .reserved1 = 1ull << 63, .seqno = 4 }, HMIRROR_ST_BAD_OPCODE, 1ull << 63 },
 		{ 1, { .opcode = HMIRROR_OP_TLB_INVAL, .seqno = 5 }, HMIRROR_ST_BAD_QUEUE, HMIRROR_OP_TLB_INVAL },
+		{ 1, { .opcode = HMIRROR_OP_NOP, .flags = 1, .seqno = 12 }, HMIRROR_ST_BAD_OPCODE, 1 },
+		{ 0, { .opcode = HMIRROR_OP_FENCE, .flags = 0x80, .seqno = 13 }, HMIRROR_ST_BAD_OPCODE, 0x80 },
+		{ 2, { .opcode = HMIRROR_OP_ATOMIC, .flags = 2, .seqno = 14 }, HMIRROR_ST_BAD_OPCODE, 2 },
+		/* reserved fields are checked before the queue */
+		{ 0, { .opcode = HMIRROR_OP_COPY, .reserved0 = 3, .seqno = 15 }, HMIRROR_ST_BAD_OPCODE, 3 },
 		{ 0, { .opcode = HMIRROR_OP_COPY, .seqno = 6 }, HMIRROR_ST_BAD_QUEUE, HMIRROR_OP_COPY },
 		{ 0, { .opcode = HMIRROR_OP_ATOMIC, .seqno = 7 }, HMIRROR_ST_BAD_QUEUE, HMIRROR_OP_ATOMIC },
 		{ 2, { .opcode = HMIRROR_OP_COPY, .seqno = 8 }, HMIRROR_ST_BAD_OPCODE, HMIRROR_OP_COPY },
