@@ -62,6 +62,15 @@ static void usage(FILE *f)
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* The socket to remove if we die after creating it. */
+static struct ivsh_server *listening;
+
+static void unlink_socket(void)
+{
+	if (listening && listening->path[0])
+		unlink(listening->path);
+}
+
 static void die(const char *fmt, ...)
 {
 	char buf[512];
@@ -358,6 +367,8 @@ int main(int argc, char **argv)
 	if (ivsh_server_listen(&c.srv, o.socket, c.shm_fd, HMIRROR_NUM_VECTORS,
 			       err, sizeof(err)))
 		die("%s", err);
+	listening = &c.srv;
+	atexit(unlink_socket);
 	ep_add(&c, c.srv.listen_fd, EPOLLIN, EV_LISTEN);
 	ep_add(&c, c.sfd, EPOLLIN, EV_SIGNAL);
 	ep_add(&c, c.tfd, EPOLLIN, EV_TIMER);
