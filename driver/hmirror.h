@@ -7,6 +7,8 @@
 
 #include <linux/atomic.h>
 #include <linux/idr.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
 #include <linux/pci.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
@@ -124,6 +126,8 @@ enum hmirror_flags {
  * @fault_ring: fault records in BAR2
  * @fault_head: next record to read, mirrors fault_regs->head
  * @faults_orphaned: records naming no waiting command, cancelled
+ * @ctx_list_lock: protects @ctx_list
+ * @ctx_list: live contexts (struct hmirror_ctx.link), for debugfs
  */
 struct hmirror_device {
 	struct drm_device drm;
@@ -151,6 +155,8 @@ struct hmirror_device {
 	struct hmirror_fault __iomem *fault_ring;
 	u32 fault_head;
 	atomic64_t faults_orphaned;
+	struct mutex ctx_list_lock;	/* see kernel-doc above */
+	struct list_head ctx_list;
 };
 
 static inline struct hmirror_device *to_hmirror(struct drm_device *drm)

@@ -140,6 +140,9 @@ struct hmirror_ctx *hmirror_ctx_create(struct hmirror_device *hdev)
 	if (ret)
 		goto err_mirror;
 	atomic_inc(&hdev->live_contexts);
+	mutex_lock(&hdev->ctx_list_lock);
+	list_add_tail(&ctx->link, &hdev->ctx_list);
+	mutex_unlock(&hdev->ctx_list_lock);
 	return ctx;
 
 err_mirror:
@@ -176,6 +179,9 @@ void hmirror_ctx_destroy(struct hmirror_ctx *ctx)
 	struct hmirror_device *hdev = ctx->hdev;
 	int idx;
 
+	mutex_lock(&hdev->ctx_list_lock);
+	list_del(&ctx->link);
+	mutex_unlock(&hdev->ctx_list_lock);
 	hmirror_fault_fini(ctx);
 	hmirror_mirror_fini(ctx);
 	if (drm_dev_enter(&hdev->drm, &idx)) {

@@ -32,6 +32,7 @@ struct hmirror_ctx_stats {
 /**
  * struct hmirror_ctx - one mirrored address space on one device
  * @hdev: device
+ * @link: in hdev->ctx_list
  * @mm: the opener's mm (mmgrab'ed: the struct stays, the space may go)
  * @id: index in the device's context table
  * @pt: device page table
@@ -44,6 +45,7 @@ struct hmirror_ctx_stats {
  */
 struct hmirror_ctx {
 	struct hmirror_device *hdev;
+	struct list_head link;
 	struct mm_struct *mm;
 	u32 id;
 	struct hmirror_pt pt;

@@ -15,6 +15,7 @@
 #include "hmirror.h"
 #include "hmirror_compat.h"
 #include "hmirror_ctx.h"
+#include "hmirror_debugfs.h"
 
 #define PCI_VENDOR_ID_IVSHMEM	0x1af4	/* Red Hat, Inc. (virtio range) */
 #define PCI_DEVICE_ID_IVSHMEM	0x1110
@@ -106,6 +107,8 @@ static int hmirror_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (IS_ERR(hdev))
 		return PTR_ERR(hdev);
 	hdev->pdev = pdev;
+	mutex_init(&hdev->ctx_list_lock);
+	INIT_LIST_HEAD(&hdev->ctx_list);
 	ida_init(&hdev->ctx_ida);
 	ret = drmm_add_action_or_reset(&hdev->drm, hmirror_ida_release,
 				       &hdev->ctx_ida);
@@ -129,6 +132,7 @@ static int hmirror_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret)
 		goto err_master;
 
+	hmirror_debugfs_init(hdev);
 	ret = drm_dev_register(&hdev->drm, 0);
 	if (ret)
 		goto err_fini;

@@ -23,6 +23,7 @@
 #include "hmirror.h"
 #include "hmirror_ctx.h"
 #include "hmirror_fault.h"
+#include "hmirror_trace.h"
 #include "uapi/hmirror.h"
 
 static bool hmirror_hmm_invalidate(struct mmu_interval_notifier *sub,
@@ -118,8 +119,10 @@ static int hmirror_fault_gup(struct hmirror_ctx *ctx,
 	hmirror_mirror_fault_begin(&ctx->mirror, &f, req->start,
 				   req->start + (req->npages << PAGE_SHIFT));
 	for (;;) {
-		if (hmirror_mirror_range_active(&ctx->mirror, &f))
+		if (hmirror_mirror_range_active(&ctx->mirror, &f)) {
 			atomic64_inc(&st->retries_waited);
+			trace_hmirror_fault_retry(ctx->id, req->start, "wait");
+		}
 		ret = hmirror_mirror_wait_inactive(ctx, &f);
 		if (ret)
 			break;
@@ -158,11 +161,15 @@ static int hmirror_fault_gup(struct hmirror_ctx *ctx,
 		if (!hmirror_mirror_fault_valid(&ctx->mirror, &f)) {
 			ret = -EAGAIN;
 			atomic64_inc(&st->retries_stale);
+			trace_hmirror_fault_retry(ctx->id, req->start, "stale");
 		} else {
 			ret = hmirror_fault_commit(ctx, &c, req->start, pages,
 						   got, req->write);
-			if (ret == -EAGAIN)
+			if (ret == -EAGAIN) {
 				atomic64_inc(&st->retries_stale);
+				trace_hmirror_fault_retry(ctx->id, req->start,
+							  "conflict");
+			}
 		}
 		mutex_unlock(&ctx->pt.lock);
 		release_pages(pages, got);
@@ -215,6 +222,7 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 		mmap_read_unlock(mm);
 		if (ret == -EBUSY) {
 			atomic64_inc(&st->retries_busy);
+			trace_hmirror_fault_retry(ctx->id, req->start, "busy");
 			continue;
 		}
 		if (ret)
@@ -234,6 +242,7 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 		mutex_unlock(&ctx->pt.lock);
 		if (ret == -EAGAIN) {
 			atomic64_inc(&st->retries_stale);
+			trace_hmirror_fault_retry(ctx->id, req->start, "seq");
 			continue;
 		}
 		if (!ret) {
@@ -294,6 +303,8 @@ int hmirror_fault_service(struct hmirror_ctx *ctx,
 	if (!pages)
 		return -ENOMEM;
 	atomic64_inc(&st->faults);
+	trace_hmirror_fault_begin(ctx->id, req->start, req->npages, req->ahead,
+				  req->write);
 	if (READ_ONCE(ctx->backend) == DRM_HMIRROR_BACKEND_HMM) {
 		pfns = kvmalloc_array(max, sizeof(*pfns), GFP_KERNEL);
 		ret = pfns ? hmirror_fault_hmm(ctx, req, pfns, pages) : -ENOMEM;
@@ -311,6 +322,8 @@ int hmirror_fault_service(struct hmirror_ctx *ctx,
 			ret = hmirror_fault_refine(ctx, req);
 		atomic64_inc(&st->efaults);
 	}
-	atomic64_add(ktime_to_ns(ktime_sub(ktime_get(), t0)), &st->service_ns);
+	t0 = ktime_sub(ktime_get(), t0);
+	atomic64_add(ktime_to_ns(t0), &st->service_ns);
+	trace_hmirror_fault_end(ctx->id, req->start, ret, ktime_to_ns(t0));
 	return ret;
 }

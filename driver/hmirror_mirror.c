@@ -23,6 +23,8 @@
 #include "hmirror.h"
 #include "hmirror_ctx.h"
 #include "hmirror_mirror.h"
+#define CREATE_TRACE_POINTS
+#include "hmirror_trace.h"
 
 /*
  * "Waiting for an invalidation to end" as a lock: the notifier holds it
@@ -129,6 +131,8 @@ static int hmirror_mn_invalidate_start(struct mmu_notifier *mn,
 	hmirror_mark_stale(m, range->start, range->end, !inv);
 	spin_unlock(&m->inv_lock);
 	atomic64_inc(&m->stats.invalidations);
+	trace_hmirror_inv_begin(ctx->id, range->start, range->end,
+				range->event, blockable);
 
 	lock_map_acquire(&hmirror_inv_wait_map);
 	if (blockable) {
@@ -147,14 +151,17 @@ static int hmirror_mn_invalidate_start(struct mmu_notifier *mn,
 	hmirror_mirror_zap(ctx, range->start, range->end);
 	mutex_unlock(&ctx->pt.lock);
 	lock_map_release(&hmirror_inv_wait_map);
-	atomic64_add(ktime_to_ns(ktime_sub(ktime_get(), t0)),
-		     &m->stats.invalidation_ns);
+	t0 = ktime_sub(ktime_get(), t0);
+	atomic64_add(ktime_to_ns(t0), &m->stats.invalidation_ns);
+	trace_hmirror_inv_end(ctx->id, range->start, range->end, 0,
+			      ktime_to_ns(t0));
 	return 0;
 
 again:
 	/* _end is not called for a failed _start: undo the record now. */
 	hmirror_mirror_inv_end(m, range, inv);
 	atomic64_inc(&m->stats.nonblock_eagain);
+	trace_hmirror_inv_end(ctx->id, range->start, range->end, -EAGAIN, 0);
 	return -EAGAIN;
 }
 

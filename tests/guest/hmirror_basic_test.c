@@ -358,6 +358,56 @@ TEST_F(dev, context_refuses_other_mm)
 	ASSERT_EQ(0, hmirror_ctx_options(self->fd, &o));
 }
 
+/* debugfs shows the same counters as the ioctl. */
+TEST_F(dev, debugfs_counters)
+{
+	struct drm_hmirror_stats st;
+	char path[400], buf[8192], want[64];
+	struct dirent *de;
+	ssize_t n;
+	int fd = -1;
+	DIR *d;
+
+	/* One directory per device, named after its PCI address. */
+	d = opendir("/sys/kernel/debug/accel");
+	ASSERT_NE(NULL, d);
+	while (fd < 0 && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path),
+			 "/sys/kernel/debug/accel/%s/hmirror_counters", de->d_name);
+		fd = open(path, O_RDONLY);
+	}
+	closedir(d);
+	ASSERT_GE(fd, 0) TH_LOG("no hmirror_counters in debugfs");
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	ASSERT_GT(n, 0);
+	buf[n] = '\0';
+	ASSERT_EQ(0, hmirror_get_stats(self->fd, &st));
+	snprintf(want, sizeof(want), "live_contexts: %llu\n",
+		 (unsigned long long)st.live_contexts);
+	ASSERT_NE(NULL, strstr(buf, want)) TH_LOG("%s", buf);
+	ASSERT_NE(NULL, strstr(buf, "state: alive"));
+	ASSERT_NE(NULL, strstr(buf, "context "));
+}
+
+TEST(tracepoints_registered)
+{
+	static const char * const ev[] = {
+		"hmirror_fault_begin", "hmirror_fault_end", "hmirror_fault_retry",
+		"hmirror_inv_begin", "hmirror_inv_end",
+	};
+	char path[160];
+	unsigned int i;
+
+	for (i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {
+		snprintf(path, sizeof(path),
+			 "/sys/kernel/tracing/events/hmirror/%s/format", ev[i]);
+		ASSERT_EQ(0, access(path, R_OK)) TH_LOG("%s", path);
+	}
+}
+
 /* The module cannot go while a file is open; removal of the device can. */
 TEST(unbind_and_rebind_while_open)
 {

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hmirror: debugfs.  /sys/kernel/debug/accel/<minor>/hmirror_counters shows
+ * the device's and the driver's counters and every live context's fault
+ * and invalidation figures, for users without the ioctl tools.
+ */
+#include <linux/seq_file.h>
+#include <drm/drm_debugfs.h>
+#include <drm/drm_drv.h>
+#include <drm/drm_file.h>
+
+#include "hmirror.h"
+#include "hmirror_ctx.h"
+#include "hmirror_debugfs.h"
+
+static void hmirror_debugfs_device(struct seq_file *m,
+				   struct hmirror_device *hdev)
+{
+	static const char * const vec[] = { "cq", "fault", "ctrl" };
+	int v, idx;
+
+	seq_printf(m, "state: %s%s\n",
+		   test_bit(HMIRROR_F_DEAD, &hdev->flags) ? "dead: " : "alive",
+		   test_bit(HMIRROR_F_DEAD, &hdev->flags) ? hdev->dead_reason : "");
+	seq_printf(m, "commands_submitted: %lld\ncommands_completed: %lld\n",
+		   atomic64_read(&hdev->cmds_submitted),
+		   atomic64_read(&hdev->cmds_completed));
+	seq_printf(m, "doorbells: %lld\nfaults_orphaned: %lld\n",
+		   atomic64_read(&hdev->doorbells),
+		   atomic64_read(&hdev->faults_orphaned));
+	for (v = 0; v < HMIRROR_NUM_VECTORS; v++)
+		seq_printf(m, "irqs_%s: %lld\n", vec[v],
+			   atomic64_read(&hdev->irqs[v]));
+	seq_printf(m, "live_contexts: %d\n", atomic_read(&hdev->live_contexts));
+
+	if (!drm_dev_enter(&hdev->drm, &idx))
+		return;
+	seq_printf(m, "dev_commands: %llu\ndev_faults: %llu\ndev_replays: %llu\n",
+		   readq(&hdev->regs->cnt_commands),
+		   readq(&hdev->regs->cnt_faults),
+		   readq(&hdev->regs->cnt_replays));
+	seq_printf(m, "dev_cancels: %llu\ndev_tlb_hits: %llu\ndev_tlb_misses: %llu\n",
+		   readq(&hdev->regs->cnt_cancels),
+		   readq(&hdev->regs->cnt_tlb_hits),
+		   readq(&hdev->regs->cnt_tlb_misses));
+	seq_printf(m, "dev_tlb_invals: %llu\ndev_pages_walked: %llu\ndev_errors: %u\n",
+		   readq(&hdev->regs->cnt_tlb_invals),
+		   readq(&hdev->regs->cnt_pages_walked),
+		   readl(&hdev->regs->err_count));
+	drm_dev_exit(idx);
+}
+
+static void hmirror_debugfs_ctx(struct seq_file *m, struct hmirror_ctx *ctx)
+{
+	struct hmirror_ctx_stats *c = &ctx->stats;
+	struct hmirror_mirror_stats *s = &ctx->mirror.stats;
+
+	seq_printf(m, "context %u: backend=%s fault_ahead=%u mapped=%lu tables=%lu\n",
+		   ctx->id, ctx->backend ? "hmm" : "gup", ctx->fault_ahead,
+		   READ_ONCE(ctx->pt.mapped), READ_ONCE(ctx->pt.tables));
+	seq_printf(m, "  faults=%lld pages=%lld ahead=%lld service_ns=%lld\n",
+		   atomic64_read(&c->faults), atomic64_read(&c->pages_faulted),
+		   atomic64_read(&c->ahead_pages), atomic64_read(&c->service_ns));
+	seq_printf(m, "  retries: stale=%lld busy=%lld waited=%lld; lock_drops=%lld interrupted=%lld efaults=%lld\n",
+		   atomic64_read(&c->retries_stale),
+		   atomic64_read(&c->retries_busy),
+		   atomic64_read(&c->retries_waited),
+		   atomic64_read(&c->lock_drops),
+		   atomic64_read(&c->interrupted), atomic64_read(&c->efaults));
+	seq_printf(m, "  invalidations=%lld flushes=%lld unmapped=%lld inv_ns=%lld inv_wait_ns=%lld eagain=%lld\n",
+		   atomic64_read(&s->invalidations),
+		   atomic64_read(&s->device_flushes),
+		   atomic64_read(&s->pages_unmapped),
+		   atomic64_read(&s->invalidation_ns),
+		   atomic64_read(&s->inv_wait_ns),
+		   atomic64_read(&s->nonblock_eagain));
+}
+
+static int hmirror_debugfs_counters(struct seq_file *m, void *data)
+{
+	struct drm_debugfs_entry *entry = m->private;
+	struct hmirror_device *hdev = to_hmirror(entry->dev);
+	struct hmirror_ctx *ctx;
+
+	hmirror_debugfs_device(m, hdev);
+	mutex_lock(&hdev->ctx_list_lock);
+	list_for_each_entry(ctx, &hdev->ctx_list, link)
+		hmirror_debugfs_ctx(m, ctx);
+	mutex_unlock(&hdev->ctx_list_lock);
+	return 0;
+}
+
+void hmirror_debugfs_init(struct hmirror_device *hdev)
+{
+	drm_debugfs_add_file(&hdev->drm, "hmirror_counters",
+			     hmirror_debugfs_counters, NULL);
+}
