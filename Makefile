@@ -34,7 +34,7 @@ GUEST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Iuserspace \
 DRM_LIBS  = $(shell pkg-config --libs libdrm 2>/dev/null)
 
 LIB       := $(B)/userspace/libhmirror.a
-TOOLS     := $(B)/guest/hmirror-stat
+TOOLS     := $(B)/guest/hmirror-stat $(B)/guest/hmirror-stress
 GUEST_TESTS := $(patsubst tests/guest/%.c,$(B)/guest/%,$(wildcard tests/guest/*_test.c))
 
 .PHONY: all setup module model userspace guest check run lint clean host-check \
@@ -77,9 +77,9 @@ $(B)/userspace/%.o: userspace/%.c userspace/*.h include/uapi/*.h | $(B)/.setup-d
 $(LIB): $(B)/userspace/libhmirror.o
 	$(AR) rcs $@ $^
 
-$(B)/guest/hmirror-stat: userspace/hmirror-stat.c $(LIB)
+$(B)/guest/hmirror-%: userspace/hmirror-%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) -o $@ $< $(LIB) $(DRM_LIBS)
+	$(CC) $(USER_CFLAGS) -o $@ $< $(LIB) $(DRM_LIBS) -lpthread
 
 guest: $(GUEST_TESTS) $(TOOLS) $(B)/guest/hmm-tests
 
