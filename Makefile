@@ -34,7 +34,7 @@ GUEST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Iuserspace \
 DRM_LIBS  = $(shell pkg-config --libs libdrm 2>/dev/null)
 
 LIB       := $(B)/userspace/libhmirror.a
-TOOLS     := $(B)/guest/hmirror-stat $(B)/guest/hmirror-stress
+TOOLS     := $(B)/guest/hmirror-stat $(B)/guest/hmirror-stress $(B)/guest/hmirror-bench
 GUEST_TESTS := $(patsubst tests/guest/%.c,$(B)/guest/%,$(wildcard tests/guest/*_test.c))
 
 .PHONY: all setup module model userspace guest check run lint clean host-check \
