@@ -8,6 +8,7 @@
 #   make lint     checkpatch --strict and sparse over the driver
 #
 # Variables: BUILD (build dir), SMP, MEM (MiB), NUMA, DEVICES, KVM=1,
+# STRESS_SECONDS, SEED, BACKEND=gup|hmm (make run),
 # KERNEL=stock|debug|all: the guest kernel flavour(s).  "debug" is built
 # once per machine from linux-source-6.12 with lockdep, DEBUG_VM and
 # friends (scripts/build-debug-kernel, cached in /var/cache/hmirror);
@@ -111,9 +112,14 @@ check: all $(KSRC)/.done $(CHECK_DEPS)
 
 RUN_KERNEL = $(if $(filter debug,$(KERNEL)),debug,stock)
 
+STRESS_SECONDS ?= 60
+SEED     ?= 1
+BACKEND  ?= gup
+
 run: all $(if $(filter debug,$(KERNEL)),module-debug)
 	SMP=$(SMP) MEM=$(MEM) NUMA=$(NUMA) DEVICES=$(DEVICES) KVM=$(KVM) \
-		KERNEL=$(RUN_KERNEL) tests/run-main
+		KERNEL=$(RUN_KERNEL) STRESS_SECONDS=$(STRESS_SECONDS) SEED=$(SEED) \
+		BACKEND=$(BACKEND) tests/run-main
 
 clean:
 	rm -rf $(B)/kmod* $(B)/userspace $(B)/guest $(B)/qemu-device $(B)/host $(B)/check

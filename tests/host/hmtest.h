@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guest_ram.h"
 #include "hmdev.h"
 #include "log.h"
 
@@ -13,7 +14,8 @@ struct fakedev {
 	struct hmdev dev;
 	void *bar;
 	size_t bar_size;
-	unsigned irqs[HMIRROR_NUM_VECTORS];
+	struct guest_ram ram;		/* fake guest RAM (base NULL: none) */
+	unsigned irqs[HMIRROR_NUM_VECTORS];	/* atomic: engine threads */
 	unsigned irq_bad;		/* vectors out of range */
 	uint32_t sq_tail[HMIRROR_MAX_QUEUES];	/* driver-side copies */
 	uint32_t cq_head[HMIRROR_MAX_QUEUES];
@@ -25,17 +27,30 @@ static inline void fake_irq(void *opaque, unsigned v)
 	struct fakedev *f = opaque;
 
 	if (v < HMIRROR_NUM_VECTORS)
-		f->irqs[v]++;
+		__atomic_fetch_add(&f->irqs[v], 1, __ATOMIC_SEQ_CST);
 	else
-		f->irq_bad++;
+		__atomic_fetch_add(&f->irq_bad, 1, __ATOMIC_SEQ_CST);
 }
 
-/* 0 on success */
-static inline int fakedev_init(struct fakedev *f, const struct hmdev_config *cfg)
+/*
+ * 0 on success.  With @ram_bytes, a zeroed fake guest RAM of that size
+ * (q35 map with @lowmem, 0 for the default) backs the device.
+ */
+static inline int fakedev_init_ram(struct fakedev *f, const struct hmdev_config *cfg,
+				   uint64_t ram_bytes, uint64_t lowmem)
 {
 	uint64_t size = hmdev_bar_size(cfg);
 
 	memset(f, 0, sizeof(*f));
+	if (ram_bytes) {
+		if (guest_ram_set_layout(&f->ram, ram_bytes, lowmem))
+			return -1;
+		f->ram.base = aligned_alloc(2 << 20, (ram_bytes + (2 << 20) - 1) &
+					    ~(uint64_t)((2 << 20) - 1));
+		if (!f->ram.base)
+			return -1;
+		memset(f->ram.base, 0, ram_bytes);
+	}
 	/* keep the KTAP output clean; HMTEST_LOG=1 shows the model's log */
 	if (!hm_log_file && !getenv("HMTEST_LOG"))
 		hm_log_file = fopen("/dev/null", "we");
@@ -46,14 +61,27 @@ static inline int fakedev_init(struct fakedev *f, const struct hmdev_config *cfg
 	if (!f->bar)
 		return -1;
 	memset(f->bar, 0xa5, f->bar_size);	/* init must clear it */
-	return hmdev_init(&f->dev, cfg, f->bar, f->bar_size, NULL, fake_irq, f,
-			  NULL, 0);
+	return hmdev_init(&f->dev, cfg, f->bar, f->bar_size,
+			  ram_bytes ? &f->ram : NULL, fake_irq, f, NULL, 0);
+}
+
+static inline int fakedev_init(struct fakedev *f, const struct hmdev_config *cfg)
+{
+	return fakedev_init_ram(f, cfg, 0, 0);
 }
 
 static inline void fakedev_free(struct fakedev *f)
 {
+	hmdev_destroy(&f->dev);
 	free(f->bar);
 	f->bar = NULL;
+	free(f->ram.base);
+	f->ram.base = NULL;
+}
+
+static inline unsigned fk_irqs(struct fakedev *f, unsigned v)
+{
+	return __atomic_load_n(&f->irqs[v], __ATOMIC_SEQ_CST);
 }
 
 static inline struct hmirror_header *fk_hdr(struct fakedev *f)

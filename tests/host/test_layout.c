@@ -26,7 +26,8 @@ static void check_layout(struct __test_metadata *_metadata,
 	EXPECT_EQ(HMIRROR_MAGIC, h->magic);
 	EXPECT_EQ(HMIRROR_VERSION, h->version);
 	EXPECT_EQ(1u << 16, h->version);
-	EXPECT_EQ(HMIRROR_FEAT_NOP, h->features);
+	EXPECT_EQ(HMIRROR_FEAT_NOP | HMIRROR_FEAT_TRANSLATE | HMIRROR_FEAT_HUGE_2M |
+		  HMIRROR_FEAT_ATOMIC | HMIRROR_FEAT_TIMESTAMPS, h->features);
 	EXPECT_EQ(f.bar_size, h->bar_size);
 	EXPECT_EQ(1 + cfg->engines, h->num_queues);
 	EXPECT_EQ(cfg->sq_entries, h->sq_entries);
@@ -207,6 +208,7 @@ TEST(bar_too_small_rejected)
 	/* exactly the layout is enough; bar_size says what was given */
 	EXPECT_EQ(0, hmdev_init(&dev, &cfg, bar, end, NULL, NULL, NULL, NULL, 0));
 	EXPECT_EQ(end, ((struct hmirror_header *)bar)->bar_size);
+	hmdev_destroy(&dev);
 	free(bar);
 }
 

@@ -178,10 +178,11 @@ TEST_F(q, bad_commands_complete_with_error)
 		{ 0, { .opcode = HMIRROR_OP_COPY, .reserved0 = 3, .seqno = 15 }, HMIRROR_ST_BAD_OPCODE, 3 },
 		{ 0, { .opcode = HMIRROR_OP_COPY, .seqno = 6 }, HMIRROR_ST_BAD_QUEUE, HMIRROR_OP_COPY },
 		{ 0, { .opcode = HMIRROR_OP_ATOMIC, .seqno = 7 }, HMIRROR_ST_BAD_QUEUE, HMIRROR_OP_ATOMIC },
-		{ 2, { .opcode = HMIRROR_OP_COPY, .seqno = 8 }, HMIRROR_ST_BAD_OPCODE, HMIRROR_OP_COPY },
-		{ 2, { .opcode = HMIRROR_OP_READ, .seqno = 9 }, HMIRROR_ST_BAD_OPCODE, HMIRROR_OP_READ },
-		{ 2, { .opcode = HMIRROR_OP_FILL, .seqno = 10 }, HMIRROR_ST_BAD_OPCODE, HMIRROR_OP_FILL },
-		{ 2, { .opcode = HMIRROR_OP_ATOMIC, .seqno = 11 }, HMIRROR_ST_BAD_OPCODE, HMIRROR_OP_ATOMIC },
+		/* zeroed data commands: static checks fail before any context */
+		{ 2, { .opcode = HMIRROR_OP_COPY, .seqno = 8 }, HMIRROR_ST_BAD_LENGTH, 0 },
+		{ 2, { .opcode = HMIRROR_OP_READ, .seqno = 9 }, HMIRROR_ST_BAD_LENGTH, 0 },
+		{ 2, { .opcode = HMIRROR_OP_FILL, .seqno = 10 }, HMIRROR_ST_BAD_LENGTH, 0 },
+		{ 2, { .opcode = HMIRROR_OP_ATOMIC, .seqno = 11 }, HMIRROR_ST_BAD_ALIGN, 0 },
 	};
 	unsigned i, ctrl;
 

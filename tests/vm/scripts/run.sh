@@ -1,12 +1,40 @@
-# Guest side of "make run": show the device, exercise it, show the counters.
+# Guest side of "make run": the device, a stress run, the benchmark.
+# Files for the host travel in the test log between BEGIN-FILE/END-FILE
+# markers, each line prefixed with "#| " so KTAP parsers skip them.
+emit() { # name path
+	echo "# BEGIN-FILE $1"
+	sed 's/^/#| /' "$2"
+	echo "# END-FILE $1"
+}
+secs=${HMIRROR_STRESS_SECONDS:-60}
+seed=${HMIRROR_STRESS_SEED:-1}
+iters=${HMIRROR_BENCH_ITERS:-300}
+backend=${HMIRROR_BACKEND:-gup}
 rc=0
-echo "# run: device, 1000 NOP round trips"
-./hmirror-stat -n 1000 || rc=1
-echo "# run: guest test suite"
-for t in ./*_test; do
-	case $t in ./hmirror_dead_test) continue ;; esac
-	"$t" || rc=1
-done
-echo "# run: counters after the run"
+
+echo "# run: device"
+./hmirror-stat -n 200 || rc=1
+
+echo "# run: stress, ${secs} s, seed ${seed}, backend ${backend}"
+if ./hmirror-stress -d "$secs" -s "$seed" -b "$backend" -i 10 -j /tmp/stress.json; then
+	echo "ok 1 run: stress (0 violations)"
+else
+	echo "not ok 1 run: stress"
+	rc=1
+fi
+[ -f /tmp/stress.json ] && emit stress.json /tmp/stress.json
+
+echo "# run: benchmark, ${iters} iterations"
+if ./hmirror-bench -n "$iters" -j /tmp/bench.json -H /tmp/fault-samples.txt; then
+	echo "ok 2 run: benchmark"
+else
+	echo "not ok 2 run: benchmark"
+	rc=1
+fi
+[ -f /tmp/bench.json ] && emit bench.json /tmp/bench.json
+[ -f /tmp/fault-samples.txt ] && emit fault-samples.txt /tmp/fault-samples.txt
+
+echo "# run: counters"
 ./hmirror-stat || rc=1
+cat /sys/kernel/debug/accel/*/hmirror_counters 2>/dev/null | sed 's/^/# /'
 exit $rc
