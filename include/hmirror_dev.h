@@ -179,6 +179,13 @@ enum hmirror_opcode {
 	HMIRROR_NUM_OPS
 };
 
+/* COPY, READ and FILL move 1 .. HMIRROR_CMD_LEN_MAX bytes (else BAD_LENGTH). */
+#define HMIRROR_CMD_LEN_MAX		(1ull << 30)
+
+/* READ checksum: FNV-1a over 64-bit little-endian words. */
+#define HMIRROR_FNV_BASIS		0xcbf29ce484222325ull
+#define HMIRROR_FNV_PRIME		0x100000001b3ull
+
 /* ATOMIC sub-operations (hmirror_cmd.flags). */
 #define HMIRROR_ATOMIC_FETCH_ADD	0
 #define HMIRROR_ATOMIC_CMPXCHG		1
@@ -229,6 +236,9 @@ struct hmirror_fault {
 	__u64 t_fault;		/* device clock */
 	__u64 reserved2[3];
 };
+
+/* A fault record covers at most this many pages (hmirror_fault.npages). */
+#define HMIRROR_FAULT_NPAGES_MAX	512
 
 /* Fault ring producer/consumer, after the queue registers. */
 struct hmirror_fault_regs {

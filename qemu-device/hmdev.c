@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * hmirror device model: layout, reset, doorbells, heartbeat and the queue
- * (ring) machinery.  What a command does is in hmdev_cmd.c.
+ * hmirror device model: layout, reset, doorbells, heartbeat, the queue
+ * (ring) machinery and the engine threads.  What a command does is in
+ * hmdev_cmd.c, translation in hmdev_mmu.c.
  */
 #include <stdio.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -13,9 +15,6 @@
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "the device ABI is little-endian; the model assumes a LE host");
-
-/* Shared memory is accessed as 64-bit words that may alias anything. */
-typedef uint64_t __attribute__((may_alias)) hm_u64a;
 
 #define HM_ERR_LOG_LIMIT	32	/* errors logged per reset unless -v */
 
@@ -154,25 +153,46 @@ uint64_t hmdev_bar_size(const struct hmdev_config *cfg)
 	return size;
 }
 
-/* ---- irqs, errors --------------------------------------------------- */
+/* ---- irqs, errors, counters ----------------------------------------- */
 
-static void flush_irqs(struct hmdev *dev)
+void hmdev_pend_irq(struct hmdev *dev, unsigned vector)
 {
+	__atomic_fetch_or(&dev->pending_irqs, 1u << vector, __ATOMIC_SEQ_CST);
+}
+
+void hmdev_flush_irqs(struct hmdev *dev)
+{
+	uint32_t p = __atomic_exchange_n(&dev->pending_irqs, 0, __ATOMIC_ACQ_REL);
 	unsigned v;
 
 	for (v = 0; v < HMIRROR_NUM_VECTORS; v++) {
-		if (!(dev->pending_irqs & (1u << v)))
+		if (!(p & (1u << v)))
 			continue;
-		dev->pending_irqs &= ~(1u << v);
+		pthread_mutex_lock(&dev->cnt_mu);
 		hm_store(&dev->regs->irq_sent[v], ++dev->cnt.irqs[v]);
+		pthread_mutex_unlock(&dev->cnt_mu);
 		if (dev->raise_irq)
 			dev->raise_irq(dev->irq_opaque, v);
 	}
 }
 
+void hmdev_cnt_add(struct hmdev *dev, uint64_t *priv, __u64 *reg, uint64_t n)
+{
+	pthread_mutex_lock(&dev->cnt_mu);
+	*priv += n;
+	hm_store(reg, *priv);
+	pthread_mutex_unlock(&dev->cnt_mu);
+}
+
+static uint32_t get_status(struct hmdev *dev)
+{
+	return __atomic_load_n(&dev->status, __ATOMIC_ACQUIRE);
+}
+
+/* err_mu held (or no other thread running). */
 static void set_status(struct hmdev *dev, uint32_t status)
 {
-	dev->status = status;
+	__atomic_store_n(&dev->status, status, __ATOMIC_RELEASE);
 	hm_store_rel(&dev->regs->dev_status, status);
 }
 
@@ -180,19 +200,22 @@ void hmdev_error(struct hmdev *dev, uint32_t code, uint32_t queue,
 		 uint32_t index, uint64_t info)
 {
 	struct hmirror_regs *r = dev->regs;
+	uint32_t n;
 
-	dev->cnt.errors++;
+	pthread_mutex_lock(&dev->err_mu);
+	n = ++dev->cnt.errors;
 	hm_store(&r->err_code, code);
 	hm_store(&r->err_queue, queue);
 	hm_store(&r->err_index, index);
 	hm_store(&r->err_info, info);
-	hm_store_rel(&r->err_count, dev->cnt.errors);
+	hm_store_rel(&r->err_count, n);
 	set_status(dev, dev->status | HMIRROR_DEV_ERROR);
-	dev->pending_irqs |= 1u << HMIRROR_VEC_CTRL;
-	if (hm_log_verbose || dev->cnt.errors <= HM_ERR_LOG_LIMIT)
+	pthread_mutex_unlock(&dev->err_mu);
+	hmdev_pend_irq(dev, HMIRROR_VEC_CTRL);
+	if (hm_log_verbose || n <= HM_ERR_LOG_LIMIT)
 		hm_log("error %u on queue %u index %u info 0x%llx%s", code,
 		       queue, index, (unsigned long long)info,
-		       dev->cnt.errors == HM_ERR_LOG_LIMIT && !hm_log_verbose ?
+		       n == HM_ERR_LOG_LIMIT && !hm_log_verbose ?
 		       " (further errors not logged)" : "");
 }
 
@@ -206,6 +229,51 @@ static void queue_fail(struct hmdev *dev, unsigned qi, uint32_t index,
 }
 
 /* ---- init ----------------------------------------------------------- */
+
+static int init_locks(struct hmdev *dev)
+{
+	pthread_rwlockattr_t ra;
+	unsigned q;
+
+	/* A TLB_INVAL must not starve behind a stream of engine chunks. */
+	if (pthread_rwlockattr_init(&ra))
+		return -1;
+	pthread_rwlockattr_setkind_np(&ra,
+				      PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	if (pthread_rwlock_init(&dev->inval_lock, &ra)) {
+		pthread_rwlockattr_destroy(&ra);
+		return -1;
+	}
+	pthread_rwlockattr_destroy(&ra);
+	pthread_mutex_init(&dev->err_mu, NULL);
+	pthread_mutex_init(&dev->cnt_mu, NULL);
+	pthread_mutex_init(&dev->fault_mu, NULL);
+	for (q = 0; q < HMIRROR_MAX_QUEUES; q++) {
+		struct hmdev_engine *e = &dev->eng[q];
+
+		pthread_mutex_init(&e->run_mu, NULL);
+		pthread_mutex_init(&e->kick_mu, NULL);
+		pthread_cond_init(&e->kick_cv, NULL);
+		e->dev = dev;
+		e->qi = q;
+	}
+	return 0;
+}
+
+static void fini_locks(struct hmdev *dev)
+{
+	unsigned q;
+
+	for (q = 0; q < HMIRROR_MAX_QUEUES; q++) {
+		pthread_mutex_destroy(&dev->eng[q].run_mu);
+		pthread_mutex_destroy(&dev->eng[q].kick_mu);
+		pthread_cond_destroy(&dev->eng[q].kick_cv);
+	}
+	pthread_mutex_destroy(&dev->err_mu);
+	pthread_mutex_destroy(&dev->cnt_mu);
+	pthread_mutex_destroy(&dev->fault_mu);
+	pthread_rwlock_destroy(&dev->inval_lock);
+}
 
 int hmdev_init(struct hmdev *dev, const struct hmdev_config *cfg,
 	       void *bar, size_t bar_size, const struct guest_ram *ram,
@@ -229,6 +297,16 @@ int hmdev_init(struct hmdev *dev, const struct hmdev_config *cfg,
 		       bar_size, (unsigned long long)end);
 		return -1;
 	}
+	if (hmdev_tlb_init(&dev->tlb, cfg->tlb_entries)) {
+		seterr(err, errlen, "cannot allocate a TLB of %u entries",
+		       cfg->tlb_entries);
+		return -1;
+	}
+	if (init_locks(dev)) {
+		hmdev_tlb_fini(&dev->tlb);
+		seterr(err, errlen, "cannot initialise locks");
+		return -1;
+	}
 	h->bar_size = (uint32_t)bar_size;
 
 	dev->bar = bar;
@@ -237,6 +315,7 @@ int hmdev_init(struct hmdev *dev, const struct hmdev_config *cfg,
 	dev->num_queues = h->num_queues;
 	dev->sq_mask = h->sq_entries - 1;
 	dev->cq_mask = h->cq_entries - 1;
+	dev->fault_mask = h->fault_entries - 1;
 	dev->ram = ram;
 	dev->raise_irq = raise_irq;
 	dev->irq_opaque = irq_opaque;
@@ -259,17 +338,29 @@ int hmdev_init(struct hmdev *dev, const struct hmdev_config *cfg,
 	return 0;
 }
 
+void hmdev_destroy(struct hmdev *dev)
+{
+	if (!dev->tlb.e)
+		return;		/* never set up */
+	hmdev_stop(dev);
+	fini_locks(dev);
+	hmdev_tlb_fini(&dev->tlb);
+}
+
 /* ---- reset ---------------------------------------------------------- */
 
+/* Every engine is quiesced (its run_mu held by the caller). */
 static void do_reset(struct hmdev *dev, uint32_t gen)
 {
 	struct hmirror_regs *r = dev->regs;
 	uint64_t hb;
-	unsigned q, v;
+	unsigned q, v, aborted = 0;
 
 	for (q = 0; q < dev->num_queues; q++) {
 		struct hmirror_queue_regs *qr = &dev->qregs[q];
 
+		/* a command in flight (stalled or not) is dropped */
+		aborted += dev->q[q].busy;
 		memset(&dev->q[q], 0, sizeof(dev->q[q]));
 		dev->q[q].status = HMIRROR_Q_IDLE;
 		hm_store(&qr->sq_head, 0);
@@ -278,11 +369,21 @@ static void do_reset(struct hmdev *dev, uint32_t gen)
 		hm_store(&qr->q_status, HMIRROR_Q_IDLE);
 		hm_store(&qr->completed_seqno, 0);
 	}
+	pthread_mutex_lock(&dev->fault_mu);
+	dev->fault_tail = 0;	/* fault_seq goes on: old answers never match */
+	dev->fault_ring_bad = false;
 	hm_store(&dev->fregs->tail, 0);
+	pthread_mutex_unlock(&dev->fault_mu);
+	hmdev_tlb_flush(dev);
 
+	pthread_mutex_lock(&dev->err_mu);
+	pthread_mutex_lock(&dev->cnt_mu);
+	pthread_mutex_lock(&dev->tlb.mu);
 	hb = dev->cnt.heartbeat;	/* the heartbeat never restarts */
 	memset(&dev->cnt, 0, sizeof(dev->cnt));
 	dev->cnt.heartbeat = hb;
+	pthread_mutex_unlock(&dev->tlb.mu);
+	pthread_mutex_unlock(&dev->cnt_mu);
 	hm_store(&r->err_count, 0);
 	hm_store(&r->err_code, 0);
 	hm_store(&r->err_queue, 0);
@@ -301,19 +402,49 @@ static void do_reset(struct hmdev *dev, uint32_t gen)
 	hm_store(&r->cnt_pages_walked, 0);
 
 	set_status(dev, HMIRROR_DEV_ALIVE | HMIRROR_DEV_ENABLED);
+	pthread_mutex_unlock(&dev->err_mu);
 	dev->reset_ack = gen;
 	/* Last: the driver polls the ack, then everything above is visible. */
 	hm_store_rel(&r->dev_reset_ack, gen);
-	dev->pending_irqs |= 1u << HMIRROR_VEC_CTRL;
-	hm_log("reset %u: %u queues enabled", gen, dev->num_queues);
+	hmdev_pend_irq(dev, HMIRROR_VEC_CTRL);
+	hm_log("reset %u: %u queues enabled%s", gen, dev->num_queues,
+	       aborted ? ", commands in flight dropped" : "");
+}
+
+static void kick(struct hmdev_engine *e)
+{
+	pthread_mutex_lock(&e->kick_mu);
+	e->kick = true;
+	pthread_cond_signal(&e->kick_cv);
+	pthread_mutex_unlock(&e->kick_mu);
+}
+
+static void kick_engines(struct hmdev *dev)
+{
+	unsigned q;
+
+	if (!dev->threaded)
+		return;
+	for (q = 1; q < dev->num_queues; q++)
+		kick(&dev->eng[q]);
 }
 
 static void check_reset(struct hmdev *dev)
 {
 	uint32_t gen = hm_load_acq(&dev->regs->drv_reset_gen);
+	unsigned q;
 
-	if (gen != dev->reset_ack)
-		do_reset(dev, gen);
+	if (gen == dev->reset_ack)
+		return;
+	/* Stop the engines at their next chunk and wait until they are out. */
+	__atomic_store_n(&dev->abort, true, __ATOMIC_RELEASE);
+	for (q = 1; q < dev->num_queues; q++)
+		pthread_mutex_lock(&dev->eng[q].run_mu);
+	do_reset(dev, gen);
+	__atomic_store_n(&dev->abort, false, __ATOMIC_RELEASE);
+	for (q = dev->num_queues - 1; q >= 1; q--)
+		pthread_mutex_unlock(&dev->eng[q].run_mu);
+	kick_engines(dev);
 }
 
 /* ---- queues --------------------------------------------------------- */
@@ -341,7 +472,47 @@ static void write_cpl(struct hmirror_cpl *dst, const struct hmirror_cpl *src)
 		__atomic_store_n(&d[i], w[i], __ATOMIC_RELAXED);
 }
 
-/* Run queue @qi until its SQ snapshot is empty or its CQ full. */
+/* Take the next descriptor: it is consumed (sq_head) once copied. */
+static void fetch(struct hmdev *dev, unsigned qi)
+{
+	struct hmdev_queue *q = &dev->q[qi];
+	struct hmdev_inflight *in = &q->cur;
+
+	memset(in, 0, sizeof(*in));
+	read_cmd(&in->cmd, &dev->sq[qi][q->sq_head & dev->sq_mask]);
+	in->index = q->sq_head;
+	in->cpl.t_submit = hmdev_now_ns();
+	in->cpl.seqno = in->cmd.seqno;
+	in->cpl.opcode = in->cmd.opcode;
+	in->cpl.queue = (uint8_t)qi;
+	q->busy = true;
+	q->sq_head++;
+	hm_store_rel(&dev->qregs[qi].sq_head, q->sq_head);
+}
+
+static void complete(struct hmdev *dev, unsigned qi)
+{
+	struct hmdev_queue *q = &dev->q[qi];
+	struct hmirror_queue_regs *qr = &dev->qregs[qi];
+	struct hmdev_inflight *in = &q->cur;
+
+	if (in->cpl.status != HMIRROR_ST_OK && !in->quiet)
+		hmdev_error(dev, in->cpl.status, qi, in->index, in->err_info);
+	in->cpl.t_done = hmdev_now_ns();
+	/* the slot was free when the command was fetched */
+	write_cpl(&dev->cq[qi][q->cq_tail & dev->cq_mask], &in->cpl);
+	q->busy = false;
+	q->cq_tail++;
+	q->completed_seqno = in->cmd.seqno;
+	HMDEV_CNT_ADD(dev, commands, 1);
+	hm_store_rel(&qr->completed_seqno, q->completed_seqno);
+	hm_store_rel(&qr->cq_tail, q->cq_tail);
+}
+
+/*
+ * Run queue @qi until its SQ snapshot is empty, its CQ full, or its
+ * command stalls on a fault.  Returns the completions written.
+ */
 static unsigned queue_run(struct hmdev *dev, unsigned qi)
 {
 	struct hmdev_queue *q = &dev->q[qi];
@@ -357,90 +528,169 @@ static unsigned queue_run(struct hmdev *dev, unsigned qi)
 		return 0;
 	}
 
-	while (q->sq_head != tail) {
-		struct hmirror_cmd cmd;
-		struct hmirror_cpl cpl;
-		uint64_t info = 0;
-
-		cq_head = hm_load_acq(&qr->cq_head);
-		used = q->cq_tail - cq_head;
-		if (used > dev->hdr.cq_entries) {
-			queue_fail(dev, qi, q->cq_tail, cq_head);
+	for (;;) {
+		if (__atomic_load_n(&dev->abort, __ATOMIC_ACQUIRE))
 			return done;
+		if (!q->busy) {
+			if (q->sq_head == tail)
+				break;
+			cq_head = hm_load_acq(&qr->cq_head);
+			used = q->cq_tail - cq_head;
+			if (used > dev->hdr.cq_entries) {
+				queue_fail(dev, qi, q->cq_tail, cq_head);
+				return done;
+			}
+			if (used == dev->hdr.cq_entries)
+				break;	/* CQ full: resume on a doorbell or tick */
+			fetch(dev, qi);
 		}
-		if (used == dev->hdr.cq_entries)
-			break;	/* CQ full: resume on the next doorbell or tick */
-
-		read_cmd(&cmd, &dev->sq[qi][q->sq_head & dev->sq_mask]);
-		memset(&cpl, 0, sizeof(cpl));
-		cpl.t_submit = hmdev_now_ns();
-		cpl.seqno = cmd.seqno;
-		cpl.opcode = cmd.opcode;
-		cpl.queue = (uint8_t)qi;
-		hmdev_cmd_exec(dev, qi, &cmd, &cpl, &info);
-		if (cpl.status != HMIRROR_ST_OK)
-			hmdev_error(dev, cpl.status, qi, q->sq_head, info);
-		cpl.t_done = hmdev_now_ns();
-		write_cpl(&dev->cq[qi][q->cq_tail & dev->cq_mask], &cpl);
-
-		q->sq_head++;
-		q->cq_tail++;
-		q->completed_seqno = cmd.seqno;
-		hm_store(&dev->regs->cnt_commands, ++dev->cnt.commands);
-		hm_store_rel(&qr->completed_seqno, q->completed_seqno);
-		hm_store_rel(&qr->sq_head, q->sq_head);
-		hm_store_rel(&qr->cq_tail, q->cq_tail);
+		if (hmdev_cmd_run(dev, qi, &q->cur) == HMDEV_EXEC_STALL)
+			break;
+		complete(dev, qi);
 		done++;
 	}
-	q->status = q->sq_head != tail ? HMIRROR_Q_RUNNING : HMIRROR_Q_IDLE;
+	if (q->busy)
+		q->status = q->cur.fault_id ? HMIRROR_Q_STALLED : HMIRROR_Q_RUNNING;
+	else
+		q->status = q->sq_head != tail ? HMIRROR_Q_RUNNING : HMIRROR_Q_IDLE;
 	hm_store_rel(&qr->q_status, q->status);
 	return done;
 }
 
+static bool enabled(struct hmdev *dev)
+{
+	return (get_status(dev) & HMIRROR_DEV_ENABLED) &&
+	       !__atomic_load_n(&dev->gone, __ATOMIC_ACQUIRE);
+}
+
+/* Event-loop side: queue 0 here; engines here (inline) or kicked. */
 static void run_queues(struct hmdev *dev)
 {
 	unsigned qi, done = 0;
 
-	if (!(dev->status & HMIRROR_DEV_ENABLED))
+	if (!enabled(dev))
 		return;
-	for (qi = 0; qi < dev->num_queues; qi++)
-		done += queue_run(dev, qi);
+	if (dev->threaded) {
+		done = queue_run(dev, HMIRROR_QUEUE_MGMT);
+		kick_engines(dev);
+	} else {
+		for (qi = 0; qi < dev->num_queues; qi++)
+			done += queue_run(dev, qi);
+	}
 	if (done)
-		dev->pending_irqs |= 1u << HMIRROR_VEC_CQ;
+		hmdev_pend_irq(dev, HMIRROR_VEC_CQ);
+}
+
+/* ---- engine threads ------------------------------------------------- */
+
+static void *engine_main(void *arg)
+{
+	struct hmdev_engine *e = arg;
+	struct hmdev *dev = e->dev;
+	unsigned done;
+
+	for (;;) {
+		pthread_mutex_lock(&e->kick_mu);
+		while (!e->kick && !e->stop)
+			pthread_cond_wait(&e->kick_cv, &e->kick_mu);
+		if (e->stop) {
+			pthread_mutex_unlock(&e->kick_mu);
+			break;
+		}
+		e->kick = false;
+		pthread_mutex_unlock(&e->kick_mu);
+
+		pthread_mutex_lock(&e->run_mu);
+		done = enabled(dev) ? queue_run(dev, e->qi) : 0;
+		pthread_mutex_unlock(&e->run_mu);
+		if (done)
+			hmdev_pend_irq(dev, HMIRROR_VEC_CQ);
+		hmdev_flush_irqs(dev);
+	}
+	return NULL;
+}
+
+int hmdev_start(struct hmdev *dev)
+{
+	unsigned q;
+
+	if (dev->threaded)
+		return 0;
+	for (q = 1; q < dev->num_queues; q++) {
+		struct hmdev_engine *e = &dev->eng[q];
+
+		e->stop = false;
+		e->kick = true;		/* look at the queue once */
+		if (pthread_create(&e->thread, NULL, engine_main, e)) {
+			dev->threaded = true;
+			hmdev_stop(dev);
+			return -1;
+		}
+		e->started = true;
+	}
+	dev->threaded = true;
+	return 0;
+}
+
+void hmdev_stop(struct hmdev *dev)
+{
+	unsigned q;
+
+	if (!dev->threaded)
+		return;
+	__atomic_store_n(&dev->abort, true, __ATOMIC_RELEASE);
+	for (q = 1; q < dev->num_queues; q++) {
+		struct hmdev_engine *e = &dev->eng[q];
+
+		if (!e->started)
+			continue;
+		pthread_mutex_lock(&e->kick_mu);
+		e->stop = true;
+		pthread_cond_signal(&e->kick_cv);
+		pthread_mutex_unlock(&e->kick_mu);
+		pthread_join(e->thread, NULL);
+		e->started = false;
+	}
+	dev->threaded = false;
+	__atomic_store_n(&dev->abort, false, __ATOMIC_RELEASE);
 }
 
 /* ---- entry points --------------------------------------------------- */
 
 void hmdev_doorbell(struct hmdev *dev, unsigned vector)
 {
-	if (dev->gone)
+	if (__atomic_load_n(&dev->gone, __ATOMIC_ACQUIRE))
 		return;
 	hm_store(&dev->regs->doorbells_seen, ++dev->cnt.doorbells);
 	hm_dbg("doorbell %u", vector);
 	if (vector == HMIRROR_VEC_CTRL)
 		check_reset(dev);
-	/* CQ: new submissions.  FAULT (answers) and CTRL: a rescan is cheap. */
+	/* CQ: new submissions or room; FAULT: answers; CTRL: rescan. */
 	run_queues(dev);
-	flush_irqs(dev);
+	hmdev_flush_irqs(dev);
 }
 
 void hmdev_tick(struct hmdev *dev)
 {
-	if (dev->gone)
+	if (__atomic_load_n(&dev->gone, __ATOMIC_ACQUIRE))
 		return;
 	hm_store(&dev->regs->dev_time_ns, hmdev_now_ns());
 	hm_store_rel(&dev->regs->heartbeat, ++dev->cnt.heartbeat);
 	check_reset(dev);
 	run_queues(dev);
-	flush_irqs(dev);
+	hmdev_flush_irqs(dev);
 }
 
 void hmdev_shutdown(struct hmdev *dev)
 {
-	if (dev->gone)
+	if (__atomic_load_n(&dev->gone, __ATOMIC_ACQUIRE))
 		return;
+	hmdev_stop(dev);
+	pthread_mutex_lock(&dev->err_mu);
 	set_status(dev, HMIRROR_DEV_GONE | (dev->status & HMIRROR_DEV_ERROR));
-	dev->pending_irqs = 1u << HMIRROR_VEC_CTRL;
-	flush_irqs(dev);
-	dev->gone = true;
+	pthread_mutex_unlock(&dev->err_mu);
+	__atomic_store_n(&dev->pending_irqs, 1u << HMIRROR_VEC_CTRL,
+			 __ATOMIC_RELEASE);
+	hmdev_flush_irqs(dev);
+	__atomic_store_n(&dev->gone, true, __ATOMIC_RELEASE);
 }

@@ -3,19 +3,34 @@
  * hmirror device model: the device state behind BAR2, independent of the
  * transport (ivshmem) so that tests can drive it on a malloc'd BAR.
  *
- * Trust model: everything in the BAR can be rewritten by the guest at any
- * time.  The device keeps its own copy of every value it relies on (layout,
- * ring indices, status) and only *reads* guest-written fields, once, with
- * acquire loads, validating them before use.  It never reads back what it
- * wrote itself.
+ * Trust model: everything in the BAR and in guest RAM can be rewritten by
+ * the guest at any time.  The device keeps its own copy of every value it
+ * relies on (layout, ring indices, status, commands in flight) and only
+ * *reads* guest-written fields, once, with atomic loads, validating them
+ * before use.  It never reads back what it wrote itself.
  *
- * Threading: the spine is single threaded; hmdev_doorbell() and hmdev_tick()
- * are called from one event loop.  The next stage moves engine queues to
- * their own threads; struct hmdev_queue is the per-engine state for that.
+ * Threading.  Two modes, same code:
+ *  - inline (tests, fuzzing): nobody calls hmdev_start(); hmdev_doorbell()
+ *    and hmdev_tick() run every queue to a stop in the caller's thread;
+ *  - threaded (hmirror-dev): hmdev_start() gives every engine queue its
+ *    own thread.  hmdev_doorbell()/hmdev_tick() (one event-loop thread)
+ *    then run only the management queue themselves and kick the engines,
+ *    so a stalled engine never blocks queue 0 or another engine.
+ *
+ * Locks (never nested except as listed):
+ *  engine[q].run_mu   held by the engine's thread while it runs its queue;
+ *                     a reset takes all of them (engines quiesced)
+ *  inval_lock (rw)    read: an engine translating + accessing one chunk;
+ *                     write: TLB_INVAL dropping entries (so its completion
+ *                     follows every access that used a dropped entry)
+ *  tlb.mu             the TLB and its counters (inside inval_lock)
+ *  fault_mu           the fault ring producer
+ *  err_mu, cnt_mu     err_* registers / status, other counters (leaves)
  */
 #ifndef HMDEV_H
 #define HMDEV_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,7 +61,15 @@ struct hmdev_config {
 #define HMDEV_DEF_CONTEXTS	64
 #define HMDEV_DEF_TLB		1024
 
-#define HMDEV_FEATURES		HMIRROR_FEAT_NOP
+#define HMDEV_FEATURES		(HMIRROR_FEAT_NOP | HMIRROR_FEAT_TRANSLATE | \
+				 HMIRROR_FEAT_HUGE_2M | HMIRROR_FEAT_ATOMIC | \
+				 HMIRROR_FEAT_TIMESTAMPS)
+
+/* Largest piece of a data command done under one read hold of inval_lock. */
+#define HMDEV_CHUNK_MAX		(64u << 10)
+#define HMDEV_PAGE		4096ull
+#define HMDEV_HUGE		(2ull << 20)
+#define HMDEV_VA_END		(1ull << HMIRROR_VA_BITS)
 
 void hmdev_config_default(struct hmdev_config *cfg);
 /* 0 if valid, else -1 with a one-line reason in err. */
@@ -61,12 +84,73 @@ uint64_t hmdev_bar_size(const struct hmdev_config *cfg);
 
 typedef void (*hmdev_irq_fn)(void *opaque, unsigned vector);
 
-/* Device-private state of one queue. */
+/*
+ * Test hook, called by an engine with inval_lock held for reading, right
+ * before (HMDEV_HOOK_ACCESS) and after (HMDEV_HOOK_ACCESSED) it touches
+ * guest memory for one chunk.
+ */
+enum { HMDEV_HOOK_ACCESS, HMDEV_HOOK_ACCESSED };
+typedef void (*hmdev_hook_fn)(void *opaque, unsigned queue, int phase);
+
+/* A command the queue has fetched and not completed yet (private copy). */
+struct hmdev_inflight {
+	struct hmirror_cmd cmd;
+	struct hmirror_cpl cpl;
+	uint64_t err_info;	/* offending value when cpl.status != OK */
+	uint32_t index;		/* SQ index it came from (err_index) */
+	bool checked;		/* static checks done */
+	bool quiet;		/* non-OK status that is no error (CANCEL) */
+	uint64_t done;		/* bytes done; they stay done across faults */
+	uint64_t acc;		/* READ: checksum so far */
+	uint32_t fault_id;	/* posted fault awaiting its answer, 0 none */
+	bool fault_queued;	/* rec built, waiting for fault ring room */
+	struct hmirror_fault rec;
+};
+
+/* Device-private state of one queue; touched by its runner only. */
 struct hmdev_queue {
 	uint32_t sq_head;	/* next SQ index to fetch */
 	uint32_t cq_tail;	/* next CQ index to write */
 	uint32_t status;	/* HMIRROR_Q_* */
 	uint64_t completed_seqno;
+	bool busy;		/* cur holds a command */
+	struct hmdev_inflight cur;
+};
+
+struct hmdev_engine {
+	pthread_t thread;
+	pthread_mutex_t run_mu;		/* held while the queue runs */
+	pthread_mutex_t kick_mu;
+	pthread_cond_t kick_cv;
+	bool kick, stop;		/* under kick_mu */
+	bool started;
+	struct hmdev *dev;
+	unsigned qi;
+};
+
+/* One cached translation. */
+struct hmdev_tlbe {
+	uint64_t key;		/* 0: empty; see tlb_key() */
+	uint8_t *host;		/* host address of the page */
+	uint64_t gpa;		/* guest-physical address of the page */
+	uint64_t stamp;		/* last use, for LRU within a set */
+	bool writable;
+};
+
+struct hmdev_tlb {
+	pthread_mutex_t mu;
+	struct hmdev_tlbe *e;	/* [n] */
+	unsigned n, ways, nsets;
+	uint64_t clock;
+};
+
+/* The result of translating one virtual address. */
+struct hmdev_xlate {
+	uint8_t *host;		/* host address of va */
+	uint64_t gpa;		/* guest-physical address of va */
+	uint64_t avail;		/* bytes from va to the end of its page */
+	bool writable;
+	bool huge;
 };
 
 struct hmdev {
@@ -75,7 +159,7 @@ struct hmdev {
 	struct hmdev_config cfg;
 	struct hmirror_header hdr;	/* private copy of the published header */
 	unsigned num_queues;
-	uint32_t sq_mask, cq_mask;
+	uint32_t sq_mask, cq_mask, fault_mask;
 
 	/* pointers into the BAR, computed once from the private header */
 	struct hmirror_regs *regs;
@@ -87,67 +171,154 @@ struct hmdev {
 	struct hmirror_fault *fault_ring;
 
 	struct hmdev_queue q[HMIRROR_MAX_QUEUES];
-	uint32_t status;	/* HMIRROR_DEV_*, mirrored to regs */
+	struct hmdev_engine eng[HMIRROR_MAX_QUEUES];	/* [1..num_queues-1] */
+	bool threaded;
+	uint32_t status;	/* HMIRROR_DEV_*, mirrored to regs (atomic) */
 	uint32_t reset_ack;	/* last drv_reset_gen acted on */
-	uint32_t pending_irqs;	/* vectors to raise at the end of a batch */
-	bool gone;		/* hmdev_shutdown() done: ignore the guest */
+	uint32_t pending_irqs;	/* vectors to raise (atomic) */
+	bool gone;		/* hmdev_shutdown() done (atomic) */
+	bool abort;		/* engines: stop at the next chunk (atomic) */
+
+	pthread_mutex_t err_mu, cnt_mu, fault_mu;
+	pthread_rwlock_t inval_lock;
+	struct hmdev_tlb tlb;
+
+	/* fault ring producer, under fault_mu */
+	uint32_t fault_tail;
+	uint32_t fault_seq;	/* last fault_id handed out; never reset */
+	bool fault_ring_bad;	/* driver's head was impossible: until reset */
 
 	/* private copies of the device-written counters (never read back) */
 	struct {
 		uint64_t heartbeat;
 		uint64_t commands;
+		uint64_t faults;
+		uint64_t replays;
+		uint64_t cancels;
+		uint64_t tlb_hits;	/* under tlb.mu */
+		uint64_t tlb_misses;	/* under tlb.mu */
+		uint64_t tlb_invals;
+		uint64_t pages_walked;	/* under tlb.mu */
 		uint32_t errors;
 		uint32_t doorbells;
 		uint32_t irqs[HMIRROR_NUM_VECTORS];
 	} cnt;
 
-	const struct guest_ram *ram;	/* may be NULL (tests) */
+	const struct guest_ram *ram;	/* may be NULL (tests): no RAM at all */
 	hmdev_irq_fn raise_irq;
 	void *irq_opaque;
+	hmdev_hook_fn hook;		/* tests only, may be NULL */
+	void *hook_opaque;
 };
 
 /*
  * Write the header and initial registers into @bar (zeroing it) and set up
  * @dev.  Returns 0, or -1 with a reason in err if cfg is invalid or the BAR
  * too small.  The device starts ALIVE, not ENABLED: it executes nothing until
- * the driver's first reset.
+ * the driver's first reset.  A device that was set up must be released with
+ * hmdev_destroy().  @raise_irq may be called from any thread once the
+ * device is threaded.
  */
 int hmdev_init(struct hmdev *dev, const struct hmdev_config *cfg,
 	       void *bar, size_t bar_size, const struct guest_ram *ram,
 	       hmdev_irq_fn raise_irq, void *irq_opaque,
 	       char *err, size_t errlen);
+/* Stop the engine threads if any, free what hmdev_init() allocated. */
+void hmdev_destroy(struct hmdev *dev);
+
+/* Threaded mode: one thread per engine.  0, or -1 (nothing started). */
+int hmdev_start(struct hmdev *dev);
+/* Stop and join the engine threads (idempotent); commands stay in flight. */
+void hmdev_stop(struct hmdev *dev);
 
 /* The guest rang doorbell @vector (HMIRROR_VEC_*). */
 void hmdev_doorbell(struct hmdev *dev, unsigned vector);
 /* Heartbeat (every 50 ms): heartbeat, dev_time_ns, reset check, queue poll. */
 void hmdev_tick(struct hmdev *dev);
-/* The model is going away: dev_status = GONE, CTRL irq. */
+/* The model is going away: engines joined, dev_status = GONE, CTRL irq. */
 void hmdev_shutdown(struct hmdev *dev);
 
 uint64_t hmdev_now_ns(void);
 
-/* ---- internal, shared by hmdev.c and hmdev_cmd.c -------------------- */
+/* ---- internal, shared by hmdev.c, hmdev_cmd.c and hmdev_mmu.c ------- */
 
 /* Record an error in the err_* registers, set DEV_ERROR, queue a CTRL irq. */
 void hmdev_error(struct hmdev *dev, uint32_t code, uint32_t queue,
 		 uint32_t index, uint64_t info);
+/* Queue an interrupt on @vector, raised by the next hmdev_flush_irqs(). */
+void hmdev_pend_irq(struct hmdev *dev, unsigned vector);
+void hmdev_flush_irqs(struct hmdev *dev);
+/* Add @n to a counter and publish it (cnt_mu). */
+void hmdev_cnt_add(struct hmdev *dev, uint64_t *priv, __u64 *reg, uint64_t n);
+#define HMDEV_CNT_ADD(dev, name, n) \
+	hmdev_cnt_add((dev), &(dev)->cnt.name, &(dev)->regs->cnt_##name, (n))
 
 /*
- * Execute one command (already copied out of the ring, so stable) on queue
- * @q.  Fills cpl->status and cpl->result.  On an error status sets *err_info
- * to the offending value for the err_* registers.
+ * Run the command in @in (already copied out of the ring, so stable) on
+ * queue @q, from where it stopped.  DONE: in->cpl.status (and result) are
+ * final.  STALL: a fault is posted (or waits for ring room); call again on
+ * the next doorbell or tick.  Engines stop early (STALL) when dev->abort.
  */
 enum hmdev_exec {
-	HMDEV_EXEC_DONE,	/* completion ready in *cpl */
-	/* next stage: HMDEV_EXEC_STALL (fault posted, queue waits) */
+	HMDEV_EXEC_DONE,
+	HMDEV_EXEC_STALL,
 };
-enum hmdev_exec hmdev_cmd_exec(struct hmdev *dev, unsigned q,
-			       const struct hmirror_cmd *cmd,
-			       struct hmirror_cpl *cpl, uint64_t *err_info);
+enum hmdev_exec hmdev_cmd_run(struct hmdev *dev, unsigned q,
+			      struct hmdev_inflight *in);
+
+/* ---- translation (hmdev_mmu.c) --------------------------------------- */
+
+int hmdev_tlb_init(struct hmdev_tlb *tlb, unsigned entries);
+void hmdev_tlb_fini(struct hmdev_tlb *tlb);
+/* Drop every entry of @ctx overlapping [start, end) (end clamped to 2^48). */
+void hmdev_tlb_drop(struct hmdev *dev, unsigned ctx, uint64_t start,
+		    uint64_t end);
+/* Drop everything (reset). */
+void hmdev_tlb_flush(struct hmdev *dev);
+/* Valid entries of @ctx (all contexts if ctx < 0): tests. */
+unsigned hmdev_tlb_count(struct hmdev *dev, int ctx);
+
+/*
+ * Read context @ctx's entry.  0 and *root, or HMIRROR_ST_BAD_CONTEXT (id
+ * out of range or not VALID).
+ */
+int hmdev_ctx_root(struct hmdev *dev, unsigned ctx, uint64_t *root);
+
+/* Walker outcomes. */
+enum hmdev_walk {
+	HMDEV_WALK_OK,		/* present; x->writable says if writable */
+	HMDEV_WALK_NONE,	/* not present */
+	HMDEV_WALK_BAD_PTE,	/* *info = the entry */
+	HMDEV_WALK_BAD_ADDR,	/* *info = the guest-physical address */
+};
+/* Walk @root's tables for @va (< 2^48), no TLB.  Counts nothing. */
+enum hmdev_walk hmdev_walk(struct hmdev *dev, uint64_t root, uint64_t va,
+			   struct hmdev_xlate *x, uint64_t *info);
+
+/*
+ * Translate @va for @access (HMIRROR_ACCESS_*) through the TLB.  Returns
+ * HMIRROR_ST_OK with *x, HMIRROR_ST_FAULT when the page is not present or
+ * not writable for a write (nothing cached), or an error status with
+ * *info.  Caller holds inval_lock for reading.
+ */
+int hmdev_translate(struct hmdev *dev, unsigned ctx, uint64_t va,
+		    unsigned access, struct hmdev_xlate *x, uint64_t *info);
+
+/*
+ * Pages from @addr (page aligned) that would fault for @access, stopping
+ * at @end, at the first page that would not, or at
+ * HMIRROR_FAULT_NPAGES_MAX; at least 1.  Drops their TLB entries.
+ */
+uint32_t hmdev_fault_run(struct hmdev *dev, unsigned ctx, uint64_t addr,
+			 uint64_t end, unsigned access);
 
 /* Shared-memory accessors: the guest is another CPU. */
 #define hm_load_acq(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define hm_load(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
 #define hm_store_rel(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define hm_store(p, v)		__atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
+/* Shared memory is accessed as 64-bit words that may alias anything. */
+typedef uint64_t __attribute__((may_alias)) hm_u64a;
 
 #endif

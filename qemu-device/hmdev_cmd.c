@@ -1,18 +1,29 @@
 // SPDX-License-Identifier: MIT
 /*
  * Command execution.  A command reaches here already copied out of the ring
- * (stable against guest writes); this file decides what it does and fills
- * the completion status and result.
+ * (stable against guest writes); this file decides what it does, runs it
+ * chunk by chunk, raises its faults, and fills the completion status and
+ * result.
  *
- * Spine: NOP, FENCE, TLB_INVAL (no TLB yet, so nothing to drop).  COPY, READ,
- * FILL and ATOMIC are rejected with BAD_OPCODE until the page walker and the
- * DMA engines exist.
+ * Checks, in order (the first failing one decides):
+ *  1. opcode known; reserved0, reserved1 zero and flags valid for the
+ *     opcode (else BAD_OPCODE, err_info = the offending value);
+ *  2. opcode allowed on this queue (else BAD_QUEUE, err_info = opcode);
+ *  3. data commands: length (BAD_LENGTH, err_info = len), alignment
+ *     (BAD_ALIGN, err_info = the address, or len), virtual range below
+ *     2^48 (BAD_ADDRESS, err_info = the address), context valid
+ *     (BAD_CONTEXT, err_info = ctx); TLB_INVAL: ctx < max_contexts.
+ * Then, while running: BAD_PTE (err_info = the entry), BAD_ADDRESS
+ * (err_info = the guest-physical address), BAD_CONTEXT (the context went
+ * invalid), FAULT (cancelled).  Bytes done before an error stay done.
  *
- * Checks, in order (the first failing one decides): opcode known; reserved0,
- * reserved1 zero and flags valid for the opcode (else BAD_OPCODE, err_info =
- * the offending value); opcode allowed on this queue (else BAD_QUEUE,
- * err_info = opcode).
+ * A data command is cut in chunks that never cross a page (4 KiB or 2 MiB)
+ * of any operand nor HMDEV_CHUNK_MAX bytes.  Each chunk is translated and
+ * performed under inval_lock held for reading, so a TLB_INVAL (write side)
+ * completes only after every access that used a translation it dropped.
  */
+#include <string.h>
+
 #include "hmdev.h"
 
 /* Which queues an opcode may run on. */
@@ -20,53 +31,314 @@
 #define ON_ENGINE	(1u << 1)
 
 typedef enum hmdev_exec (*exec_fn)(struct hmdev *dev, unsigned q,
-				   const struct hmirror_cmd *cmd,
-				   struct hmirror_cpl *cpl, uint64_t *err_info);
+				   struct hmdev_inflight *in);
 
-static enum hmdev_exec fail(struct hmirror_cpl *cpl, uint16_t status,
-			    uint64_t *err_info, uint64_t info)
+static enum hmdev_exec fail(struct hmdev_inflight *in, uint16_t status,
+			    uint64_t info)
 {
-	cpl->status = status;
-	*err_info = info;
+	in->cpl.status = status;
+	in->err_info = info;
 	return HMDEV_EXEC_DONE;
 }
 
 static enum hmdev_exec exec_nop(struct hmdev *dev, unsigned q,
-				const struct hmirror_cmd *cmd,
-				struct hmirror_cpl *cpl, uint64_t *err_info)
+				struct hmdev_inflight *in)
 {
-	(void)dev; (void)q; (void)cmd; (void)err_info;
-	cpl->status = HMIRROR_ST_OK;
+	(void)dev; (void)q;
+	in->cpl.status = HMIRROR_ST_OK;
 	return HMDEV_EXEC_DONE;
 }
 
 /*
- * FENCE: a queue executes in order and every earlier command has completed
- * by the time this one is fetched, so there is nothing to wait for.  (With
- * engine threads a management-queue fence will have to wait for them.)
+ * FENCE: a queue executes in order and completes in order, so every
+ * earlier command of the queue has completed by the time this one runs.
  */
 static enum hmdev_exec exec_fence(struct hmdev *dev, unsigned q,
-				  const struct hmirror_cmd *cmd,
-				  struct hmirror_cpl *cpl, uint64_t *err_info)
+				  struct hmdev_inflight *in)
 {
-	return exec_nop(dev, q, cmd, cpl, err_info);
+	return exec_nop(dev, q, in);
 }
 
-/* TLB_INVAL: no TLB in the spine, so nothing is cached to drop. */
+/*
+ * TLB_INVAL: drop the context's entries overlapping [src, src + len)
+ * (clamped to 2^48) with inval_lock held for writing: taking it waits for
+ * every chunk in progress, and no engine can insert a translation of the
+ * range between the drop and the completion.  The context need not be
+ * VALID (the driver disables a context, then flushes it).
+ */
 static enum hmdev_exec exec_tlb_inval(struct hmdev *dev, unsigned q,
-				      const struct hmirror_cmd *cmd,
-				      struct hmirror_cpl *cpl, uint64_t *err_info)
+				      struct hmdev_inflight *in)
 {
-	return exec_nop(dev, q, cmd, cpl, err_info);
+	const struct hmirror_cmd *c = &in->cmd;
+	uint64_t end;
+
+	(void)q;
+	if (c->ctx >= dev->hdr.max_contexts)
+		return fail(in, HMIRROR_ST_BAD_CONTEXT, c->ctx);
+	end = c->len > UINT64_MAX - c->src ? UINT64_MAX : c->src + c->len;
+	pthread_rwlock_wrlock(&dev->inval_lock);
+	hmdev_tlb_drop(dev, c->ctx, c->src, end);
+	pthread_rwlock_unlock(&dev->inval_lock);
+	HMDEV_CNT_ADD(dev, tlb_invals, 1);
+	in->cpl.status = HMIRROR_ST_OK;
+	return HMDEV_EXEC_DONE;
 }
 
-static enum hmdev_exec exec_unimplemented(struct hmdev *dev, unsigned q,
-					  const struct hmirror_cmd *cmd,
-					  struct hmirror_cpl *cpl,
-					  uint64_t *err_info)
+/* ---- data commands -------------------------------------------------- */
+
+/* [va, va + len) must lie below 2^48 (len <= 1 GiB, so no overflow). */
+static bool va_ok(uint64_t va, uint64_t len)
 {
-	(void)dev; (void)q;
-	return fail(cpl, HMIRROR_ST_BAD_OPCODE, err_info, cmd->opcode);
+	return va < HMDEV_VA_END && len <= HMDEV_VA_END - va;
+}
+
+/* Static checks of a data command.  0 or a status (err_info set). */
+static int data_check(struct hmdev *dev, struct hmdev_inflight *in)
+{
+	const struct hmirror_cmd *c = &in->cmd;
+	uint64_t root;
+
+	switch (c->opcode) {
+	case HMIRROR_OP_ATOMIC:
+		if (c->dst & 7) {
+			in->err_info = c->dst;
+			return HMIRROR_ST_BAD_ALIGN;
+		}
+		if (c->len != 8) {
+			in->err_info = c->len;
+			return HMIRROR_ST_BAD_ALIGN;
+		}
+		break;
+	default:
+		if (!c->len || c->len > HMIRROR_CMD_LEN_MAX) {
+			in->err_info = c->len;
+			return HMIRROR_ST_BAD_LENGTH;
+		}
+		if (c->opcode == HMIRROR_OP_READ || c->opcode == HMIRROR_OP_FILL) {
+			uint64_t a = c->opcode == HMIRROR_OP_READ ? c->src : c->dst;
+
+			if ((a | c->len) & 7) {
+				in->err_info = a & 7 ? a : c->len;
+				return HMIRROR_ST_BAD_ALIGN;
+			}
+		}
+		break;
+	}
+	if (c->opcode == HMIRROR_OP_COPY || c->opcode == HMIRROR_OP_READ) {
+		if (!va_ok(c->src, c->len)) {
+			in->err_info = c->src;
+			return HMIRROR_ST_BAD_ADDRESS;
+		}
+	}
+	if (c->opcode != HMIRROR_OP_READ && !va_ok(c->dst, c->len)) {
+		in->err_info = c->dst;
+		return HMIRROR_ST_BAD_ADDRESS;
+	}
+	if (hmdev_ctx_root(dev, c->ctx, &root)) {
+		in->err_info = c->ctx;
+		return HMIRROR_ST_BAD_CONTEXT;
+	}
+	return 0;
+}
+
+/* Try to put the built fault record on the ring.  Always STALL. */
+static enum hmdev_exec fault_post(struct hmdev *dev, unsigned q,
+				  struct hmdev_inflight *in)
+{
+	struct hmirror_queue_regs *qr = &dev->qregs[q];
+	uint32_t entries = dev->hdr.fault_entries, head, id;
+	hm_u64a *d;
+	uint64_t w[sizeof(struct hmirror_fault) / 8];
+	unsigned i;
+
+	pthread_mutex_lock(&dev->fault_mu);
+	head = hm_load_acq(&dev->fregs->head);
+	if (dev->fault_ring_bad || dev->fault_tail - head > entries) {
+		/* the driver claims records it never got: no faults until reset */
+		dev->fault_ring_bad = true;
+		pthread_mutex_unlock(&dev->fault_mu);
+		in->fault_queued = false;
+		return fail(in, HMIRROR_ST_BAD_INDEX, head);
+	}
+	if (dev->fault_tail - head == entries) {
+		/* full: retried on the next doorbell or tick */
+		pthread_mutex_unlock(&dev->fault_mu);
+		return HMDEV_EXEC_STALL;
+	}
+	id = ++dev->fault_seq;
+	if (!id)
+		id = ++dev->fault_seq;
+	in->rec.fault_id = id;
+	in->rec.t_fault = hmdev_now_ns();
+	memcpy(w, &in->rec, sizeof(w));
+	d = (hm_u64a *)(void *)&dev->fault_ring[dev->fault_tail & dev->fault_mask];
+	for (i = 0; i < sizeof(w) / 8; i++)
+		hm_store(&d[i], w[i]);
+	in->fault_id = id;
+	in->fault_queued = false;
+	hm_store(&qr->fault_id, id);
+	hm_store_rel(&qr->q_status, HMIRROR_Q_STALLED);
+	dev->fault_tail++;
+	hm_store_rel(&dev->fregs->tail, dev->fault_tail);
+	pthread_mutex_unlock(&dev->fault_mu);
+
+	in->cpl.nfaults++;
+	if (!in->cpl.t_fault)
+		in->cpl.t_fault = in->rec.t_fault;
+	HMDEV_CNT_ADD(dev, faults, 1);
+	hmdev_pend_irq(dev, HMIRROR_VEC_FAULT);
+	return HMDEV_EXEC_STALL;
+}
+
+/*
+ * The operand at @va (range [lo, hi)) needs a fault for @access: size the
+ * run of faulting pages, drop their TLB entries and post the record.
+ */
+static enum hmdev_exec fault_raise(struct hmdev *dev, unsigned q,
+				   struct hmdev_inflight *in, uint64_t va,
+				   uint64_t lo, uint64_t hi, unsigned access)
+{
+	uint64_t addr = va & ~(HMDEV_PAGE - 1);
+	uint64_t end = (hi + HMDEV_PAGE - 1) & ~(HMDEV_PAGE - 1);
+	struct hmirror_fault *r = &in->rec;
+
+	(void)lo;
+	memset(r, 0, sizeof(*r));
+	r->ctx = in->cmd.ctx;
+	r->queue = (uint8_t)q;
+	r->access = (uint8_t)access;
+	r->addr = addr;
+	r->npages = hmdev_fault_run(dev, in->cmd.ctx, addr, end, access);
+	r->seqno = in->cmd.seqno;
+	in->fault_queued = true;
+	return fault_post(dev, q, in);
+}
+
+/* One operand of the current chunk. */
+struct operand {
+	uint64_t base;		/* command's address */
+	unsigned access;
+	struct hmdev_xlate x;
+};
+
+/*
+ * Translate @op at offset @done.  0, or a status (err_info / fault
+ * handled by the caller with *st).
+ */
+static int op_translate(struct hmdev *dev, struct hmdev_inflight *in,
+			struct operand *op, uint64_t done, uint64_t *info)
+{
+	return hmdev_translate(dev, in->cmd.ctx, op->base + done, op->access,
+			       &op->x, info);
+}
+
+static uint64_t fnv_chunk(uint64_t h, const uint8_t *p, uint64_t n)
+{
+	const hm_u64a *w = (const hm_u64a *)(const void *)p;
+	uint64_t i;
+
+	for (i = 0; i < n / 8; i++)
+		h = (h ^ __atomic_load_n(&w[i], __ATOMIC_RELAXED)) * HMIRROR_FNV_PRIME;
+	return h;
+}
+
+static void fill_chunk(uint8_t *p, uint64_t n, uint64_t v)
+{
+	hm_u64a *w = (hm_u64a *)(void *)p;
+	uint64_t i;
+
+	for (i = 0; i < n / 8; i++)
+		__atomic_store_n(&w[i], v, __ATOMIC_RELAXED);
+}
+
+/* COPY, READ, FILL, ATOMIC: run chunks from in->done. */
+static enum hmdev_exec exec_data(struct hmdev *dev, unsigned q,
+				 struct hmdev_inflight *in)
+{
+	const struct hmirror_cmd *c = &in->cmd;
+	struct operand ops[2];
+	unsigned nops = 0, i;
+	int st;
+
+	switch (c->opcode) {
+	case HMIRROR_OP_COPY:
+		ops[nops++] = (struct operand){ .base = c->src, .access = HMIRROR_ACCESS_READ };
+		ops[nops++] = (struct operand){ .base = c->dst, .access = HMIRROR_ACCESS_WRITE };
+		break;
+	case HMIRROR_OP_READ:
+		ops[nops++] = (struct operand){ .base = c->src, .access = HMIRROR_ACCESS_READ };
+		break;
+	case HMIRROR_OP_FILL:
+		ops[nops++] = (struct operand){ .base = c->dst, .access = HMIRROR_ACCESS_WRITE };
+		break;
+	default:
+		ops[nops++] = (struct operand){ .base = c->dst, .access = HMIRROR_ACCESS_ATOMIC };
+		break;
+	}
+
+	while (in->done < c->len) {
+		uint64_t n = c->len - in->done, info = 0;
+
+		if (__atomic_load_n(&dev->abort, __ATOMIC_ACQUIRE))
+			return HMDEV_EXEC_STALL;	/* reset or shutdown */
+		if (n > HMDEV_CHUNK_MAX)
+			n = HMDEV_CHUNK_MAX;
+		pthread_rwlock_rdlock(&dev->inval_lock);
+		for (i = 0; i < nops; i++) {
+			st = op_translate(dev, in, &ops[i], in->done, &info);
+			if (st)
+				break;
+			if (n > ops[i].x.avail)
+				n = ops[i].x.avail;
+		}
+		if (i < nops) {
+			pthread_rwlock_unlock(&dev->inval_lock);
+			if (st == HMIRROR_ST_FAULT)
+				return fault_raise(dev, q, in,
+						   ops[i].base + in->done,
+						   ops[i].base,
+						   ops[i].base + c->len,
+						   ops[i].access);
+			return fail(in, (uint16_t)st, info);
+		}
+		if (dev->hook)
+			dev->hook(dev->hook_opaque, q, HMDEV_HOOK_ACCESS);
+		switch (c->opcode) {
+		case HMIRROR_OP_COPY:
+			memmove(ops[1].x.host, ops[0].x.host, n);
+			break;
+		case HMIRROR_OP_READ:
+			in->acc = fnv_chunk(in->acc, ops[0].x.host, n);
+			break;
+		case HMIRROR_OP_FILL:
+			fill_chunk(ops[0].x.host, n, c->arg0);
+			break;
+		default: {
+			uint64_t *p = (uint64_t *)(void *)ops[0].x.host;
+
+			if (c->flags == HMIRROR_ATOMIC_CMPXCHG) {
+				uint64_t exp = c->arg0;
+
+				__atomic_compare_exchange_n(p, &exp, c->arg1, false,
+							    __ATOMIC_SEQ_CST,
+							    __ATOMIC_SEQ_CST);
+				in->cpl.result = exp;
+			} else {
+				in->cpl.result = __atomic_fetch_add(p, c->arg0,
+								    __ATOMIC_SEQ_CST);
+			}
+			break;
+		}
+		}
+		if (dev->hook)
+			dev->hook(dev->hook_opaque, q, HMDEV_HOOK_ACCESSED);
+		pthread_rwlock_unlock(&dev->inval_lock);
+		in->done += n;
+	}
+	if (c->opcode == HMIRROR_OP_READ)
+		in->cpl.result = in->acc;
+	in->cpl.status = HMIRROR_ST_OK;
+	return HMDEV_EXEC_DONE;
 }
 
 static const struct {
@@ -76,31 +348,88 @@ static const struct {
 } ops[HMIRROR_NUM_OPS] = {
 	[HMIRROR_OP_NOP]	= { ON_MGMT | ON_ENGINE, 0, exec_nop },
 	[HMIRROR_OP_FENCE]	= { ON_MGMT | ON_ENGINE, 0, exec_fence },
-	[HMIRROR_OP_COPY]	= { ON_ENGINE, 0, exec_unimplemented },
-	[HMIRROR_OP_READ]	= { ON_ENGINE, 0, exec_unimplemented },
-	[HMIRROR_OP_FILL]	= { ON_ENGINE, 0, exec_unimplemented },
-	[HMIRROR_OP_ATOMIC]	= { ON_ENGINE, HMIRROR_ATOMIC_CMPXCHG, exec_unimplemented },
+	[HMIRROR_OP_COPY]	= { ON_ENGINE, 0, exec_data },
+	[HMIRROR_OP_READ]	= { ON_ENGINE, 0, exec_data },
+	[HMIRROR_OP_FILL]	= { ON_ENGINE, 0, exec_data },
+	[HMIRROR_OP_ATOMIC]	= { ON_ENGINE, HMIRROR_ATOMIC_CMPXCHG, exec_data },
 	[HMIRROR_OP_TLB_INVAL]	= { ON_MGMT, 0, exec_tlb_inval },
 };
 
-enum hmdev_exec hmdev_cmd_exec(struct hmdev *dev, unsigned q,
-			       const struct hmirror_cmd *cmd,
-			       struct hmirror_cpl *cpl, uint64_t *err_info)
+/*
+ * The driver's answer to the outstanding fault, if it came: STALL (not
+ * yet), DONE with status FAULT (cancelled), DONE with status OK (replay).
+ */
+static enum hmdev_exec check_answer(struct hmdev *dev, unsigned q,
+				    struct hmdev_inflight *in)
 {
-	unsigned where = q == HMIRROR_QUEUE_MGMT ? ON_MGMT : ON_ENGINE;
+	struct hmirror_queue_regs *qr = &dev->qregs[q];
+	uint32_t answer;
 
-	cpl->status = HMIRROR_ST_OK;
-	cpl->result = 0;
-	cpl->nfaults = 0;
-	if (cmd->opcode >= HMIRROR_NUM_OPS || !ops[cmd->opcode].exec)
-		return fail(cpl, HMIRROR_ST_BAD_OPCODE, err_info, cmd->opcode);
-	if (cmd->reserved0)
-		return fail(cpl, HMIRROR_ST_BAD_OPCODE, err_info, cmd->reserved0);
-	if (cmd->reserved1)
-		return fail(cpl, HMIRROR_ST_BAD_OPCODE, err_info, cmd->reserved1);
-	if (cmd->flags > ops[cmd->opcode].max_flags)
-		return fail(cpl, HMIRROR_ST_BAD_OPCODE, err_info, cmd->flags);
-	if (!(ops[cmd->opcode].queues & where))
-		return fail(cpl, HMIRROR_ST_BAD_QUEUE, err_info, cmd->opcode);
-	return ops[cmd->opcode].exec(dev, q, cmd, cpl, err_info);
+	/* The driver writes the answer, then the id. */
+	if (hm_load_acq(&qr->fault_answer_id) != in->fault_id)
+		return HMDEV_EXEC_STALL;
+	answer = hm_load_acq(&qr->fault_answer);
+	in->cpl.t_answer = hmdev_now_ns();
+	in->fault_id = 0;
+	hm_store(&qr->fault_id, 0);
+	hm_store_rel(&qr->q_status, HMIRROR_Q_RUNNING);
+	switch (answer) {
+	case HMIRROR_FAULT_REPLAY:
+		HMDEV_CNT_ADD(dev, replays, 1);
+		return HMDEV_EXEC_DONE;
+	case HMIRROR_FAULT_CANCEL:
+		HMDEV_CNT_ADD(dev, cancels, 1);
+		in->quiet = true;	/* an outcome, not an error */
+		return fail(in, HMIRROR_ST_FAULT, in->rec.addr);
+	default:
+		/* not an answer: cancel, and record the bad value */
+		return fail(in, HMIRROR_ST_FAULT, answer);
+	}
+}
+
+static bool is_data(uint8_t opcode)
+{
+	return opcode == HMIRROR_OP_COPY || opcode == HMIRROR_OP_READ ||
+	       opcode == HMIRROR_OP_FILL || opcode == HMIRROR_OP_ATOMIC;
+}
+
+enum hmdev_exec hmdev_cmd_run(struct hmdev *dev, unsigned q,
+			      struct hmdev_inflight *in)
+{
+	const struct hmirror_cmd *cmd = &in->cmd;
+	unsigned where = q == HMIRROR_QUEUE_MGMT ? ON_MGMT : ON_ENGINE;
+	int st;
+
+	if (!in->checked) {
+		in->checked = true;
+		in->cpl.status = HMIRROR_ST_OK;
+		in->cpl.result = 0;
+		in->cpl.nfaults = 0;
+		if (cmd->opcode >= HMIRROR_NUM_OPS || !ops[cmd->opcode].exec)
+			return fail(in, HMIRROR_ST_BAD_OPCODE, cmd->opcode);
+		if (cmd->reserved0)
+			return fail(in, HMIRROR_ST_BAD_OPCODE, cmd->reserved0);
+		if (cmd->reserved1)
+			return fail(in, HMIRROR_ST_BAD_OPCODE, cmd->reserved1);
+		if (cmd->flags > ops[cmd->opcode].max_flags)
+			return fail(in, HMIRROR_ST_BAD_OPCODE, cmd->flags);
+		if (!(ops[cmd->opcode].queues & where))
+			return fail(in, HMIRROR_ST_BAD_QUEUE, cmd->opcode);
+		if (is_data(cmd->opcode)) {
+			st = data_check(dev, in);
+			if (st)
+				return fail(in, (uint16_t)st, in->err_info);
+			in->acc = HMIRROR_FNV_BASIS;
+		}
+	}
+	if (in->fault_queued)
+		return fault_post(dev, q, in);
+	if (in->fault_id) {
+		if (check_answer(dev, q, in) == HMDEV_EXEC_STALL)
+			return HMDEV_EXEC_STALL;
+		if (in->cpl.status != HMIRROR_ST_OK)
+			return HMDEV_EXEC_DONE;
+		/* REPLAY: go on from where the command stopped */
+	}
+	return ops[cmd->opcode].exec(dev, q, in);
 }

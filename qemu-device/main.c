@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -189,6 +190,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
 struct ctx {
 	struct hmdev dev;
 	struct guest_ram ram;
+	/*
+	 * The engine threads raise interrupts while the event loop may be
+	 * accepting or dropping the client: srv_mu covers the client's fds.
+	 */
+	pthread_mutex_t srv_mu;
 	struct ivsh_server srv;
 	int epfd, sfd, tfd, shm_fd;
 	void *bar;
@@ -198,8 +204,12 @@ struct ctx {
 static void raise_irq(void *opaque, unsigned v)
 {
 	struct ctx *c = opaque;
+	int r;
 
-	if (ivsh_server_notify(&c->srv, v))
+	pthread_mutex_lock(&c->srv_mu);
+	r = ivsh_server_notify(&c->srv, v);
+	pthread_mutex_unlock(&c->srv_mu);
+	if (r)
 		hm_dbg("irq %u dropped: no client", v);
 }
 
@@ -221,11 +231,14 @@ static void drop_client(struct ctx *c)
 	for (v = 0; v < c->srv.nvec; v++)
 		if (c->srv.dev_efd[v] >= 0)
 			epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->srv.dev_efd[v], NULL);
+	pthread_mutex_lock(&c->srv_mu);
 	ivsh_server_drop_client(&c->srv);
+	pthread_mutex_unlock(&c->srv_mu);
 }
 
 static void cleanup(struct ctx *c)
 {
+	hmdev_destroy(&c->dev);		/* engine threads joined */
 	ivsh_server_close(&c->srv);	/* also unlinks the socket */
 	if (c->bar)
 		munmap(c->bar, c->bar_size);
@@ -262,7 +275,9 @@ static int run(struct ctx *c)
 
 			switch (tag) {
 			case EV_LISTEN:
+				pthread_mutex_lock(&c->srv_mu);
 				r = ivsh_server_accept(&c->srv);
+				pthread_mutex_unlock(&c->srv_mu);
 				if (r == IVSH_CLIENT_UP) {
 					ep_add(c, c->srv.client_fd,
 					       EPOLLIN | EPOLLRDHUP, EV_CLIENT);
@@ -278,7 +293,9 @@ static int run(struct ctx *c)
 				}
 				break;
 			case EV_CLIENT:
+				pthread_mutex_lock(&c->srv_mu);
 				r = ivsh_server_client_event(&c->srv);
+				pthread_mutex_unlock(&c->srv_mu);
 				if (r == IVSH_CLIENT_GONE) {
 					hm_log("client disconnected, exiting");
 					hmdev_shutdown(&c->dev);
@@ -360,9 +377,13 @@ int main(int argc, char **argv)
 		     c.shm_fd, 0);
 	if (c.bar == MAP_FAILED)
 		die("mmap shared memory: %s", strerror(errno));
+	pthread_mutex_init(&c.srv_mu, NULL);
 	if (hmdev_init(&c.dev, &o.cfg, c.bar, c.bar_size, &c.ram, raise_irq, &c,
 		       err, sizeof(err)))
 		die("device init: %s", err);
+	/* Threads inherit the blocked SIGTERM/SIGINT: signalfd gets them. */
+	if (hmdev_start(&c.dev))
+		die("cannot start the engine threads");
 
 	if (ivsh_server_listen(&c.srv, o.socket, c.shm_fd, HMIRROR_NUM_VECTORS,
 			       err, sizeof(err)))

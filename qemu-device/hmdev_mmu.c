@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Translation: context table, page walker and TLB.
+ *
+ * Page tables live in guest RAM and the guest CPU edits them while we walk,
+ * so every entry is read once with a 64-bit atomic load and every table or
+ * page address is checked against guest RAM (guest_ram_ptr()) before it is
+ * touched.  Nothing here trusts a value it read for longer than one walk,
+ * except the TLB, which only TLB_INVAL (or a reset) empties.
+ *
+ * The TLB is set associative (up to 8 ways, LRU within a set), shared by the
+ * engines under tlb.mu.  Entries are keyed by (context, virtual page, page
+ * size); a lookup tries the 4 KiB key, then the 2 MiB key.  Only present
+ * translations are cached; an entry without write permission serves reads
+ * only, and a write that finds it is a permission miss (walk again: the
+ * driver upgrades read-only entries to writable without an invalidation).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "guest_ram.h"
+#include "hmdev.h"
+
+#define TLB_MAX_WAYS	8u
+
+/* ---- TLB ------------------------------------------------------------ */
+
+/*
+ * Key: bit 63 set (0 is "empty"), context in bits 40..55, virtual page
+ * number (of the entry's size) shifted left by one, bit 0 = 2 MiB.
+ */
+static uint64_t tlb_key(unsigned ctx, uint64_t va, bool huge)
+{
+	unsigned shift = huge ? 21 : 12;
+
+	return (1ull << 63) | ((uint64_t)(ctx & 0xffff) << 40) |
+	       ((va >> shift) << 1) | (huge ? 1 : 0);
+}
+
+static unsigned key_ctx(uint64_t key)
+{
+	return (unsigned)((key >> 40) & 0xffff);
+}
+
+static uint64_t key_start(uint64_t key)
+{
+	unsigned shift = (key & 1) ? 21 : 12;
+
+	return ((key >> 1) & ((1ull << 39) - 1)) << shift;
+}
+
+static uint64_t key_size(uint64_t key)
+{
+	return (key & 1) ? HMDEV_HUGE : HMDEV_PAGE;
+}
+
+int hmdev_tlb_init(struct hmdev_tlb *t, unsigned entries)
+{
+	memset(t, 0, sizeof(*t));
+	if (!entries)
+		return -1;
+	t->e = calloc(entries, sizeof(*t->e));
+	if (!t->e)
+		return -1;
+	t->n = entries;
+	t->ways = entries < TLB_MAX_WAYS ? entries : TLB_MAX_WAYS;
+	t->nsets = (entries + t->ways - 1) / t->ways;
+	if (pthread_mutex_init(&t->mu, NULL)) {
+		free(t->e);
+		t->e = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void hmdev_tlb_fini(struct hmdev_tlb *t)
+{
+	if (!t->e)
+		return;
+	pthread_mutex_destroy(&t->mu);
+	free(t->e);
+	t->e = NULL;
+}
+
+/* Entries [*lo, *hi) of the set holding @key. */
+static void tlb_set(const struct hmdev_tlb *t, uint64_t key, unsigned *lo,
+		    unsigned *hi)
+{
+	uint64_t h = key * 0x9e3779b97f4a7c15ull;
+	unsigned s = (unsigned)((h >> 32) % t->nsets);
+
+	*lo = s * t->ways;
+	*hi = *lo + t->ways < t->n ? *lo + t->ways : t->n;
+}
+
+static struct hmdev_tlbe *tlb_find(struct hmdev_tlb *t, uint64_t key)
+{
+	unsigned i, lo, hi;
+
+	tlb_set(t, key, &lo, &hi);
+	for (i = lo; i < hi; i++)
+		if (t->e[i].key == key)
+			return &t->e[i];
+	return NULL;
+}
+
+static void tlb_insert(struct hmdev_tlb *t, uint64_t key, uint8_t *host,
+		       uint64_t gpa, bool writable)
+{
+	struct hmdev_tlbe *v = NULL;
+	unsigned i, lo, hi;
+
+	tlb_set(t, key, &lo, &hi);
+	for (i = lo; i < hi; i++) {
+		struct hmdev_tlbe *e = &t->e[i];
+
+		if (e->key == key) {
+			v = e;
+			break;
+		}
+		if (!v || (v->key && (!e->key || e->stamp < v->stamp)))
+			v = e;
+	}
+	v->key = key;
+	v->host = host;
+	v->gpa = gpa;
+	v->writable = writable;
+	v->stamp = ++t->clock;
+}
+
+static void tlb_drop_locked(struct hmdev_tlb *t, unsigned ctx, uint64_t start,
+			    uint64_t end)
+{
+	uint64_t n4, n2, p;
+	unsigned i;
+
+	if (end > HMDEV_VA_END)
+		end = HMDEV_VA_END;
+	if (start >= end)
+		return;
+	n4 = ((end - 1) >> 12) - (start >> 12) + 1;
+	n2 = ((end - 1) >> 21) - (start >> 21) + 1;
+	if ((n4 + n2) * t->ways <= t->n) {
+		/* few pages: probe their sets */
+		for (p = start >> 12; p <= (end - 1) >> 12; p++) {
+			struct hmdev_tlbe *e = tlb_find(t, tlb_key(ctx, p << 12, false));
+
+			if (e)
+				e->key = 0;
+		}
+		for (p = start >> 21; p <= (end - 1) >> 21; p++) {
+			struct hmdev_tlbe *e = tlb_find(t, tlb_key(ctx, p << 21, true));
+
+			if (e)
+				e->key = 0;
+		}
+		return;
+	}
+	for (i = 0; i < t->n; i++) {
+		struct hmdev_tlbe *e = &t->e[i];
+		uint64_t lo, hi;
+
+		if (!e->key || key_ctx(e->key) != ctx)
+			continue;
+		lo = key_start(e->key);
+		hi = lo + key_size(e->key);
+		if (lo < end && start < hi)
+			e->key = 0;
+	}
+}
+
+void hmdev_tlb_drop(struct hmdev *dev, unsigned ctx, uint64_t start,
+		    uint64_t end)
+{
+	pthread_mutex_lock(&dev->tlb.mu);
+	tlb_drop_locked(&dev->tlb, ctx, start, end);
+	pthread_mutex_unlock(&dev->tlb.mu);
+}
+
+void hmdev_tlb_flush(struct hmdev *dev)
+{
+	struct hmdev_tlb *t = &dev->tlb;
+
+	pthread_mutex_lock(&t->mu);
+	memset(t->e, 0, (size_t)t->n * sizeof(*t->e));
+	t->clock = 0;
+	pthread_mutex_unlock(&t->mu);
+}
+
+unsigned hmdev_tlb_count(struct hmdev *dev, int ctx)
+{
+	struct hmdev_tlb *t = &dev->tlb;
+	unsigned i, n = 0;
+
+	pthread_mutex_lock(&t->mu);
+	for (i = 0; i < t->n; i++)
+		if (t->e[i].key && (ctx < 0 || key_ctx(t->e[i].key) == (unsigned)ctx))
+			n++;
+	pthread_mutex_unlock(&t->mu);
+	return n;
+}
+
+/* ---- context table and walker --------------------------------------- */
+
+int hmdev_ctx_root(struct hmdev *dev, unsigned ctx, uint64_t *root)
+{
+	struct hmirror_ctx_entry *e;
+	uint64_t r;
+
+	if (ctx >= dev->hdr.max_contexts)
+		return HMIRROR_ST_BAD_CONTEXT;
+	e = &dev->ctx[ctx];
+	/*
+	 * The driver writes the root before VALID and clears VALID before it
+	 * changes the root: a root read between two VALID reads is one the
+	 * context had while it was valid.
+	 */
+	if (!(hm_load_acq(&e->flags) & HMIRROR_CTX_VALID))
+		return HMIRROR_ST_BAD_CONTEXT;
+	r = hm_load_acq(&e->pt_root);
+	if (!(hm_load_acq(&e->flags) & HMIRROR_CTX_VALID))
+		return HMIRROR_ST_BAD_CONTEXT;
+	*root = r;
+	return 0;
+}
+
+enum hmdev_walk hmdev_walk(struct hmdev *dev, uint64_t root, uint64_t va,
+			   struct hmdev_xlate *x, uint64_t *info)
+{
+	uint64_t table = root, addr = 0, size = HMDEV_PAGE, off;
+	bool writable = true;
+	uint8_t *page;
+	int level;
+
+	if (root & ~HMIRROR_PTE_ADDR_MASK) {
+		*info = root;
+		return HMDEV_WALK_BAD_ADDR;
+	}
+	for (level = HMIRROR_PT_LEVELS; level >= 1; level--) {
+		const hm_u64a *t = guest_ram_ptr(dev->ram, table, HMDEV_PAGE);
+		unsigned idx = (unsigned)(va >> (12 + 9 * (level - 1))) & 511;
+		uint64_t e;
+
+		if (!t) {
+			*info = table;
+			return HMDEV_WALK_BAD_ADDR;
+		}
+		e = __atomic_load_n(&t[idx], __ATOMIC_ACQUIRE);
+		if (!(e & HMIRROR_PTE_VALID))
+			return HMDEV_WALK_NONE;
+		if (e & HMIRROR_PTE_RSVD_MASK) {
+			*info = e;
+			return HMDEV_WALK_BAD_PTE;
+		}
+		writable = writable && (e & HMIRROR_PTE_WRITE);
+		addr = e & HMIRROR_PTE_ADDR_MASK;
+		if (e & HMIRROR_PTE_HUGE) {
+			if (level != 2 || (addr & (HMDEV_HUGE - 1))) {
+				*info = e;
+				return HMDEV_WALK_BAD_PTE;
+			}
+			size = HMDEV_HUGE;
+			break;
+		}
+		table = addr;
+	}
+	page = guest_ram_ptr(dev->ram, addr, size);
+	if (!page) {
+		*info = addr;
+		return HMDEV_WALK_BAD_ADDR;
+	}
+	off = va & (size - 1);
+	x->host = page + off;
+	x->gpa = addr + off;
+	x->avail = size - off;
+	x->writable = writable;
+	x->huge = size == HMDEV_HUGE;
+	return HMDEV_WALK_OK;
+}
+
+int hmdev_translate(struct hmdev *dev, unsigned ctx, uint64_t va,
+		    unsigned access, struct hmdev_xlate *x, uint64_t *info)
+{
+	bool write = access & HMIRROR_ACCESS_WRITE;
+	struct hmdev_tlb *t = &dev->tlb;
+	struct hmdev_tlbe *e;
+	uint64_t root, size, off;
+	int huge, st;
+
+	pthread_mutex_lock(&t->mu);
+	for (huge = 0; huge < 2; huge++) {
+		e = tlb_find(t, tlb_key(ctx, va, huge));
+		if (!e || (write && !e->writable))
+			continue;
+		e->stamp = ++t->clock;
+		size = huge ? HMDEV_HUGE : HMDEV_PAGE;
+		off = va & (size - 1);
+		x->host = e->host + off;
+		x->gpa = e->gpa + off;
+		x->avail = size - off;
+		x->writable = e->writable;
+		x->huge = huge;
+		hm_store(&dev->regs->cnt_tlb_hits, ++dev->cnt.tlb_hits);
+		pthread_mutex_unlock(&t->mu);
+		return HMIRROR_ST_OK;
+	}
+	hm_store(&dev->regs->cnt_tlb_misses, ++dev->cnt.tlb_misses);
+	hm_store(&dev->regs->cnt_pages_walked, ++dev->cnt.pages_walked);
+	pthread_mutex_unlock(&t->mu);
+
+	st = hmdev_ctx_root(dev, ctx, &root);
+	if (st) {
+		*info = ctx;
+		return st;
+	}
+	switch (hmdev_walk(dev, root, va, x, info)) {
+	case HMDEV_WALK_OK:
+		break;
+	case HMDEV_WALK_NONE:
+		return HMIRROR_ST_FAULT;
+	case HMDEV_WALK_BAD_PTE:
+		return HMIRROR_ST_BAD_PTE;
+	default:
+		return HMIRROR_ST_BAD_ADDRESS;
+	}
+	if (write && !x->writable)
+		return HMIRROR_ST_FAULT;	/* permission: not cached */
+	size = x->huge ? HMDEV_HUGE : HMDEV_PAGE;
+	off = va & (size - 1);
+	pthread_mutex_lock(&t->mu);
+	tlb_insert(t, tlb_key(ctx, va, x->huge), x->host - off, x->gpa - off,
+		   x->writable);
+	pthread_mutex_unlock(&t->mu);
+	return HMIRROR_ST_OK;
+}
+
+uint32_t hmdev_fault_run(struct hmdev *dev, unsigned ctx, uint64_t addr,
+			 uint64_t end, unsigned access)
+{
+	bool write = access & HMIRROR_ACCESS_WRITE;
+	struct hmdev_xlate x;
+	uint64_t root, va, info, walked = 0;
+	uint32_t n = 0;
+
+	if (end > HMDEV_VA_END)
+		end = HMDEV_VA_END;
+	if (!hmdev_ctx_root(dev, ctx, &root)) {
+		for (va = addr; va < end && n < HMIRROR_FAULT_NPAGES_MAX;
+		     va += HMDEV_PAGE) {
+			enum hmdev_walk w = hmdev_walk(dev, root, va, &x, &info);
+
+			walked++;
+			if (w == HMDEV_WALK_NONE ||
+			    (w == HMDEV_WALK_OK && write && !x.writable))
+				n++;
+			else
+				break;
+		}
+	}
+	/* The page that faulted is in the run even if it changed since. */
+	if (!n)
+		n = 1;
+	pthread_mutex_lock(&dev->tlb.mu);
+	tlb_drop_locked(&dev->tlb, ctx, addr, addr + (uint64_t)n * HMDEV_PAGE);
+	dev->cnt.pages_walked += walked;
+	hm_store(&dev->regs->cnt_pages_walked, dev->cnt.pages_walked);
+	pthread_mutex_unlock(&dev->tlb.mu);
+	return n;
+}
