@@ -607,4 +607,415 @@ TEST_F(mirror, bad_exec_arguments)
 	ASSERT_EQ(-EFAULT, hmirror_fill(self->fd, 0, 0x10000, 8, 0));
 }
 
+/* ---- userfaultfd: a device fault resolved (or not) by user space ------ */
+
+struct uffd_ctx {
+	int uffd;
+	uint8_t *area;
+	size_t len;
+	uint64_t seed;
+	int resolve;		/* 1: copy pages in, 0: leave the fault blocked */
+	int handled;
+	pthread_t thread;
+};
+
+static int uffd_setup(struct uffd_ctx *u, size_t len)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+
+	u->len = len;
+	u->area = map_anon(len);
+	if (!u->area)
+		return -1;
+	/* Not user-mode-only: the driver's GUP faults come from the kernel. */
+	u->uffd = syscall(__NR_userfaultfd, O_CLOEXEC);
+	if (u->uffd < 0)
+		return -1;
+	if (ioctl(u->uffd, UFFDIO_API, &api))
+		return -1;
+	reg.range.start = (uintptr_t)u->area;
+	reg.range.len = len;
+	return ioctl(u->uffd, UFFDIO_REGISTER, &reg);
+}
+
+static void *uffd_handler(void *arg)
+{
+	struct uffd_ctx *u = arg;
+	static uint64_t page[PAGE / 8] __attribute__((aligned(4096)));
+
+	while (u->resolve) {
+		struct pollfd pfd = { .fd = u->uffd, .events = POLLIN };
+		struct uffd_msg msg;
+		struct uffdio_copy copy;
+		uint64_t addr;
+
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		if (read(u->uffd, &msg, sizeof(msg)) != sizeof(msg))
+			continue;
+		if (msg.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		addr = msg.arg.pagefault.address & ~(PAGE - 1);
+		fill_pattern(page, PAGE, u->seed + (addr - (uintptr_t)u->area) / PAGE);
+		copy.dst = addr;
+		copy.src = (uintptr_t)page;
+		copy.len = PAGE;
+		copy.mode = 0;
+		copy.copy = 0;
+		if (!ioctl(u->uffd, UFFDIO_COPY, &copy))
+			__atomic_fetch_add(&u->handled, 1, __ATOMIC_SEQ_CST);
+	}
+	return NULL;
+}
+
+TEST_F(mirror, userfaultfd_resolves_device_fault)
+{
+	struct drm_hmirror_ctx_stats st;
+	struct uffd_ctx u = { .seed = 100, .resolve = 1 };
+	size_t len = 4 * PAGE;
+	uint8_t *buf = map_anon(len);
+
+	ASSERT_NE(NULL, buf);
+	if (uffd_setup(&u, len))
+		SKIP(return, "userfaultfd unavailable: %s", strerror(errno));
+	ASSERT_EQ(0, pthread_create(&u.thread, NULL, uffd_handler, &u));
+	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)u.area, buf, len));
+	for (size_t i = 0; i < 4; i++)
+		ASSERT_EQ(0, check_pattern(buf + i * PAGE, PAGE, 100 + i));
+	ASSERT_GE(u.handled, 1);
+	ASSERT_EQ(0, hmirror_get_ctx_stats(self->fd, &st));
+	/* handle_userfault() drops mmap_lock: the driver saw locked == 0. */
+	ASSERT_GE(st.lock_drops, 1);
+	u.resolve = 0;
+	pthread_join(u.thread, NULL);
+	close(u.uffd);
+}
+
+/* hmm_range_fault() cannot wait for a userfaultfd handler: -EFAULT. */
+TEST_F(mirror, userfaultfd_hmm_backend_fails)
+{
+	struct drm_hmirror_ctx_options o = {
+		.flags = DRM_HMIRROR_CTX_SET, .backend = DRM_HMIRROR_BACKEND_HMM,
+	};
+	struct uffd_ctx u = { .seed = 200, .resolve = 1 };
+	uint8_t *buf = map_anon(PAGE);
+
+	ASSERT_NE(NULL, buf);
+	if (uffd_setup(&u, PAGE))
+		SKIP(return, "userfaultfd unavailable");
+	ASSERT_EQ(0, hmirror_ctx_options(self->fd, &o));
+	ASSERT_EQ(0, pthread_create(&u.thread, NULL, uffd_handler, &u));
+	ASSERT_EQ(-EFAULT, hmirror_read(self->fd, 0, (uintptr_t)u.area, buf, PAGE));
+	ASSERT_EQ(0, u.handled);
+	u.resolve = 0;
+	pthread_join(u.thread, NULL);
+	close(u.uffd);
+}
+
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+}
+
+struct kicker {
+	pthread_t target;
+	unsigned int ms;
+};
+
+static void *kick_thread(void *arg)
+{
+	struct kicker *k = arg;
+
+	usleep(k->ms * 1000);
+	pthread_kill(k->target, SIGUSR1);
+	return NULL;
+}
+
+TEST_F(mirror, signal_interrupts_blocked_device_fault)
+{
+	struct sigaction sa = { .sa_handler = on_sigusr1 };	/* no SA_RESTART */
+	struct drm_hmirror_ctx_stats st0, st1;
+	struct uffd_ctx u = { .resolve = 0 };
+	struct kicker k = { .target = pthread_self(), .ms = 300 };
+	uint8_t *buf = map_anon(PAGE), *ok = map_anon(PAGE);
+	pthread_t t;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, ok);
+	if (uffd_setup(&u, PAGE))
+		SKIP(return, "userfaultfd unavailable");
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	ASSERT_EQ(0, hmirror_get_ctx_stats(self->fd, &st0));
+	ASSERT_EQ(0, pthread_create(&t, NULL, kick_thread, &k));
+	/* Nobody resolves the fault: only the signal ends the wait. */
+	ASSERT_EQ(-EINTR, hmirror_read(self->fd, 0, (uintptr_t)u.area, buf, PAGE));
+	pthread_join(t, NULL);
+	ASSERT_EQ(0, hmirror_get_ctx_stats(self->fd, &st1));
+	ASSERT_EQ(st0.interrupted + 1, st1.interrupted);
+	/* The command was cancelled: the engine is free for the next one. */
+	fill_pattern(ok, PAGE, 300);
+	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)ok, buf, PAGE));
+	ASSERT_EQ(0, check_pattern(buf, PAGE, 300));
+	close(u.uffd);
+}
+
+static unsigned long live_contexts(int fd)
+{
+	struct drm_hmirror_stats st;
+
+	return hmirror_get_stats(fd, &st) ? ~0ul : st.live_contexts;
+}
+
+/* A SIGKILLed process whose device fault is blocked exits promptly and
+ * its context goes away.
+ */
+TEST_F(mirror, sigkill_while_fault_blocked)
+{
+	unsigned long base = live_contexts(self->fd);
+	int status = 0, i;
+	pid_t pid, w = 0;
+
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		struct uffd_ctx u = { .resolve = 0 };
+		uint8_t *buf = map_anon(PAGE);
+		int fd = hmirror_open(0);
+
+		if (fd < 0 || !buf || uffd_setup(&u, PAGE))
+			_exit(2);
+		hmirror_read(fd, 0, (uintptr_t)u.area, buf, PAGE);
+		_exit(3);	/* must not get here: killed while blocked */
+	}
+	for (i = 0; i < 200 && live_contexts(self->fd) != base + 1; i++)
+		usleep(10000);
+	ASSERT_EQ(base + 1, live_contexts(self->fd));
+	usleep(300000);
+	ASSERT_EQ(0, waitpid(pid, &status, WNOHANG));	/* still blocked */
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	for (i = 0; i < 500 && w != pid; i++) {
+		w = waitpid(pid, &status, WNOHANG);
+		if (w != pid)
+			usleep(10000);
+	}
+	ASSERT_EQ(pid, w) TH_LOG("killed process did not exit within 5 s");
+	ASSERT_TRUE(WIFSIGNALED(status));
+	for (i = 0; i < 200 && live_contexts(self->fd) != base; i++)
+		usleep(10000);
+	ASSERT_EQ(base, live_contexts(self->fd));
+}
+
+struct reader {
+	int fd;
+	uint8_t *addr, *buf;
+	size_t len;
+	int ret;
+};
+
+static void *reader_thread(void *arg)
+{
+	struct reader *r = arg;
+
+	r->ret = hmirror_read(r->fd, 0, (uintptr_t)r->addr, r->buf, r->len);
+	return NULL;
+}
+
+/* Closing the file while a device fault is outstanding: the context lives
+ * until the command ends, then goes.
+ */
+TEST_F(mirror, close_with_fault_outstanding)
+{
+	struct uffd_ctx u = { .seed = 400, .resolve = 0 };
+	unsigned long base = live_contexts(self->fd);
+	struct reader r = { .len = PAGE };
+	pthread_t t;
+	int i;
+
+	r.fd = hmirror_open(0);
+	ASSERT_GE(r.fd, 0);
+	r.buf = map_anon(PAGE);
+	ASSERT_NE(NULL, r.buf);
+	if (uffd_setup(&u, PAGE))
+		SKIP(return, "userfaultfd unavailable");
+	r.addr = u.area;
+	ASSERT_EQ(base + 1, live_contexts(self->fd));
+	ASSERT_EQ(0, pthread_create(&t, NULL, reader_thread, &r));
+	usleep(200000);
+	ASSERT_EQ(0, close(r.fd));
+	/* The blocked ioctl holds the file: the context is still alive. */
+	ASSERT_EQ(base + 1, live_contexts(self->fd));
+	u.resolve = 1;
+	ASSERT_EQ(0, pthread_create(&u.thread, NULL, uffd_handler, &u));
+	pthread_join(t, NULL);
+	ASSERT_EQ(0, r.ret);
+	ASSERT_EQ(0, check_pattern(r.buf, PAGE, 400));
+	for (i = 0; i < 200 && live_contexts(self->fd) != base; i++)
+		usleep(10000);
+	ASSERT_EQ(base, live_contexts(self->fd));
+	u.resolve = 0;
+	pthread_join(u.thread, NULL);
+	close(u.uffd);
+}
+
+struct zapper {
+	struct uffd_ctx *u;
+	uint8_t *target;
+};
+
+/* Invalidate the range under a blocked fault, then let the fault finish. */
+static void *zap_then_resolve(void *arg)
+{
+	struct zapper *z = arg;
+
+	usleep(200000);
+	madvise(z->target, PAGE, MADV_DONTNEED);
+	z->u->resolve = 1;
+	uffd_handler(z->u);
+	return NULL;
+}
+
+/* An invalidation racing a fault makes it retry; an untouched fault does not. */
+TEST_F(mirror, stats_count_retries_from_racing_invalidations)
+{
+	struct drm_hmirror_ctx_stats st0, st1, st2;
+	struct uffd_ctx u = { .seed = 500, .resolve = 0 };
+	struct zapper z = { .u = &u };
+	uint8_t *buf = map_anon(PAGE), *plain = map_anon(PAGE);
+	pthread_t t;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, plain);
+	if (uffd_setup(&u, PAGE))
+		SKIP(return, "userfaultfd unavailable");
+	z.target = u.area;
+	/* Untouched by any invalidation: zero retries. */
+	ASSERT_EQ(0, hmirror_get_ctx_stats(self->fd, &st0));
+	fill_pattern(plain, PAGE, 501);
+	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)plain, buf, PAGE));
+	ASSERT_EQ(0, hmirror_get_ctx_stats(self->fd, &st1));
+	ASSERT_EQ(st0.retries_stale, st1.retries_stale);
+	ASSERT_EQ(st0.retries_waited, st1.retries_waited);
+
+	ASSERT_EQ(0, pthread_create(&t, NULL, zap_then_resolve, &z));
+	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)u.area, buf, PAGE));
+	u.resolve = 0;
+	pthread_join(t, NULL);
+	ASSERT_EQ(0, hmirror_get_ctx_stats(self->fd, &st2));
+	ASSERT_GE(st2.retries_stale, st1.retries_stale + 1);
+	ASSERT_GE(st2.invalidations, st1.invalidations + 1);
+	close(u.uffd);
+}
+
+static long read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static void write_str(const char *path, const char *v)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f) {
+		fputs(v, f);
+		fclose(f);
+	}
+}
+
+TEST_F_TIMEOUT(mirror, ksm_merge_then_device_write, 90)
+{
+	size_t len = 2 * PAGE;
+	uint8_t *p = map_anon(len), *buf = map_anon(PAGE);
+	int i;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, buf);
+	if (read_long("/sys/kernel/mm/ksm/run") < 0)
+		SKIP(return, "no KSM");
+	write_str("/sys/kernel/mm/ksm/sleep_millisecs", "10");
+	write_str("/sys/kernel/mm/ksm/pages_to_scan", "5000");
+	write_str("/sys/kernel/mm/ksm/run", "1");
+	fill_pattern(p, PAGE, 600);
+	fill_pattern(p + PAGE, PAGE, 600);
+	ASSERT_EQ(0, hmirror_prefetch(self->fd, (uintptr_t)p, len, 0));
+	ASSERT_EQ(0, madvise(p, len, MADV_MERGEABLE));
+	for (i = 0; i < 600 && read_long("/sys/kernel/mm/ksm/pages_sharing") < 1; i++)
+		usleep(100000);
+	ASSERT_GE(read_long("/sys/kernel/mm/ksm/pages_sharing"), 1)
+		TH_LOG("ksmd did not merge in 60 s");
+	/* Merging replaced the pages: the device mapping was invalidated. */
+	ASSERT_EQ(2, snap_count(self->fd, p, 2, DRM_HMIRROR_SNAP_NONE));
+	fill_pattern(buf, PAGE, 601);
+	ASSERT_EQ(0, hmirror_write(self->fd, 0, (uintptr_t)p, buf, PAGE));
+	ASSERT_EQ(0, check_pattern(p, PAGE, 601));
+	ASSERT_EQ(0, check_pattern(p + PAGE, PAGE, 600));
+	madvise(p, len, MADV_UNMERGEABLE);
+}
+
+TEST_F(mirror, numa_migration)
+{
+	const char *nodes = getenv("HMIRROR_NUMA_NODES");
+	size_t len = 4 * PAGE;
+	uint8_t *p = map_anon(len), *buf = map_anon(len);
+	void *pages[4];
+	int target[4], status[4], i;
+
+	if (!nodes || atoi(nodes) < 2)
+		SKIP(return, "needs two NUMA nodes");
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, buf);
+	fill_pattern(p, len, 700);
+	ASSERT_EQ(0, hmirror_prefetch(self->fd, (uintptr_t)p, len, 1));
+	/* Where are they now?  Move each to the other node. */
+	for (i = 0; i < 4; i++)
+		pages[i] = p + i * PAGE;
+	ASSERT_EQ(0, syscall(__NR_move_pages, 0, 4, pages, NULL, status, 0));
+	for (i = 0; i < 4; i++) {
+		ASSERT_GE(status[i], 0);
+		target[i] = !status[i];
+	}
+	ASSERT_EQ(0, syscall(__NR_move_pages, 0, 4, pages, target, status, 2));
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(target[i], status[i]);
+	ASSERT_EQ(4, snap_count(self->fd, p, 4, DRM_HMIRROR_SNAP_NONE));
+	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)p, buf, len));
+	ASSERT_EQ(0, check_pattern(buf, len, 700));
+	fill_pattern(buf, len, 701);
+	ASSERT_EQ(0, hmirror_write(self->fd, 0, (uintptr_t)p, buf, len));
+	ASSERT_EQ(0, check_pattern(p, len, 701));
+}
+
+TEST_F(mirror, two_devices_one_process)
+{
+	const char *ndev = getenv("HMIRROR_NUM_DEVICES");
+	size_t len = 4 * PAGE;
+	uint8_t *p = map_anon(len), *buf = map_anon(len);
+	int fd1;
+
+	if (!ndev || atoi(ndev) < 2)
+		SKIP(return, "needs two hmirror devices");
+	fd1 = hmirror_open(1);
+	ASSERT_GE(fd1, 0);
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, buf);
+	fill_pattern(buf, len, 800);
+	ASSERT_EQ(0, hmirror_write(self->fd, 0, (uintptr_t)p, buf, len));
+	memset(buf, 0, len);
+	ASSERT_EQ(0, hmirror_read(fd1, 0, (uintptr_t)p, buf, len));
+	ASSERT_EQ(0, check_pattern(buf, len, 800));
+	ASSERT_EQ(0, munmap(p, len));
+	ASSERT_EQ(4, snap_count(self->fd, p, 4, DRM_HMIRROR_SNAP_NONE));
+	ASSERT_EQ(4, snap_count(fd1, p, 4, DRM_HMIRROR_SNAP_NONE));
+	ASSERT_EQ(-EFAULT, hmirror_read(fd1, 0, (uintptr_t)p, buf, len));
+	hmirror_close(fd1);
+}
+
 TEST_HARNESS_MAIN
