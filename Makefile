@@ -82,7 +82,16 @@ $(B)/guest/hmirror-%: userspace/hmirror-%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -o $@ $< $(LIB) $(DRM_LIBS) -lpthread
 
-guest: $(GUEST_TESTS) $(TOOLS) $(B)/guest/hmm-tests
+guest: $(GUEST_TESTS) $(TOOLS) $(B)/guest/hmm-tests $(B)/guest/hmm-tests.sh \
+	$(B)/guest/hmm-tests.expect
+
+$(B)/guest/hmm-tests.sh: tests/vm/scripts/hmm-tests.sh
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(B)/guest/hmm-tests.expect: tests/guest/hmm-tests.expect
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 # The kernel's own hmm-tests, unmodified, built from linux-source-6.12 with
 # the kernel's selftest flags (it is not this project's code).

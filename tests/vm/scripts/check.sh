@@ -6,4 +6,10 @@ for t in ./*_test; do
 	echo "# guest: running $t"
 	"$t" || rc=1
 done
+# The kernel's hmm-tests against the compat devices, once the device
+# translates (before that every one of them would fail for that reason).
+if [ -f ./hmm-tests.sh ] && ./hmirror-stat 2>/dev/null | grep -q 'features 0x1f'; then
+	. ./hmm-tests.sh
+	run_hmm_tests || rc=1
+fi
 exit $rc
