@@ -659,9 +659,15 @@ void hmdev_stop(struct hmdev *dev)
 
 void hmdev_doorbell(struct hmdev *dev, unsigned vector)
 {
-	if (__atomic_load_n(&dev->gone, __ATOMIC_ACQUIRE))
+	hmdev_doorbell_n(dev, vector, 1);
+}
+
+void hmdev_doorbell_n(struct hmdev *dev, unsigned vector, uint64_t rings)
+{
+	if (__atomic_load_n(&dev->gone, __ATOMIC_ACQUIRE) || !rings)
 		return;
-	hm_store(&dev->regs->doorbells_seen, ++dev->cnt.doorbells);
+	dev->cnt.doorbells += (uint32_t)rings;
+	hm_store(&dev->regs->doorbells_seen, dev->cnt.doorbells);
 	hm_dbg("doorbell %u", vector);
 	if (vector == HMIRROR_VEC_CTRL)
 		check_reset(dev);

@@ -233,6 +233,8 @@ void hmdev_stop(struct hmdev *dev);
 
 /* The guest rang doorbell @vector (HMIRROR_VEC_*). */
 void hmdev_doorbell(struct hmdev *dev, unsigned vector);
+/* Same, for @rings rings coalesced by the eventfd (doorbells_seen). */
+void hmdev_doorbell_n(struct hmdev *dev, unsigned vector, uint64_t rings);
 /* Heartbeat (every 50 ms): heartbeat, dev_time_ns, reset check, queue poll. */
 void hmdev_tick(struct hmdev *dev);
 /* The model is going away: engines joined, dev_status = GONE, CTRL irq. */

@@ -320,8 +320,9 @@ static int run(struct ctx *c)
 				break;
 			default:
 				v = (unsigned)(tag - EV_DOORBELL0);
-				if (ivsh_server_doorbell_read(&c->srv, v))
-					hmdev_doorbell(&c->dev, v);
+				cnt = ivsh_server_doorbell_read(&c->srv, v);
+				if (cnt)
+					hmdev_doorbell_n(&c->dev, v, cnt);
 				break;
 			}
 		}
