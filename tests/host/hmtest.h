@@ -20,6 +20,9 @@ struct fakedev {
 	uint32_t sq_tail[HMIRROR_MAX_QUEUES];	/* driver-side copies */
 	uint32_t cq_head[HMIRROR_MAX_QUEUES];
 	uint32_t reset_gen;
+	uint64_t seq[HMIRROR_MAX_QUEUES];	/* last seqno given per queue */
+	uint32_t fault_head;		/* driver's fault ring consumer */
+	uint64_t frame_next;		/* fk_frame() bump allocator */
 };
 
 static inline void fake_irq(void *opaque, unsigned v)
@@ -139,6 +142,10 @@ static inline void fk_reset(struct fakedev *f)
 		fk_qregs(f, q)->sq_tail = 0;
 		fk_qregs(f, q)->cq_head = 0;
 	}
+	f->fault_head = 0;
+	memset(f->seq, 0, sizeof(f->seq));
+	__atomic_store_n((uint32_t *)((char *)f->bar + HMIRROR_FAULT_REGS_OFF), 0,
+			 __ATOMIC_RELEASE);	/* fault ring head */
 	fk_regs(f)->drv_reset_gen = ++f->reset_gen;
 	hmdev_doorbell(&f->dev, HMIRROR_VEC_CTRL);
 }
@@ -147,6 +154,226 @@ static inline void fk_set_cq_head(struct fakedev *f, unsigned q, uint32_t v)
 {
 	f->cq_head[q] = v;
 	__atomic_store_n(&fk_qregs(f, q)->cq_head, v, __ATOMIC_RELEASE);
+}
+
+
+/* ---- fake guest RAM, page tables, contexts ---------------------------- */
+
+/*
+ * The translation tests use 16 MiB of RAM with lowmem at 8 MiB: guest
+ * physical [0, 8M) and [4G, 4G + 8M).  fk_frame() hands out zeroed 4 KiB
+ * frames from 1 MiB up to 6 MiB, then from 4G up to 4G + 6 MiB; the 2 MiB
+ * frames at 6 MiB and at 4G + 6 MiB are left for huge pages (FK_HUGE0/1).
+ */
+#define FK_RAM		(16ull << 20)
+#define FK_LOWMEM	(8ull << 20)
+#define FK_4G		0x100000000ull
+#define FK_HUGE0	(6ull << 20)
+#define FK_HUGE1	(FK_4G + (6ull << 20))
+#define FK_PG		4096ull
+#define FK_2M		(2ull << 20)
+#define FK_PT_DIR	(HMIRROR_PTE_VALID | HMIRROR_PTE_WRITE)
+
+static inline int fakedev_init_xlate(struct fakedev *f, const struct hmdev_config *cfg)
+{
+	int r = fakedev_init_ram(f, cfg, FK_RAM, FK_LOWMEM);
+
+	f->frame_next = 1ull << 20;
+	return r;
+}
+
+static inline void *fk_ptr(struct fakedev *f, uint64_t gpa, uint64_t len)
+{
+	return guest_ram_ptr(&f->ram, gpa, len);
+}
+
+/* A zeroed 4 KiB frame (GPA), 0 when out of frames. */
+static inline uint64_t fk_frame(struct fakedev *f)
+{
+	uint64_t g = f->frame_next;
+
+	if (g == FK_HUGE0)
+		g = FK_4G;
+	if (g >= FK_HUGE1)
+		return 0;
+	f->frame_next = g + FK_PG;
+	memset(fk_ptr(f, g, FK_PG), 0, FK_PG);
+	return g;
+}
+
+static inline unsigned fk_idx(uint64_t va, int level)
+{
+	return (unsigned)(va >> (12 + 9 * (level - 1))) & 511;
+}
+
+/*
+ * The entry for @va at @level (1: 4 KiB leaf, 2: 2 MiB leaf, ..., 4: top),
+ * creating directories (VALID | WRITE) on the way if @create.
+ */
+static inline uint64_t *fk_slot(struct fakedev *f, uint64_t root, uint64_t va,
+				int level, int create)
+{
+	uint64_t table = root, *t;
+	int l;
+
+	for (l = HMIRROR_PT_LEVELS; l > level; l--) {
+		uint64_t *e;
+
+		t = fk_ptr(f, table, FK_PG);
+		if (!t)
+			return NULL;
+		e = &t[fk_idx(va, l)];
+		if (!(__atomic_load_n(e, __ATOMIC_ACQUIRE) & HMIRROR_PTE_VALID)) {
+			if (!create)
+				return NULL;
+			__atomic_store_n(e, fk_frame(f) | FK_PT_DIR, __ATOMIC_RELEASE);
+		}
+		table = *e & HMIRROR_PTE_ADDR_MASK;
+	}
+	t = fk_ptr(f, table, FK_PG);
+	return t ? &t[fk_idx(va, level)] : NULL;
+}
+
+static inline void fk_set(uint64_t *slot, uint64_t v)
+{
+	__atomic_store_n(slot, v, __ATOMIC_RELEASE);
+}
+
+static inline void fk_map(struct fakedev *f, uint64_t root, uint64_t va,
+			  uint64_t gpa, int write)
+{
+	fk_set(fk_slot(f, root, va, 1, 1), gpa | HMIRROR_PTE_VALID |
+	       (write ? HMIRROR_PTE_WRITE : 0));
+}
+
+static inline void fk_map_huge(struct fakedev *f, uint64_t root, uint64_t va,
+			       uint64_t gpa, int write)
+{
+	fk_set(fk_slot(f, root, va, 2, 1), gpa | HMIRROR_PTE_VALID |
+	       HMIRROR_PTE_HUGE | (write ? HMIRROR_PTE_WRITE : 0));
+}
+
+static inline void fk_unmap(struct fakedev *f, uint64_t root, uint64_t va)
+{
+	uint64_t *e = fk_slot(f, root, va, 1, 0);
+
+	if (e)
+		fk_set(e, 0);
+}
+
+/*
+ * Map @n pages from @va to fresh frames, contiguous in guest-physical
+ * space (the tables are made first); returns the first frame's GPA.
+ */
+static inline uint64_t fk_map_new(struct fakedev *f, uint64_t root, uint64_t va,
+				  unsigned n, int write)
+{
+	uint64_t first = 0, g;
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		fk_slot(f, root, va + i * FK_PG, 1, 1);
+	for (i = 0; i < n; i++) {
+		g = fk_frame(f);
+		if (!i)
+			first = g;
+		fk_map(f, root, va + i * FK_PG, g, write);
+	}
+	return first;
+}
+
+/* Host address the page tables give @va (4 KiB or 2 MiB leaf), or NULL. */
+static inline uint8_t *fk_va(struct fakedev *f, uint64_t root, uint64_t va)
+{
+	uint64_t *e = fk_slot(f, root, va, 2, 0);
+
+	if (e && (*e & HMIRROR_PTE_HUGE))
+		return fk_ptr(f, (*e & HMIRROR_PTE_ADDR_MASK) + (va & (FK_2M - 1)), 1);
+	e = fk_slot(f, root, va, 1, 0);
+	if (!e || !(*e & HMIRROR_PTE_VALID))
+		return NULL;
+	return fk_ptr(f, (*e & HMIRROR_PTE_ADDR_MASK) + (va & (FK_PG - 1)), 1);
+}
+
+static inline struct hmirror_ctx_entry *fk_ctx(struct fakedev *f, unsigned id)
+{
+	return (struct hmirror_ctx_entry *)((char *)f->bar + HMIRROR_CTX_OFF) + id;
+}
+
+static inline void fk_ctx_set(struct fakedev *f, unsigned id, uint64_t root)
+{
+	__atomic_store_n(&fk_ctx(f, id)->pt_root, root, __ATOMIC_RELEASE);
+	__atomic_store_n(&fk_ctx(f, id)->flags, HMIRROR_CTX_VALID, __ATOMIC_RELEASE);
+}
+
+/* ---- commands, faults ---------------------------------------------- */
+
+/* Queue @c on @q with the next seqno; returns its SQ (= CQ) index. */
+static inline uint32_t fk_submit(struct fakedev *f, unsigned q, struct hmirror_cmd c)
+{
+	uint32_t idx = f->sq_tail[q];
+
+	c.seqno = ++f->seq[q];
+	fk_put(f, q, &c);
+	return idx;
+}
+
+static inline uint32_t fk_cq_tail(struct fakedev *f, unsigned q)
+{
+	return __atomic_load_n(&fk_qregs(f, q)->cq_tail, __ATOMIC_ACQUIRE);
+}
+
+static inline struct hmirror_fault_regs *fk_fregs(struct fakedev *f)
+{
+	return (void *)((char *)f->bar + HMIRROR_FAULT_REGS_OFF);
+}
+
+static inline struct hmirror_fault *fk_fault_slot(struct fakedev *f, uint32_t i)
+{
+	struct hmirror_fault *r = (void *)((char *)f->bar +
+					   hmirror_fault_ring_off(&f->dev.hdr));
+
+	return &r[i & (f->dev.hdr.fault_entries - 1)];
+}
+
+/* Driver side: take the next fault record (1) or find none (0). */
+static inline int fk_next_fault(struct fakedev *f, struct hmirror_fault *out)
+{
+	uint32_t tail = __atomic_load_n(&fk_fregs(f)->tail, __ATOMIC_ACQUIRE);
+
+	if (tail == f->fault_head)
+		return 0;
+	memcpy(out, fk_fault_slot(f, f->fault_head), sizeof(*out));
+	f->fault_head++;
+	__atomic_store_n(&fk_fregs(f)->head, f->fault_head, __ATOMIC_RELEASE);
+	return 1;
+}
+
+/* Driver side: write the answer, then the id (no doorbell). */
+static inline void fk_answer_nodb(struct fakedev *f, unsigned q, uint32_t id,
+				  uint32_t answer)
+{
+	__atomic_store_n(&fk_qregs(f, q)->fault_answer, answer, __ATOMIC_RELEASE);
+	__atomic_store_n(&fk_qregs(f, q)->fault_answer_id, id, __ATOMIC_RELEASE);
+}
+
+static inline void fk_answer(struct fakedev *f, unsigned q, uint32_t id,
+			     uint32_t answer)
+{
+	fk_answer_nodb(f, q, id, answer);
+	hmdev_doorbell(&f->dev, HMIRROR_VEC_FAULT);
+}
+
+/* CPU reference of the READ checksum. */
+static inline uint64_t fk_fnv(const void *p, uint64_t len)
+{
+	uint64_t h = HMIRROR_FNV_BASIS, w, i;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		memcpy(&w, (const char *)p + i, 8);
+		h = (h ^ w) * HMIRROR_FNV_PRIME;
+	}
+	return h;
 }
 
 #endif
