@@ -98,9 +98,16 @@ int hmirror_exec(struct hmirror_ctx *ctx, u32 qi, struct hmirror_cmd *cmd,
 
 		spin_lock_irqsave(&q->lock, irqflags);
 		done = w.done;
-		faulted = w.fault_pending;
-		if (faulted)
+		faulted = !done && w.fault_pending;
+		if (faulted) {
+			/*
+			 * Taken before it is answered: the device may raise
+			 * the command's next fault as soon as it sees the
+			 * answer, and that one must find the waiter free.
+			 */
 			f = w.fault;
+			w.fault_pending = false;
+		}
 		spin_unlock_irqrestore(&q->lock, irqflags);
 		if (done)
 			break;
@@ -108,9 +115,6 @@ int hmirror_exec(struct hmirror_ctx *ctx, u32 qi, struct hmirror_cmd *cmd,
 			ret = hmirror_exec_fault(ctx, qi, cmd, &f, res);
 			if (ret && !fault_err)
 				fault_err = ret;
-			spin_lock_irqsave(&q->lock, irqflags);
-			w.fault_pending = false;
-			spin_unlock_irqrestore(&q->lock, irqflags);
 			/* Only the device's own time counts against it. */
 			deadline = jiffies + msecs_to_jiffies(HMIRROR_CMD_TIMEOUT_MS);
 			continue;

@@ -457,7 +457,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hmirror-bench: -n is 20 .. 1000000\n");
 		return 2;
 	}
-	dev_fd = hmirror_open(0);
+	dev_fd = hmirror_open_nth(0);
 	if (dev_fd < 0) {
 		fprintf(stderr, "hmirror-bench: open: %s\n", strerror(-dev_fd));
 		return 1;

@@ -820,7 +820,7 @@ int main(int argc, char **argv)
 	}
 	cfg.slot_pages = (cfg.slot_pages + 511) & ~511u;	/* whole THPs */
 
-	dev_fd = hmirror_open(0);
+	dev_fd = hmirror_open_nth(0);
 	if (dev_fd < 0) {
 		fprintf(stderr, "hmirror-stress: open: %s\n", strerror(-dev_fd));
 		return 1;

@@ -46,6 +46,24 @@ int hmirror_open(unsigned int index)
 	return hmirror_open_path(path);
 }
 
+int hmirror_open_nth(unsigned int n)
+{
+	unsigned int minor, seen = 0;
+
+	for (minor = 0; minor < 64; minor++) {
+		int fd = hmirror_open(minor);
+
+		if (fd == -ENODEV || fd == -ENOENT)
+			continue;
+		if (fd < 0)
+			return fd;
+		if (seen++ == n)
+			return fd;
+		close(fd);
+	}
+	return -ENOENT;
+}
+
 void hmirror_close(int fd)
 {
 	if (fd >= 0)

@@ -21,6 +21,14 @@
 int hmirror_open(unsigned int index);
 
 /*
+ * hmirror_open_nth - open the @n-th hmirror device (0-based) among the
+ * /dev/accel/accel* nodes, skipping other accelerators; minors change
+ * when devices are unbound and bound again, this order does not
+ * Returns: a file descriptor, or -ENOENT when there are not that many.
+ */
+int hmirror_open_nth(unsigned int n);
+
+/*
  * hmirror_open_path - open an hmirror device node by path
  * @path: e.g. "/dev/accel/accel0"
  * Returns: a file descriptor, -ENODEV if the node's driver is not

@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -123,7 +125,7 @@ FIXTURE(dev) {
 
 FIXTURE_SETUP(dev)
 {
-	self->fd = hmirror_open(0);
+	self->fd = hmirror_open_nth(0);
 	ASSERT_GE(self->fd, 0) TH_LOG("open /dev/accel/accel0: %s", strerror(-self->fd));
 	ASSERT_EQ(0, hmirror_get_info(self->fd, &self->info));
 }
@@ -288,7 +290,7 @@ TEST_F(dev, contexts_per_open_file)
 
 	ASSERT_EQ(0, hmirror_get_stats(self->fd, &st0));
 	ASSERT_GE(st0.live_contexts, 1);
-	fd2 = hmirror_open(0);
+	fd2 = hmirror_open_nth(0);
 	ASSERT_GE(fd2, 0);
 	ASSERT_EQ(0, hmirror_get_stats(self->fd, &st1));
 	ASSERT_EQ(st0.live_contexts + 1, st1.live_contexts);
@@ -408,18 +410,36 @@ TEST(tracepoints_registered)
 	}
 }
 
+/* The PCI address of the device behind an open accel file. */
+static int fd_to_bdf(int fd, char *bdf, size_t len)
+{
+	char path[128], link[256];
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(fd, &st))
+		return -errno;
+	snprintf(path, sizeof(path), "/sys/dev/char/%u:%u/device",
+		 major(st.st_rdev), minor(st.st_rdev));
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return -errno;
+	link[n] = '\0';
+	snprintf(bdf, len, "%s", strrchr(link, '/') + 1);
+	return 0;
+}
+
 /* The module cannot go while a file is open; removal of the device can. */
 TEST(unbind_and_rebind_while_open)
 {
-	char bdf[64] = "", path[256];
+	char bdf[64] = "", bdf2[64] = "", path[256];
 	struct drm_hmirror_info info;
-	int total, bound, fd, fd2;
 	uint64_t fence;
+	int fd, fd2 = -1, n, i;
 
-	count_ivshmem(&total, &bound, bdf, sizeof(bdf));
-	ASSERT_GE(bound, 1);
-	fd = hmirror_open(0);
+	fd = hmirror_open_nth(0);
 	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, fd_to_bdf(fd, bdf, sizeof(bdf)));
 	ASSERT_EQ(0, hmirror_submit_nop(fd, 0, 1, DRM_HMIRROR_NOP_WAIT, &fence));
 
 	ASSERT_EQ(-1, syscall(__NR_delete_module, "hmirror", O_NONBLOCK));
@@ -434,9 +454,18 @@ TEST(unbind_and_rebind_while_open)
 
 	snprintf(path, sizeof(path), HMIRROR_DRIVER "/bind");
 	ASSERT_EQ(0, write_sysfs(path, bdf));
-	fd2 = -1;
-	for (int tries = 0; tries < 100 && fd2 < 0; tries++) {
-		fd2 = hmirror_open(0);
+	/* Find the same device again, wherever its new minor is. */
+	for (i = 0; i < 100 && fd2 < 0; i++) {
+		for (n = 0; fd2 < 0; n++) {
+			int f = hmirror_open_nth(n);
+
+			if (f < 0)
+				break;
+			if (!fd_to_bdf(f, bdf2, sizeof(bdf2)) && !strcmp(bdf, bdf2))
+				fd2 = f;
+			else
+				hmirror_close(f);
+		}
 		if (fd2 < 0)
 			usleep(20000);
 	}

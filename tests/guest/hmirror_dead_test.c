@@ -47,7 +47,7 @@ TEST_F_TIMEOUT(dead, device_model_killed, 120)
 	int fd, ret = 0;
 	long ok = 0;
 
-	fd = hmirror_open(0);
+	fd = hmirror_open_nth(0);
 	ASSERT_GE(fd, 0);
 	ASSERT_EQ(0, hmirror_submit_nop(fd, 0, 1, DRM_HMIRROR_NOP_WAIT, &first));
 
@@ -79,7 +79,7 @@ TEST_F_TIMEOUT(dead, device_model_killed, 120)
 	hmirror_close(fd);
 
 	/* New opens work and see the dead device too. */
-	fd = hmirror_open(0);
+	fd = hmirror_open_nth(0);
 	ASSERT_GE(fd, 0);
 	ASSERT_EQ(-EIO, hmirror_submit_nop(fd, 0, 1, DRM_HMIRROR_NOP_WAIT, &fence));
 	hmirror_close(fd);

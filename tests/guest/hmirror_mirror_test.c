@@ -97,7 +97,7 @@ FIXTURE(mirror) {
 
 FIXTURE_SETUP(mirror)
 {
-	self->fd = hmirror_open(0);
+	self->fd = hmirror_open_nth(0);
 	ASSERT_GE(self->fd, 0);
 	ASSERT_EQ(0, hmirror_get_info(self->fd, &self->info));
 	if (!(self->info.features & HMIRROR_FEAT_TRANSLATE))
@@ -503,7 +503,7 @@ TEST_F(mirror, two_contexts_one_process)
 {
 	size_t len = 4 * PAGE;
 	uint8_t *p = map_anon(len), *buf = map_anon(len);
-	int fd2 = hmirror_open(0);
+	int fd2 = hmirror_open_nth(0);
 
 	ASSERT_GE(fd2, 0);
 	ASSERT_NE(NULL, p);
@@ -614,7 +614,7 @@ struct uffd_ctx {
 	uint8_t *area;
 	size_t len;
 	uint64_t seed;
-	int resolve;		/* 1: copy pages in, 0: leave the fault blocked */
+	int resolve;		/* 1: copy pages in, 0: stop (atomic access) */
 	int handled;
 	pthread_t thread;
 };
@@ -629,7 +629,7 @@ static int uffd_setup(struct uffd_ctx *u, size_t len)
 	if (!u->area)
 		return -1;
 	/* Not user-mode-only: the driver's GUP faults come from the kernel. */
-	u->uffd = syscall(__NR_userfaultfd, O_CLOEXEC);
+	u->uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (u->uffd < 0)
 		return -1;
 	if (ioctl(u->uffd, UFFDIO_API, &api))
@@ -644,13 +644,14 @@ static void *uffd_handler(void *arg)
 	struct uffd_ctx *u = arg;
 	static uint64_t page[PAGE / 8] __attribute__((aligned(4096)));
 
-	while (u->resolve) {
+	while (__atomic_load_n(&u->resolve, __ATOMIC_ACQUIRE)) {
 		struct pollfd pfd = { .fd = u->uffd, .events = POLLIN };
 		struct uffd_msg msg;
 		struct uffdio_copy copy;
 		uint64_t addr;
 
-		if (poll(&pfd, 1, 100) <= 0)
+		/* Non-blocking: the stop flag is checked every 100 ms. */
+		if (poll(&pfd, 1, 100) <= 0 || !(pfd.revents & POLLIN))
 			continue;
 		if (read(u->uffd, &msg, sizeof(msg)) != sizeof(msg))
 			continue;
@@ -687,7 +688,7 @@ TEST_F(mirror, userfaultfd_resolves_device_fault)
 	ASSERT_EQ(0, hmirror_get_ctx_stats(self->fd, &st));
 	/* handle_userfault() drops mmap_lock: the driver saw locked == 0. */
 	ASSERT_GE(st.lock_drops, 1);
-	u.resolve = 0;
+	__atomic_store_n(&u.resolve, 0, __ATOMIC_RELEASE);
 	pthread_join(u.thread, NULL);
 	close(u.uffd);
 }
@@ -708,7 +709,7 @@ TEST_F(mirror, userfaultfd_hmm_backend_fails)
 	ASSERT_EQ(0, pthread_create(&u.thread, NULL, uffd_handler, &u));
 	ASSERT_EQ(-EFAULT, hmirror_read(self->fd, 0, (uintptr_t)u.area, buf, PAGE));
 	ASSERT_EQ(0, u.handled);
-	u.resolve = 0;
+	__atomic_store_n(&u.resolve, 0, __ATOMIC_RELEASE);
 	pthread_join(u.thread, NULL);
 	close(u.uffd);
 }
@@ -781,7 +782,7 @@ TEST_F(mirror, sigkill_while_fault_blocked)
 	if (!pid) {
 		struct uffd_ctx u = { .resolve = 0 };
 		uint8_t *buf = map_anon(PAGE);
-		int fd = hmirror_open(0);
+		int fd = hmirror_open_nth(0);
 
 		if (fd < 0 || !buf || uffd_setup(&u, PAGE))
 			_exit(2);
@@ -832,7 +833,7 @@ TEST_F(mirror, close_with_fault_outstanding)
 	pthread_t t;
 	int i;
 
-	r.fd = hmirror_open(0);
+	r.fd = hmirror_open_nth(0);
 	ASSERT_GE(r.fd, 0);
 	r.buf = map_anon(PAGE);
 	ASSERT_NE(NULL, r.buf);
@@ -845,7 +846,7 @@ TEST_F(mirror, close_with_fault_outstanding)
 	ASSERT_EQ(0, close(r.fd));
 	/* The blocked ioctl holds the file: the context is still alive. */
 	ASSERT_EQ(base + 1, live_contexts(self->fd));
-	u.resolve = 1;
+	__atomic_store_n(&u.resolve, 1, __ATOMIC_RELEASE);
 	ASSERT_EQ(0, pthread_create(&u.thread, NULL, uffd_handler, &u));
 	pthread_join(t, NULL);
 	ASSERT_EQ(0, r.ret);
@@ -853,7 +854,7 @@ TEST_F(mirror, close_with_fault_outstanding)
 	for (i = 0; i < 200 && live_contexts(self->fd) != base; i++)
 		usleep(10000);
 	ASSERT_EQ(base, live_contexts(self->fd));
-	u.resolve = 0;
+	__atomic_store_n(&u.resolve, 0, __ATOMIC_RELEASE);
 	pthread_join(u.thread, NULL);
 	close(u.uffd);
 }
@@ -870,7 +871,7 @@ static void *zap_then_resolve(void *arg)
 
 	usleep(200000);
 	madvise(z->target, PAGE, MADV_DONTNEED);
-	z->u->resolve = 1;
+	__atomic_store_n(&z->u->resolve, 1, __ATOMIC_RELEASE);
 	uffd_handler(z->u);
 	return NULL;
 }
@@ -899,7 +900,7 @@ TEST_F(mirror, stats_count_retries_from_racing_invalidations)
 
 	ASSERT_EQ(0, pthread_create(&t, NULL, zap_then_resolve, &z));
 	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)u.area, buf, PAGE));
-	u.resolve = 0;
+	__atomic_store_n(&u.resolve, 0, __ATOMIC_RELEASE);
 	pthread_join(t, NULL);
 	ASSERT_EQ(0, hmirror_get_ctx_stats(self->fd, &st2));
 	ASSERT_GE(st2.retries_stale, st1.retries_stale + 1);
@@ -1002,7 +1003,7 @@ TEST_F(mirror, two_devices_one_process)
 
 	if (!ndev || atoi(ndev) < 2)
 		SKIP(return, "needs two hmirror devices");
-	fd1 = hmirror_open(1);
+	fd1 = hmirror_open_nth(1);
 	ASSERT_GE(fd1, 0);
 	ASSERT_NE(NULL, p);
 	ASSERT_NE(NULL, buf);

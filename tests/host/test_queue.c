@@ -438,6 +438,24 @@ TEST_F(q, scribbled_header_is_ignored)
 	EXPECT_EQ(3, R->doorbells_seen);
 }
 
+/* drv_ctrl is informational: clearing ENABLE (driver unload) stops nothing */
+TEST_F(q, drv_ctrl_is_informational)
+{
+	fk_reset(F);
+	R->drv_ctrl = HMIRROR_DRV_ENABLE;
+	fk_op(F, 1, HMIRROR_OP_NOP, 1);
+	hmdev_doorbell(&F->dev, HMIRROR_VEC_CTRL);
+	EXPECT_EQ(1, QR(1)->cq_tail);
+	R->drv_ctrl = 0;
+	hmdev_doorbell(&F->dev, HMIRROR_VEC_CTRL);
+	EXPECT_EQ(1, F->irqs[HMIRROR_VEC_CTRL]);	/* the reset's only */
+	EXPECT_EQ(HMIRROR_DEV_ALIVE | HMIRROR_DEV_ENABLED, R->dev_status);
+	EXPECT_EQ(F->reset_gen, R->dev_reset_ack);
+	fk_op(F, 1, HMIRROR_OP_NOP, 2);
+	hmdev_doorbell(&F->dev, HMIRROR_VEC_CQ);
+	EXPECT_EQ(2, QR(1)->cq_tail);
+}
+
 TEST_F(q, heartbeat)
 {
 	uint64_t t0;

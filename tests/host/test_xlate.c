@@ -395,6 +395,21 @@ TEST_F(x, contexts)
 	EXPECT_EQ(fk_fnv(fk_ptr(F, g, 8), 8), fk_cq(F, 1, F->sq_tail[1] - 1)->result);
 }
 
+TEST_F(x, context_disabled_while_stalled)
+{
+	struct hmirror_fault fr;
+
+	EXPECT_EQ(NULL, run(F, 1, mk(HMIRROR_OP_READ, VA0, 0, 2 * FK_PG)));
+	ASSERT_EQ(1, fk_next_fault(F, &fr));
+	/* the driver tears the context down, then answers */
+	fk_ctx(F, CTX)->flags = 0;
+	fk_answer(F, 1, fr.fault_id, HMIRROR_FAULT_REPLAY);
+	ASSERT_EQ(1, fk_cq_tail(F, 1));
+	EXPECT_EQ(HMIRROR_ST_BAD_CONTEXT, fk_cq(F, 1, 0)->status);
+	EXPECT_EQ(CTX, R->err_info);
+	EXPECT_EQ(1, fk_cq(F, 1, 0)->nfaults);
+}
+
 /* ---- faults -------------------------------------------------------- */
 
 /* Expect one fault record with these fields; returns its id. */
