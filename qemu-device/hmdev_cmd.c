@@ -191,18 +191,18 @@ static enum hmdev_exec fault_post(struct hmdev *dev, unsigned q,
 }
 
 /*
- * The operand at @va (range [lo, hi)) needs a fault for @access: size the
- * run of faulting pages, drop their TLB entries and post the record.
+ * The operand at @va (its range ends at @hi) needs a fault for @access:
+ * size the run of faulting pages up to the operand's page-rounded end, drop
+ * their TLB entries and post the record.
  */
 static enum hmdev_exec fault_raise(struct hmdev *dev, unsigned q,
 				   struct hmdev_inflight *in, uint64_t va,
-				   uint64_t lo, uint64_t hi, unsigned access)
+				   uint64_t hi, unsigned access)
 {
 	uint64_t addr = va & ~(HMDEV_PAGE - 1);
 	uint64_t end = (hi + HMDEV_PAGE - 1) & ~(HMDEV_PAGE - 1);
 	struct hmirror_fault *r = &in->rec;
 
-	(void)lo;
 	memset(r, 0, sizeof(*r));
 	r->ctx = in->cmd.ctx;
 	r->queue = (uint8_t)q;
@@ -221,10 +221,7 @@ struct operand {
 	struct hmdev_xlate x;
 };
 
-/*
- * Translate @op at offset @done.  0, or a status (err_info / fault
- * handled by the caller with *st).
- */
+/* Translate @op at offset @done: 0, FAULT, or an error status with *info. */
 static int op_translate(struct hmdev *dev, struct hmdev_inflight *in,
 			struct operand *op, uint64_t done, uint64_t *info)
 {
@@ -296,7 +293,6 @@ static enum hmdev_exec exec_data(struct hmdev *dev, unsigned q,
 			if (st == HMIRROR_ST_FAULT)
 				return fault_raise(dev, q, in,
 						   ops[i].base + in->done,
-						   ops[i].base,
 						   ops[i].base + c->len,
 						   ops[i].access);
 			return fail(in, (uint16_t)st, info);
