@@ -6,8 +6,10 @@
  *
  * READ and WRITE are device COPY commands between the target range and
  * the caller's bounce buffer; "faults" counts the device's fault records
- * on the target range.  SNAPSHOT reports the CPU page table as
- * hmm_range_fault() sees it without faulting, like test_hmm.  Migration
+ * on the target range, and like test_hmm a fault there is serviced through
+ * the end of the request, so one fault covers a whole buffer.  SNAPSHOT
+ * reports the CPU page table as hmm_range_fault() sees it without
+ * faulting, like test_hmm.  Migration
  * and exclusive access need DEVICE_PRIVATE and make_device_exclusive(),
  * which Debian's kernel lacks: they answer -EOPNOTSUPP.
  *
@@ -163,6 +165,7 @@ static int hmirror_compat_copy(struct hmirror_compat_file *cf,
 	res.cpl = &cpl;
 	res.count_start = c->addr;
 	res.count_end = c->addr + len;
+	res.fill_counted = true;
 
 	if (!drm_dev_enter(&cf->hdev->drm, &idx))
 		return -ENODEV;

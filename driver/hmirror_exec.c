@@ -33,6 +33,25 @@ static bool hmirror_fault_in_cmd(const struct hmirror_cmd *cmd,
 	return false;
 }
 
+/*
+ * Make the rest of [req->start, end) present too, best effort: what fails
+ * here the device will fault on, and be told then.
+ */
+static void hmirror_exec_fill(struct hmirror_ctx *ctx,
+			      const struct hmirror_fault_req *done, u64 end)
+{
+	struct hmirror_fault_req req = { .write = done->write };
+
+	req.start = done->start + ((u64)done->npages << PAGE_SHIFT);
+	while (req.start < end) {
+		req.npages = min_t(u64, (end - req.start) >> PAGE_SHIFT,
+				   HMIRROR_FAULT_MAX_PAGES);
+		if (!req.npages || hmirror_fault_service(ctx, &req))
+			break;
+		req.start += (u64)req.npages << PAGE_SHIFT;
+	}
+}
+
 /* Service @f and answer the device.  Returns the service's error. */
 static int hmirror_exec_fault(struct hmirror_ctx *ctx, u32 qi,
 			      const struct hmirror_cmd *cmd,
@@ -54,11 +73,14 @@ static int hmirror_exec_fault(struct hmirror_ctx *ctx, u32 qi,
 		return -EIO;
 	}
 	ret = hmirror_fault_service(ctx, &req);
+	if (f->addr >= res->count_start && f->addr < res->count_end) {
+		res->counted++;
+		if (!ret && res->fill_counted)
+			hmirror_exec_fill(ctx, &req, res->count_end);
+	}
 	hmirror_fault_answer(hdev, qi, f->fault_id,
 			     ret ? HMIRROR_FAULT_CANCEL : HMIRROR_FAULT_REPLAY);
 	res->faults++;
-	if (f->addr >= res->count_start && f->addr < res->count_end)
-		res->counted++;
 	res->service_ns += ktime_to_ns(ktime_sub(ktime_get(), t0));
 	return ret;
 }

@@ -38,6 +38,8 @@ int hmirror_fault_service(struct hmirror_ctx *ctx,
  * @count_start: start of a range whose faults are counted apart
  * @count_end: its end (0: none)
  * @counted: faults that started inside [count_start, count_end)
+ * @fill_counted: service a fault in the counted range through its end, as
+ *	one fault (test_hmm's notion: the device faults the whole request)
  */
 struct hmirror_exec_result {
 	struct hmirror_cpl *cpl;
@@ -46,6 +48,7 @@ struct hmirror_exec_result {
 	u64 count_start;
 	u64 count_end;
 	u32 counted;
+	bool fill_counted;
 };
 
 int hmirror_exec(struct hmirror_ctx *ctx, u32 qi, struct hmirror_cmd *cmd,
