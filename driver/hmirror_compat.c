@@ -76,6 +76,7 @@ struct hmirror_compat_unit {
 	struct hmirror_device *hdev;
 };
 
+/* Serialises add/remove (taken before misc_mtx); open does not take it. */
 static DEFINE_MUTEX(hmirror_compat_lock);
 static struct hmirror_compat_unit hmirror_compat_units[COMPAT_UNITS];
 
@@ -100,15 +101,17 @@ static int hmirror_compat_open(struct inode *inode, struct file *file)
 	cf = kzalloc(sizeof(*cf), GFP_KERNEL);
 	if (!cf)
 		return -ENOMEM;
-	mutex_lock(&hmirror_compat_lock);
-	hdev = unit->hdev;
-	if (hdev)
-		drm_dev_get(&hdev->drm);
-	mutex_unlock(&hmirror_compat_lock);
+	/*
+	 * misc_open() holds misc_mtx, which misc_deregister() needs: the unit
+	 * and its device cannot go away under us, and taking our own lock
+	 * here would invert the order hmirror_compat_add() takes them in.
+	 */
+	hdev = READ_ONCE(unit->hdev);
 	if (!hdev) {
 		ret = -ENODEV;
 		goto err_free;
 	}
+	drm_dev_get(&hdev->drm);
 	if (!drm_dev_enter(&hdev->drm, &idx)) {
 		ret = -ENODEV;
 		goto err_put;
@@ -353,17 +356,19 @@ int hmirror_compat_add(struct hmirror_device *hdev)
 		u->misc.name = u->name;
 		u->misc.fops = &hmirror_compat_fops;
 		u->misc.mode = 0666;
+		/* Set before the node exists: an open never sees NULL. */
+		WRITE_ONCE(u->hdev, hdev);
 		ret = misc_register(&u->misc);
 		if (ret) {
 			drm_err(&hdev->drm, "cannot register /dev/%s: %d\n",
 				u->name, ret);
+			WRITE_ONCE(u->hdev, NULL);
 			while (--i >= 0) {
 				misc_deregister(&hmirror_compat_units[i].misc);
-				hmirror_compat_units[i].hdev = NULL;
+				WRITE_ONCE(hmirror_compat_units[i].hdev, NULL);
 			}
 			goto out;
 		}
-		u->hdev = hdev;
 	}
 out:
 	mutex_unlock(&hmirror_compat_lock);
@@ -386,7 +391,7 @@ void hmirror_compat_remove(struct hmirror_device *hdev)
 		if (hmirror_compat_units[i].hdev != hdev)
 			continue;
 		misc_deregister(&hmirror_compat_units[i].misc);
-		hmirror_compat_units[i].hdev = NULL;
+		WRITE_ONCE(hmirror_compat_units[i].hdev, NULL);
 	}
 	mutex_unlock(&hmirror_compat_lock);
 }

@@ -19,6 +19,7 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/userfaultfd_k.h>
 
 #include "hmirror.h"
 #include "hmirror_ctx.h"
@@ -187,6 +188,22 @@ static int hmirror_fault_gup(struct hmirror_ctx *ctx,
 	return ret;
 }
 
+/*
+ * hmm_range_fault() cannot wait for a userfaultfd handler (it faults
+ * without FAULT_FLAG_ALLOW_RETRY, so the fault would end in SIGBUS): refuse
+ * such ranges up front.  mmap_lock held.
+ */
+static bool hmirror_range_uffd_armed(struct mm_struct *mm, u64 start, u64 end)
+{
+	VMA_ITERATOR(vmi, mm, start);
+	struct vm_area_struct *vma;
+
+	for_each_vma_range(vmi, vma, end)
+		if (userfaultfd_armed(vma))
+			return true;
+	return false;
+}
+
 static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 			     const struct hmirror_fault_req *req,
 			     unsigned long *pfns, struct page **pages)
@@ -218,7 +235,10 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 		}
 		n = hmirror_fault_span(mm, req->start, req->npages, req->ahead);
 		range.end = req->start + (n << PAGE_SHIFT);
-		ret = hmm_range_fault(&range);
+		if (hmirror_range_uffd_armed(mm, range.start, range.end))
+			ret = -EFAULT;
+		else
+			ret = hmm_range_fault(&range);
 		mmap_read_unlock(mm);
 		if (ret == -EBUSY) {
 			atomic64_inc(&st->retries_busy);

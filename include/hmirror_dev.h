@@ -180,7 +180,7 @@ enum hmirror_opcode {
 };
 
 /* COPY, READ and FILL move 1 .. HMIRROR_CMD_LEN_MAX bytes (else BAD_LENGTH). */
-#define HMIRROR_CMD_LEN_MAX		(1ull << 30)
+#define HMIRROR_CMD_LEN_MAX		_BITULL(30)
 
 /* READ checksum: FNV-1a over 64-bit little-endian words. */
 #define HMIRROR_FNV_BASIS		0xcbf29ce484222325ull
