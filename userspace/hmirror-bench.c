@@ -88,6 +88,33 @@ static void json_dist(const char *name, const struct dist *d, bool comma)
 		name, d->p50, d->p90, d->p99, d->max, d->mean, comma ? "," : "");
 }
 
+/* A log2 histogram of @v (sorted or not), in microseconds. */
+static void print_histogram(const char *name, const uint64_t *v, size_t n)
+{
+	unsigned long buckets[24] = { 0 };
+	unsigned int b, top = 0, lo = 23;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t us = v[i] / 1000;
+
+		for (b = 0; b < 23 && (1ull << (b + 1)) <= us; b++)
+			;
+		buckets[b]++;
+		if (b > top)
+			top = b;
+		if (b < lo)
+			lo = b;
+	}
+	printf("  histogram of %s (us):\n", name);
+	for (b = lo; b <= top && n; b++) {
+		unsigned int bar = (unsigned int)(buckets[b] * 50 / n);
+
+		printf("    %6llu - %-6llu %6lu |%.*s\n", b ? 1ull << b : 0,
+		       (1ull << (b + 1)) - 1, buckets[b], bar,
+		       "##################################################");
+	}
+}
+
 static void print_dist(const char *name, const struct dist *d,
 		       const struct dist *base)
 {
@@ -208,6 +235,8 @@ static int bench_faults(FILE *samples, const char *backend_name, bool last)
 	ret = run_faults(&fs, samples, backend_name);
 	if (ret)
 		return ret;
+	print_histogram("device fault, end to end", fs.total, fs.n);
+	print_histogram("baseline CPU minor fault", fs.cpu, fs.n);
 	total = summarize(fs.total, fs.n);
 	detect = summarize(fs.detect, fs.n);
 	trip = summarize(fs.to_driver_and_back, fs.n);
