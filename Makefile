@@ -39,7 +39,7 @@ TOOLS     := $(B)/guest/hmirror-stat $(B)/guest/hmirror-stress $(B)/guest/hmirro
 GUEST_TESTS := $(patsubst tests/guest/%.c,$(B)/guest/%,$(wildcard tests/guest/*_test.c))
 
 .PHONY: all setup module model userspace guest check run lint clean host-check \
-	kernel-debug module-debug
+	kernel-debug module-debug fuzz
 
 all: module model userspace guest
 
@@ -106,6 +106,11 @@ $(B)/guest/%_test: tests/guest/%_test.c $(LIB) $(KSRC)/.done include/*.h
 
 host-check: model $(KSRC)/.done
 	$(MAKE) -C tests/host O=$(B)/host check
+
+# The device model's libFuzzer target, for SECONDS (default 60).
+SECONDS ?= 60
+fuzz: $(B)/.setup-done
+	$(MAKE) -C tests/fuzz O=$(B)/fuzz run SECONDS=$(SECONDS)
 
 lint: $(KSRC)/.done
 	tests/lint $(KSRC)
