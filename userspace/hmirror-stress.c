@@ -136,16 +136,28 @@ static bool page_is(const uint64_t *p, uint32_t id, uint32_t version)
 	return true;
 }
 
+static double now_s(void);
+static double t_start;
+static _Atomic double first_violation_s;
+
+/*
+ * @seen: the first word the device returned (reads), or NULL when the CPU
+ * view is what is wrong (writes); the log shows expected, seen and CPU.
+ */
 static void violation(const struct slot *s, size_t page, const char *what,
-		      uint32_t expect)
+		      uint32_t expect, const uint64_t *seen)
 {
 	const uint64_t *p = (const uint64_t *)(s->addr + page * PAGE);
+	double zero = 0;
 
-	atomic_fetch_add(&violations, 1);
+	if (!atomic_fetch_add(&violations, 1))
+		atomic_compare_exchange_strong(&first_violation_s, &zero,
+					       now_s() - t_start);
 	pthread_mutex_lock(&report_lock);
 	fprintf(stderr,
-		"hmirror-stress: VIOLATION %s slot=%s page=%zu expected version %u, word0=0x%016" PRIx64 " cpu word0=0x%016" PRIx64 "\n",
-		what, kind_name[s->kind], page, expect, stamp(s->page_id[page], expect, 0), p[0]);
+		"hmirror-stress: VIOLATION %s: slot=%s page=%zu expected version %u (word0 0x%016" PRIx64 "), device saw 0x%016" PRIx64 ", CPU holds 0x%016" PRIx64 "\n",
+		what, kind_name[s->kind], page, expect, stamp(s->page_id[page], expect, 0),
+		seen ? *seen : p[0], p[0]);
 	pthread_mutex_unlock(&report_lock);
 }
 
@@ -283,7 +295,7 @@ static void settle_pages(struct slot *s, size_t p0, size_t n, bool all_new)
 			continue;
 		} else {
 			violation(s, p, all_new ? "device write not visible to the CPU" :
-				  "page neither old nor new after a cancelled write", v + 1);
+				  "page neither old nor new after a cancelled write", v + 1, NULL);
 			/* Resynchronise on what the CPU holds. */
 			make_page((uint64_t *)(s->addr + p * PAGE), s->page_id[p], v + 1);
 			s->version[p] = v + 1;
@@ -339,7 +351,7 @@ static void worker_op(uint64_t *rs, uint64_t *buf)
 		for (size_t i = 0; i < n; i++)
 			if (!page_is(buf + i * WORDS, s->page_id[p0 + i], s->version[p0 + i]))
 				violation(s, p0 + i, "device read returned stale data",
-					  s->version[p0 + i]);
+					  s->version[p0 + i], buf + i * WORDS);
 		break;
 	case OP_CHECKSUM: {
 		uint64_t sum, want;
@@ -351,7 +363,8 @@ static void worker_op(uint64_t *rs, uint64_t *buf)
 		if (ret)
 			count_error(ret);
 		else if (sum != want)
-			violation(s, p0, "device checksum differs from the CPU's", s->version[p0]);
+			violation(s, p0, "device checksum differs from the CPU's",
+				  s->version[p0], &sum);
 		break;
 	}
 	case OP_CPU_WRITE:
@@ -371,7 +384,7 @@ static void worker_op(uint64_t *rs, uint64_t *buf)
 		for (size_t i = 0; i < n; i++)
 			if (!page_is(buf + i * WORDS, s->page_id[p0 + i], s->version[p0 + i]))
 				violation(s, p0 + i, "device missed a CPU store",
-					  s->version[p0 + i]);
+					  s->version[p0 + i], buf + i * WORDS);
 		break;
 	case OP_ATOMIC: {
 		uint64_t old;
@@ -730,14 +743,18 @@ static void report(FILE *out, const struct drm_hmirror_ctx_stats *st,
 			atomic_load(&err_unexpected[1]), atomic_load(&err_unexpected[2]),
 			atomic_load(&err_unexpected[3]));
 		fprintf(out, "  kernel taint change: 0x%lx\n", taint_new);
-		fprintf(out, "  integrity violations: %lu\n", atomic_load(&violations));
+		fprintf(out, "  integrity violations: %lu", atomic_load(&violations));
+		if (atomic_load(&violations))
+			fprintf(out, " (first after %.1f s)", atomic_load(&first_violation_s));
+		fprintf(out, "\n");
 		return;
 	}
 	fprintf(out, "{\"seconds\": %.1f, \"seed\": %" PRIu64 ", \"workers\": %u, \"ops\": %lu, "
 		"\"faults\": %llu, \"pages_faulted\": %llu, \"invalidations\": %llu, "
 		"\"device_flushes\": %llu, \"retries_stale\": %llu, \"retries_busy\": %llu, "
 		"\"retries_waited\": %llu, \"lock_drops\": %llu, \"efault_expected\": %lu, "
-		"\"errors_unexpected\": %lu, \"violations\": %lu, \"taint_new\": %lu}\n",
+		"\"errors_unexpected\": %lu, \"violations\": %lu, \"first_violation_s\": %.1f, "
+		"\"taint_new\": %lu}\n",
 		secs, cfg.seed, cfg.workers, total_ops(),
 		(unsigned long long)st->faults, (unsigned long long)st->pages_faulted,
 		(unsigned long long)st->invalidations,
@@ -746,7 +763,7 @@ static void report(FILE *out, const struct drm_hmirror_ctx_stats *st,
 		(unsigned long long)st->retries_busy,
 		(unsigned long long)st->retries_waited,
 		(unsigned long long)st->lock_drops, atomic_load(&efault_expected),
-		errs, atomic_load(&violations), taint_new);
+		errs, atomic_load(&violations), atomic_load(&first_violation_s), taint_new);
 }
 
 static void usage(FILE *f)
@@ -851,7 +868,7 @@ int main(int argc, char **argv)
 		}
 	}
 	taint0 = kernel_taint();
-	t0 = last = now_s();
+	t0 = last = t_start = now_s();
 	for (unsigned int i = 0; i < cfg.workers; i++)
 		pthread_create(&threads[nthreads++], NULL, worker_main, (void *)(uintptr_t)i);
 	for (int m = 0; m < MUT_COUNT; m++)
@@ -896,7 +913,7 @@ int main(int argc, char **argv)
 		for (size_t p = 0; p < s->npages; p++)
 			if (!page_is((uint64_t *)(s->addr + p * PAGE), s->page_id[p], s->version[p]))
 				violation(s, p, "final check: CPU view differs from the oracle",
-					  s->version[p]);
+					  s->version[p], NULL);
 	}
 
 	taint1 = kernel_taint() & ~taint0;
