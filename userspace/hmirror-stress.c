@@ -155,8 +155,8 @@ static void violation(const struct slot *s, size_t page, const char *what,
 					       now_s() - t_start);
 	pthread_mutex_lock(&report_lock);
 	fprintf(stderr,
-		"hmirror-stress: VIOLATION %s: slot=%s page=%zu expected version %u (word0 0x%016" PRIx64 "), device saw 0x%016" PRIx64 ", CPU holds 0x%016" PRIx64 "\n",
-		what, kind_name[s->kind], page, expect, stamp(s->page_id[page], expect, 0),
+		"hmirror-stress: VIOLATION at %.2f s: %s: slot=%s page=%zu expected version %u (word0 0x%016" PRIx64 "), device saw 0x%016" PRIx64 ", CPU holds 0x%016" PRIx64 "\n",
+		now_s() - t_start, what, kind_name[s->kind], page, expect, stamp(s->page_id[page], expect, 0),
 		seen ? *seen : p[0], p[0]);
 	pthread_mutex_unlock(&report_lock);
 }
