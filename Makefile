@@ -9,7 +9,7 @@
 #
 # Variables: BUILD (build dir), SMP, MEM (MiB), NUMA, DEVICES, KVM=1,
 # STRESS_SECONDS, SEED, BACKEND=gup|hmm (make run),
-# KERNEL=stock|debug|all: the guest kernel flavour(s).  "debug" is built
+# KERNEL=stock|debug|kasan|all: the guest kernel flavour(s).  "debug" is built
 # once per machine from linux-source-6.12 with lockdep, DEBUG_VM and
 # friends (scripts/build-debug-kernel, cached in /var/cache/hmirror);
 # "make check" runs both flavours by default, "make run" the stock one.
@@ -39,7 +39,7 @@ TOOLS     := $(B)/guest/hmirror-stat $(B)/guest/hmirror-stress $(B)/guest/hmirro
 GUEST_TESTS := $(patsubst tests/guest/%.c,$(B)/guest/%,$(wildcard tests/guest/*_test.c))
 
 .PHONY: all setup module model userspace guest check run lint clean host-check \
-	kernel-debug module-debug fuzz
+	kernel-debug module-debug kernel-kasan module-kasan fuzz
 
 all: module model userspace guest
 
@@ -57,13 +57,22 @@ $(KSRC)/.done: scripts/extract-ksrc | $(B)/.setup-done
 module: $(B)/.setup-done
 	scripts/build-module $(B)/kmod $(KDIR) W=1 KCFLAGS=-Werror modules
 
-# The debug kernel and the module built against it.
+# The debug kernels (lockdep, DEBUG_VM...; kasan adds KASAN) and the
+# module built against each.
 kernel-debug: $(B)/.setup-done
 	scripts/build-debug-kernel > $(B)/debug-kernel-dir.tmp
 	mv $(B)/debug-kernel-dir.tmp $(B)/debug-kernel-dir
 
+kernel-kasan: $(B)/.setup-done
+	scripts/build-debug-kernel --kasan > $(B)/kasan-kernel-dir.tmp
+	mv $(B)/kasan-kernel-dir.tmp $(B)/kasan-kernel-dir
+
 module-debug: kernel-debug
 	scripts/build-module $(B)/kmod-debug $$(cat $(B)/debug-kernel-dir)/build \
+		W=1 KCFLAGS=-Werror modules
+
+module-kasan: kernel-kasan
+	scripts/build-module $(B)/kmod-kasan $$(cat $(B)/kasan-kernel-dir)/build \
 		W=1 KCFLAGS=-Werror modules
 
 model: $(B)/.setup-done
@@ -117,6 +126,8 @@ lint: $(KSRC)/.done
 
 ifeq ($(KERNEL),stock)
 CHECK_DEPS :=
+else ifeq ($(KERNEL),kasan)
+CHECK_DEPS := module-kasan
 else
 CHECK_DEPS := module-debug
 endif

@@ -232,8 +232,14 @@ static int next_fault(struct hmirror_fault *f)
 
 	if (tail == drv.fault_head)
 		return 0;
-	if (!drv.hostile && tail - drv.fault_head > dev.hdr.fault_entries)
-		fatal("fault tail ran past a sane head");
+	if (tail - drv.fault_head > dev.hdr.fault_entries) {
+		if (!drv.hostile)
+			fatal("fault tail ran past a sane head");
+		/* the guest wrote the tail itself: catch up, read nothing */
+		drv.fault_head = tail;
+		__atomic_store_n(&dev.fregs->head, tail, __ATOMIC_RELEASE);
+		return 0;
+	}
 	memcpy(f, &dev.fault_ring[drv.fault_head & dev.fault_mask], sizeof(*f));
 	drv.fault_head++;
 	__atomic_store_n(&dev.fregs->head, drv.fault_head, __ATOMIC_RELEASE);

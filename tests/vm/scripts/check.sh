@@ -22,5 +22,6 @@ fi
 if [ -f ./hmm-tests.sh ] && ./hmirror-stat 2>/dev/null | grep -q 'features 0x1f'; then
 	. ./hmm-tests.sh
 	run_hmm_tests || rc=1
+	run_hmm_tests_reference || rc=1
 fi
 exit $rc

@@ -41,3 +41,36 @@ run_hmm_tests() {
 			exit bad ? 1 : 0
 		}' ./hmm-tests.expect /tmp/hmm-tests.out
 }
+
+# The same unmodified hmm-tests against the kernel's own test_hmm (debug
+# kernels ship it): the hmirror devices are unbound meanwhile, since both
+# would serve /dev/hmm_dmirror0-1.  Every test that passes on hmirror must
+# pass on the reference too: the two implement the same ABI.
+run_hmm_tests_reference() {
+	[ -f ./test_hmm.ko ] || return 0
+	bdfs=$(ls /sys/bus/pci/drivers/hmirror | grep '^0000:')
+	for b in $bdfs; do echo "$b" > /sys/bus/pci/drivers/hmirror/unbind; done
+	if ! insmod ./test_hmm.ko; then
+		echo "not ok 1 hmm-tests reference: insmod test_hmm"
+		for b in $bdfs; do echo "$b" > /sys/bus/pci/drivers/hmirror/bind; done
+		return 1
+	fi
+	./hmm-tests > /tmp/hmm-tests-ref.out 2>&1
+	rmmod test_hmm
+	for b in $bdfs; do echo "$b" > /sys/bus/pci/drivers/hmirror/bind; done
+	sed 's/^/# test_hmm reference: /' /tmp/hmm-tests-ref.out
+	awk '
+		FNR == NR { if ($0 !~ /^#/ && $2 == "pass") want[$1] = 1; next }
+		/^ok [0-9]+ / && $0 !~ /# SKIP/ { pass[$3] = 1; npass++ }
+		/^not ok [0-9]+ / { nfail++ }
+		END {
+			bad = 0
+			for (t in want)
+				if (!(t in pass)) {
+					printf "not ok %d hmm-tests reference: %s passes on hmirror but not on test_hmm\n", ++k, t
+					bad++
+				}
+			printf "%sok %d hmm-tests reference: test_hmm passes %d, fails %d; every test hmirror passes also passes there\n", bad ? "not " : "", ++k, npass, nfail
+			exit bad ? 1 : 0
+		}' ./hmm-tests.expect /tmp/hmm-tests-ref.out
+}
