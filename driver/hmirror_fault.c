@@ -103,6 +103,16 @@ static unsigned long hmirror_fault_span(struct mm_struct *mm, u64 start,
 			       vma->vm_end) - run_end) / PAGE_SIZE;
 }
 
+/* @n pages committed for @req: the excess came from the fault-ahead window. */
+static void hmirror_fault_count(struct hmirror_ctx_stats *st,
+				const struct hmirror_fault_req *req,
+				unsigned long n)
+{
+	atomic64_add(n, &st->pages_faulted);
+	if (n > req->npages)
+		atomic64_add(n - req->npages, &st->ahead_pages);
+}
+
 static int hmirror_fault_gup(struct hmirror_ctx *ctx,
 			     const struct hmirror_fault_req *req,
 			     struct page **pages)
@@ -176,11 +186,8 @@ static int hmirror_fault_gup(struct hmirror_ctx *ctx,
 		release_pages(pages, got);
 		if (ret == -EAGAIN)
 			continue;
-		if (!ret) {
-			atomic64_add(got, &st->pages_faulted);
-			if (got > req->npages)
-				atomic64_add(got - req->npages, &st->ahead_pages);
-		}
+		if (!ret)
+			hmirror_fault_count(st, req, got);
 		break;
 	}
 	hmirror_pt_cache_drain(&c);
@@ -265,11 +272,8 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 			trace_hmirror_fault_retry(ctx->id, req->start, "seq");
 			continue;
 		}
-		if (!ret) {
-			atomic64_add(n, &st->pages_faulted);
-			if (n > req->npages)
-				atomic64_add(n - req->npages, &st->ahead_pages);
-		}
+		if (!ret)
+			hmirror_fault_count(st, req, n);
 		break;
 	}
 	hmirror_pt_cache_drain(&c);

@@ -303,6 +303,22 @@ static void settle_pages(struct slot *s, size_t p0, size_t n, bool all_new)
 	}
 }
 
+/* The device reads pages [p0, p0 + n); each must be the oracle's version. */
+static void device_read_check(struct slot *s, size_t p0, size_t n,
+			      unsigned int eng, uint64_t *buf, const char *what)
+{
+	int ret = hmirror_read(dev_fd, eng, (uintptr_t)(s->addr + p0 * PAGE),
+			       buf, n * PAGE);
+
+	if (ret) {
+		count_error(ret);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!page_is(buf + i * WORDS, s->page_id[p0 + i], s->version[p0 + i]))
+			violation(s, p0 + i, what, s->version[p0 + i], buf + i * WORDS);
+}
+
 static void worker_op(uint64_t *rs, uint64_t *buf)
 {
 	struct slot *s = &slots[rnd(rs, SLOT_KINDS)];
@@ -343,15 +359,7 @@ static void worker_op(uint64_t *rs, uint64_t *buf)
 		}
 		break;
 	case OP_READ:
-		ret = hmirror_read(dev_fd, eng, (uintptr_t)addr, buf, len);
-		if (ret) {
-			count_error(ret);
-			break;
-		}
-		for (size_t i = 0; i < n; i++)
-			if (!page_is(buf + i * WORDS, s->page_id[p0 + i], s->version[p0 + i]))
-				violation(s, p0 + i, "device read returned stale data",
-					  s->version[p0 + i], buf + i * WORDS);
+		device_read_check(s, p0, n, eng, buf, "device read returned stale data");
 		break;
 	case OP_CHECKSUM: {
 		uint64_t sum, want;
@@ -376,15 +384,7 @@ static void worker_op(uint64_t *rs, uint64_t *buf)
 			s->version[p0 + i]++;
 		}
 		pthread_rwlock_unlock(&s->cpu_write);
-		ret = hmirror_read(dev_fd, eng, (uintptr_t)addr, buf, len);
-		if (ret) {
-			count_error(ret);
-			break;
-		}
-		for (size_t i = 0; i < n; i++)
-			if (!page_is(buf + i * WORDS, s->page_id[p0 + i], s->version[p0 + i]))
-				violation(s, p0 + i, "device missed a CPU store",
-					  s->version[p0 + i], buf + i * WORDS);
+		device_read_check(s, p0, n, eng, buf, "device missed a CPU store");
 		break;
 	case OP_ATOMIC: {
 		uint64_t old;
