@@ -235,8 +235,6 @@ static int bench_faults(FILE *samples, const char *backend_name, bool last)
 	ret = run_faults(&fs, samples, backend_name);
 	if (ret)
 		return ret;
-	print_histogram("device fault, end to end", fs.total, fs.n);
-	print_histogram("baseline CPU minor fault", fs.cpu, fs.n);
 	total = summarize(fs.total, fs.n);
 	detect = summarize(fs.detect, fs.n);
 	trip = summarize(fs.to_driver_and_back, fs.n);
@@ -249,6 +247,8 @@ static int bench_faults(FILE *samples, const char *backend_name, bool last)
 	print_dist("  device->driver->device", &trip, NULL);
 	print_dist("  driver service", &service, NULL);
 	print_dist("baseline: CPU minor fault", &cpu, NULL);
+	print_histogram("device fault, end to end", fs.total, fs.n);
+	print_histogram("baseline CPU minor fault", fs.cpu, fs.n);
 	fprintf(json, "  \"fault_%s\": {\n    \"n\": %zu,\n", backend_name, fs.n);
 	json_dist("end_to_end", &total, true);
 	json_dist("device_detect", &detect, true);
