@@ -59,29 +59,66 @@ void hmirror_fault_fini(struct hmirror_ctx *ctx)
 }
 
 /*
- * Commit @n pages from @start.  Page-table lock held, tables in @c.
- * -EEXIST means an entry maps another page: an invalidation this fault
- * should have seen was missed, so clear the entry and let it retry.
+ * Do @pages, from the 2 MiB aligned @va, hold 512 physically contiguous
+ * pages starting on a 2 MiB boundary?  Then one huge leaf maps them: each
+ * address still reaches exactly the page the CPU maps there.
+ */
+static bool hmirror_huge_run(u64 va, struct page **pages, unsigned long left)
+{
+	unsigned long pfn, k;
+
+	if (!IS_ALIGNED(va, HMIRROR_HUGE_SIZE) || left < HMIRROR_PT_ENTRIES)
+		return false;
+	pfn = page_to_pfn(pages[0]);
+	if (!IS_ALIGNED(pfn, HMIRROR_PT_ENTRIES))
+		return false;
+	for (k = 1; k < HMIRROR_PT_ENTRIES; k++)
+		if (page_to_pfn(pages[k]) != pfn + k)
+			return false;
+	return true;
+}
+
+/*
+ * Commit @n pages from @start, as 2 MiB leaves where they allow it.
+ * Page-table lock held, tables in @c.  -EEXIST means an entry maps another
+ * page: an invalidation this fault should have seen was missed, so clear
+ * the entry and let the fault retry.
  */
 static int hmirror_fault_commit(struct hmirror_ctx *ctx,
 				struct hmirror_pt_cache *c, u64 start,
 				struct page **pages, unsigned long n, bool write)
 {
-	unsigned long i;
+	unsigned long i = 0;
 	int ret;
 
-	for (i = 0; i < n; i++) {
+	while (i < n) {
 		u64 va = start + (i << PAGE_SHIFT);
 
-		ret = hmirror_pt_map(&ctx->pt, c, va, pages[i], write);
-		if (ret == -EEXIST) {
-			hmirror_mirror_zap(ctx, va, va + PAGE_SIZE);
-			return -EAGAIN;
+		if (hmirror_huge_run(va, pages + i, n - i)) {
+			ret = hmirror_pt_map_huge(&ctx->pt, c, va, pages[i], write);
+			if (!ret) {
+				i += HMIRROR_PT_ENTRIES;
+				continue;
+			}
+			if (ret != -EBUSY)
+				goto fail;
+			/* 4 KiB entries are there already: map 4 KiB. */
 		}
+		ret = hmirror_pt_map(&ctx->pt, c, va, pages[i], write);
 		if (ret)
-			return ret;
+			goto fail;
+		i++;
 	}
 	return 0;
+
+fail:
+	if (ret == -EEXIST) {
+		u64 va = start + (i << PAGE_SHIFT);
+
+		hmirror_mirror_zap(ctx, va, va + PAGE_SIZE);
+		return -EAGAIN;
+	}
+	return ret;
 }
 
 /* Pages to fault: the device's run, plus the fault-ahead window clipped

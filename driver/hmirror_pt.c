@@ -170,6 +170,77 @@ static struct hmirror_pt_table *pt_cache_take(struct hmirror_pt *pt,
 	return t;
 }
 
+/*
+ * The table at @leaf_level (1 for 4 KiB leaves, 2 for 2 MiB ones) that
+ * holds @va's entry, creating directories from @c on the way.  A huge
+ * leaf on the way to a 4 KiB entry is a conflict: -EEXIST.
+ */
+static int pt_walk_alloc(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
+			 u64 va, int leaf_level, struct hmirror_pt_table **out)
+{
+	struct hmirror_pt_table *t = pt->root;
+	int level;
+
+	for (level = HMIRROR_PT_LEVELS; level > leaf_level; level--) {
+		unsigned int idx = PT_IDX(va, level);
+
+		if (READ_ONCE(t->entries[idx]) & HMIRROR_PTE_HUGE)
+			return -EEXIST;
+		if (!t->child[idx]) {
+			struct hmirror_pt_table *n = pt_cache_take(pt, c, level > 2);
+
+			if (!n)
+				return -ENOMEM;
+			t->child[idx] = n;
+			t->used++;
+			pt->tables++;
+			/* The zeroed table is visible before the link. */
+			dma_wmb();
+			WRITE_ONCE(t->entries[idx], n->dma | PT_DIR_FLAGS);
+		}
+		t = t->child[idx];
+	}
+	*out = t;
+	return 0;
+}
+
+/*
+ * Write a leaf mapping @page (@size bytes) into @slot of @t.  An entry
+ * already mapping it is kept (gaining write access if asked); one mapping
+ * something else means an invalidation was missed: -EEXIST.
+ */
+static int pt_set_leaf(struct hmirror_pt *pt, struct hmirror_pt_table *t,
+		       u64 *slot, struct page *page, size_t size, u64 flags,
+		       bool write)
+{
+	dma_addr_t dma;
+	u64 old;
+
+	dma = dma_map_page(pt->dev, page, 0, size, DMA_BIDIRECTIONAL);
+	if (dma_mapping_error(pt->dev, dma))
+		return -ENOMEM;
+	/* The device needs a huge leaf's address aligned like its size. */
+	if (!IS_ALIGNED(dma, size)) {
+		dma_unmap_page(pt->dev, dma, size, DMA_BIDIRECTIONAL);
+		return -EBUSY;
+	}
+	old = READ_ONCE(*slot);
+	if (old & HMIRROR_PTE_VALID) {
+		dma_unmap_page(pt->dev, dma, size, DMA_BIDIRECTIONAL);
+		if ((old & HMIRROR_PTE_ADDR_MASK) != dma ||
+		    (old & HMIRROR_PTE_HUGE) != (flags & HMIRROR_PTE_HUGE))
+			return -EEXIST;
+		if (write && !(old & HMIRROR_PTE_WRITE))
+			WRITE_ONCE(*slot, old | HMIRROR_PTE_WRITE);
+		return 0;
+	}
+	WRITE_ONCE(*slot, dma | flags | HMIRROR_PTE_VALID |
+			  (write ? HMIRROR_PTE_WRITE : 0));
+	t->used++;
+	pt->mapped += size >> PAGE_SHIFT;
+	return 0;
+}
+
 /**
  * hmirror_pt_map - map one page for the device
  * @pt: page table, lock held
@@ -187,48 +258,48 @@ static struct hmirror_pt_table *pt_cache_take(struct hmirror_pt *pt,
 int hmirror_pt_map(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
 		   u64 va, struct page *page, bool write)
 {
-	struct hmirror_pt_table *t = pt->root;
-	dma_addr_t dma;
-	u64 *slot, old;
-	int level;
+	struct hmirror_pt_table *t;
+	int ret;
 
 	lockdep_assert_held(&pt->lock);
-	for (level = HMIRROR_PT_LEVELS; level > 1; level--) {
-		unsigned int idx = PT_IDX(va, level);
+	ret = pt_walk_alloc(pt, c, va, 1, &t);
+	if (ret)
+		return ret;
+	return pt_set_leaf(pt, t, &t->entries[PT_IDX(va, 1)], page, PAGE_SIZE,
+			   0, write);
+}
 
-		if (!t->child[idx]) {
-			struct hmirror_pt_table *n = pt_cache_take(pt, c, level > 2);
+/**
+ * hmirror_pt_map_huge - map 2 MiB of physically contiguous pages at once
+ * @pt: page table, lock held
+ * @c: tables allocated by hmirror_pt_cache_fill() for a range holding @va
+ * @va: user virtual address, 2 MiB aligned
+ * @head: first of the 512 contiguous pages the CPU maps from @va
+ * @write: give the device write access
+ *
+ * Return: 0; -EBUSY when 4 KiB entries exist there or the DMA address is
+ * not 2 MiB aligned (the caller maps 4 KiB pages instead); -EEXIST,
+ * -ENOMEM as hmirror_pt_map().
+ */
+int hmirror_pt_map_huge(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
+			u64 va, struct page *head, bool write)
+{
+	struct hmirror_pt_table *t;
+	unsigned int idx = PT_IDX(va, 2);
+	int ret;
 
-			if (!n)
-				return -ENOMEM;
-			t->child[idx] = n;
-			t->used++;
-			pt->tables++;
-			/* The zeroed table is visible before the link. */
-			dma_wmb();
-			WRITE_ONCE(t->entries[idx], n->dma | PT_DIR_FLAGS);
-		}
-		t = t->child[idx];
-	}
-
-	dma = dma_map_page(pt->dev, page, 0, PAGE_SIZE, DMA_BIDIRECTIONAL);
-	if (dma_mapping_error(pt->dev, dma))
-		return -ENOMEM;
-	slot = &t->entries[PT_IDX(va, 1)];
-	old = READ_ONCE(*slot);
-	if (old & HMIRROR_PTE_VALID) {
-		dma_unmap_page(pt->dev, dma, PAGE_SIZE, DMA_BIDIRECTIONAL);
-		if ((old & HMIRROR_PTE_ADDR_MASK) != dma)
-			return -EEXIST;
-		if (write && !(old & HMIRROR_PTE_WRITE))
-			WRITE_ONCE(*slot, old | HMIRROR_PTE_WRITE);
-		return 0;
-	}
-	WRITE_ONCE(*slot, dma | HMIRROR_PTE_VALID |
-			  (write ? HMIRROR_PTE_WRITE : 0));
-	t->used++;
-	pt->mapped++;
-	return 0;
+	lockdep_assert_held(&pt->lock);
+	ret = pt_walk_alloc(pt, c, va, 2, &t);
+	if (ret)
+		return ret;
+	/*
+	 * A leaf table, even empty, may still be walked by the device until
+	 * its TLB is flushed: it goes only through a zap, not here.
+	 */
+	if (t->child[idx])
+		return -EBUSY;
+	return pt_set_leaf(pt, t, &t->entries[idx], head, HMIRROR_HUGE_SIZE,
+			   HMIRROR_PTE_HUGE, write);
 }
 
 /**
@@ -247,6 +318,10 @@ u64 hmirror_pt_lookup(struct hmirror_pt *pt, u64 va)
 	if (va >> HMIRROR_VA_BITS)
 		return 0;
 	for (level = HMIRROR_PT_LEVELS; level > 1; level--) {
+		u64 e = READ_ONCE(t->entries[PT_IDX(va, level)]);
+
+		if (level == 2 && (e & HMIRROR_PTE_HUGE))
+			return e;
 		t = t->child[PT_IDX(va, level)];
 		if (!t)
 			return 0;
@@ -262,7 +337,8 @@ static bool pt_table_empty_in(struct hmirror_pt_table *t, int level, u64 base,
 
 	for (; idx < HMIRROR_PT_ENTRIES && va < end;
 	     idx++, va += PT_SPAN(level)) {
-		if (level == 1) {
+		if (level == 1 || (level == 2 &&
+				   (READ_ONCE(t->entries[idx]) & HMIRROR_PTE_HUGE))) {
 			if (READ_ONCE(t->entries[idx]) & HMIRROR_PTE_VALID)
 				return false;
 		} else if (t->child[idx] &&
@@ -322,19 +398,23 @@ static bool pt_clear_table(struct hmirror_pt *pt, struct hmirror_pt_table *t,
 
 	for (; idx < HMIRROR_PT_ENTRIES && va < end;
 	     idx++, va += PT_SPAN(level)) {
-		if (level == 1) {
-			u64 e = READ_ONCE(t->entries[idx]);
+		u64 e = READ_ONCE(t->entries[idx]);
+
+		if (level == 1 || (level == 2 && (e & HMIRROR_PTE_HUGE))) {
+			bool huge = level == 2;
 
 			if (!(e & HMIRROR_PTE_VALID))
 				continue;
 			if (z->n == z->max) {
-				*next = va;
+				*next = max(va, start);
 				return false;
 			}
+			/* A huge leaf goes whole, even if the range covers part. */
 			WRITE_ONCE(t->entries[idx], 0);
-			z->dma[z->n++] = e & HMIRROR_PTE_ADDR_MASK;
+			z->dma[z->n++] = (e & HMIRROR_PTE_ADDR_MASK) |
+					 (huge ? HMIRROR_ZAP_HUGE : 0);
 			t->used--;
-			pt->mapped--;
+			pt->mapped -= huge ? HMIRROR_PT_ENTRIES : 1;
 		} else {
 			struct hmirror_pt_table *child = t->child[idx];
 			bool done;
@@ -396,7 +476,9 @@ void hmirror_pt_zap_release(struct hmirror_pt *pt, struct hmirror_pt_zap *z)
 	unsigned int i;
 
 	for (i = 0; i < z->n; i++)
-		dma_unmap_page(pt->dev, z->dma[i], PAGE_SIZE, DMA_BIDIRECTIONAL);
+		dma_unmap_page(pt->dev, z->dma[i] & ~(dma_addr_t)HMIRROR_ZAP_HUGE,
+			       z->dma[i] & HMIRROR_ZAP_HUGE ? HMIRROR_HUGE_SIZE : PAGE_SIZE,
+			       DMA_BIDIRECTIONAL);
 	z->n = 0;
 	list_for_each_entry_safe(t, tmp, &z->tables, free_link) {
 		list_del(&t->free_link);

@@ -18,6 +18,9 @@ struct page;
 /* Tables a map of up to HMIRROR_PT_MAX_BATCH pages may need. */
 #define HMIRROR_PT_MAX_BATCH	1024
 #define HMIRROR_PT_CACHE	8
+#define HMIRROR_HUGE_SIZE	(2ul << 20)
+/* Tag on a zap entry: it was a 2 MiB leaf (addresses are page aligned). */
+#define HMIRROR_ZAP_HUGE	1
 
 /**
  * struct hmirror_pt_table - one 4 KiB table the device reads
@@ -59,7 +62,8 @@ struct hmirror_pt_cache {
 
 /**
  * struct hmirror_pt_zap - entries cleared but not yet released
- * @dma: device addresses of the pages whose entries were cleared
+ * @dma: device addresses of the pages whose entries were cleared, tagged
+ *	with HMIRROR_ZAP_HUGE for 2 MiB leaves
  * @n: entries used in @dma
  * @max: capacity of @dma
  * @tables: tables unlinked, freed after the device TLB is invalidated
@@ -80,6 +84,8 @@ void hmirror_pt_cache_drain(struct hmirror_pt_cache *c);
 
 int hmirror_pt_map(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
 		   u64 va, struct page *page, bool write);
+int hmirror_pt_map_huge(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
+			u64 va, struct page *head, bool write);
 u64 hmirror_pt_lookup(struct hmirror_pt *pt, u64 va);
 bool hmirror_pt_range_empty(struct hmirror_pt *pt, u64 start, u64 end);
 

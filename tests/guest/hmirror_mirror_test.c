@@ -400,6 +400,28 @@ TEST_F(mirror, memfd_and_tmpfs_file)
 	close(mfd);
 }
 
+/* KiB of the mapping holding @p that the kernel backs with huge pages. */
+static long anon_huge_kb(const void *p)
+{
+	char line[256];
+	unsigned long lo, hi;
+	long kb = -1;
+	int inside = 0;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' '))
+			inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+		else if (inside && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
 TEST_F(mirror, transparent_huge_page)
 {
 	size_t len = HUGE_2M;
@@ -411,11 +433,21 @@ TEST_F(mirror, transparent_huge_page)
 	fill_pattern(p, len, 16);
 	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)p, buf, len));
 	ASSERT_EQ(0, check_pattern(buf, len, 16));
+	/* A THP is mirrored with one 2 MiB device leaf. */
+	if (anon_huge_kb(p) >= 2048) {
+		ASSERT_EQ(512, snap_count(self->fd, p, 512,
+					  DRM_HMIRROR_SNAP_READ | DRM_HMIRROR_SNAP_HUGE));
+	} else {
+		TH_LOG("no THP here (AnonHugePages %ld kB): 4 KiB leaves",
+		       anon_huge_kb(p));
+	}
 	fill_pattern(buf, len, 17);
 	ASSERT_EQ(0, hmirror_write(self->fd, 0, (uintptr_t)p, buf, len));
 	ASSERT_EQ(0, check_pattern(p, len, 17));
 	/* Splitting the huge page keeps the device coherent. */
 	ASSERT_EQ(0, madvise(p + PAGE, PAGE, MADV_DONTNEED));
+	ASSERT_EQ(0, snap_count(self->fd, p, 512, DRM_HMIRROR_SNAP_WRITE |
+				DRM_HMIRROR_SNAP_HUGE));
 	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)p, buf, 2 * PAGE));
 	ASSERT_EQ(0, check_pattern(buf, PAGE, 17));
 	for (size_t i = PAGE; i < 2 * PAGE; i++)
@@ -435,6 +467,9 @@ TEST_F(mirror, hugetlbfs)
 	fill_pattern(p, len, 18);
 	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)p, buf, len));
 	ASSERT_EQ(0, check_pattern(buf, len, 18));
+	/* A 2 MiB huge page is one 2 MiB device leaf. */
+	ASSERT_EQ(512, snap_count(self->fd, p, 512,
+				  DRM_HMIRROR_SNAP_READ | DRM_HMIRROR_SNAP_HUGE));
 	fill_pattern(buf, len, 19);
 	ASSERT_EQ(0, hmirror_write(self->fd, 0, (uintptr_t)p, buf, len));
 	ASSERT_EQ(0, check_pattern(p, len, 19));

@@ -56,21 +56,36 @@ run_hmm_tests_reference() {
 		return 1
 	fi
 	./hmm-tests > /tmp/hmm-tests-ref.out 2>&1
+	sed 's/^/# test_hmm reference: /' /tmp/hmm-tests-ref.out
+	# Tests hmirror passes that test_hmm failed.  test_hmm's own fault
+	# count is racy (an invalidation during its fault makes it count two),
+	# so such a test gets two more tries on the reference.
+	missing=$(awk '
+		FNR == NR { if ($0 !~ /^#/ && $2 == "pass") want[$1] = 1; next }
+		/^ok [0-9]+ / && $0 !~ /# SKIP/ { pass[$3] = 1 }
+		END { for (t in want) if (!(t in pass)) print t }
+	' ./hmm-tests.expect /tmp/hmm-tests-ref.out)
+	npass=$(awk '/^ok [0-9]+ / && !/# SKIP/ { n++ } END { print n + 0 }' \
+		/tmp/hmm-tests-ref.out)
+	bad=0
+	k=0
+	for t in $missing; do
+		k=$((k + 1))
+		if ./hmm-tests -r "$t" 2>&1 | grep -q "^ok 1 $t\$" ||
+		   ./hmm-tests -r "$t" 2>&1 | grep -q "^ok 1 $t\$"; then
+			echo "ok $k hmm-tests reference: $t passes on test_hmm on a retry"
+		else
+			echo "not ok $k hmm-tests reference: $t passes on hmirror but not on test_hmm"
+			bad=1
+		fi
+	done
 	rmmod test_hmm
 	for b in $bdfs; do echo "$b" > /sys/bus/pci/drivers/hmirror/bind; done
-	sed 's/^/# test_hmm reference: /' /tmp/hmm-tests-ref.out
-	awk '
-		FNR == NR { if ($0 !~ /^#/ && $2 == "pass") want[$1] = 1; next }
-		/^ok [0-9]+ / && $0 !~ /# SKIP/ { pass[$3] = 1; npass++ }
-		/^not ok [0-9]+ / { nfail++ }
-		END {
-			bad = 0
-			for (t in want)
-				if (!(t in pass)) {
-					printf "not ok %d hmm-tests reference: %s passes on hmirror but not on test_hmm\n", ++k, t
-					bad++
-				}
-			printf "%sok %d hmm-tests reference: test_hmm passes %d, fails %d; every test hmirror passes also passes there\n", bad ? "not " : "", ++k, npass, nfail
-			exit bad ? 1 : 0
-		}' ./hmm-tests.expect /tmp/hmm-tests-ref.out
+	k=$((k + 1))
+	if [ "$bad" = 0 ]; then
+		echo "ok $k hmm-tests reference: test_hmm passes $npass; every test hmirror passes also passes there"
+	else
+		echo "not ok $k hmm-tests reference: see above"
+	fi
+	return $bad
 }
