@@ -10,22 +10,10 @@
 #include <unistd.h>
 
 #include "guest_ram.h"
+#include "log.h"
 
 #define RAM_ALIGN	(2ull << 20)	/* align the mapping for THP */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 uint64_t guest_ram_default_lowmem(uint64_t total)
 {
@@ -109,47 +97,47 @@ static int open_one(struct guest_ram *r, const char *path, int *fdp,
 	int fd;
 
 	if (r->nfiles >= GUEST_RAM_MAX_FILES) {
-		seterr(err, errlen, "too many RAM files (max %d)",
+		hm_seterr(err, errlen, "too many RAM files (max %d)",
 		       GUEST_RAM_MAX_FILES);
 		return -1;
 	}
 	if (!*path) {
-		seterr(err, errlen, "empty RAM file name in --ram");
+		hm_seterr(err, errlen, "empty RAM file name in --ram");
 		return -1;
 	}
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
-		seterr(err, errlen, "cannot open RAM file %s: %s", path,
+		hm_seterr(err, errlen, "cannot open RAM file %s: %s", path,
 		       strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st)) {
-		seterr(err, errlen, "cannot stat RAM file %s: %s", path,
+		hm_seterr(err, errlen, "cannot stat RAM file %s: %s", path,
 		       strerror(errno));
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		seterr(err, errlen, "RAM file %s is not a regular file", path);
+		hm_seterr(err, errlen, "RAM file %s is not a regular file", path);
 		goto fail;
 	}
 	if (st.st_size == 0) {
-		seterr(err, errlen, "RAM file %s is empty", path);
+		hm_seterr(err, errlen, "RAM file %s is empty", path);
 		goto fail;
 	}
 	if (st.st_size % page) {
-		seterr(err, errlen,
+		hm_seterr(err, errlen,
 		       "RAM file %s: size %lld is not a multiple of the page size",
 		       path, (long long)st.st_size);
 		goto fail;
 	}
 	if ((uint64_t)st.st_size > (1ull << 46) - r->total) {
-		seterr(err, errlen, "RAM files too large");
+		hm_seterr(err, errlen, "RAM files too large");
 		goto fail;
 	}
 	f = &r->files[r->nfiles];
 	f->path = strdup(path);
 	if (!f->path) {
-		seterr(err, errlen, "out of memory");
+		hm_seterr(err, errlen, "out of memory");
 		goto fail;
 	}
 	f->size = (uint64_t)st.st_size;
@@ -175,7 +163,7 @@ int guest_ram_open(struct guest_ram *r, const char *list, uint64_t lowmem,
 	memset(r, 0, sizeof(*r));
 	copy = strdup(list ? list : "");
 	if (!copy) {
-		seterr(err, errlen, "out of memory");
+		hm_seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	for (p = copy; p; p = next) {
@@ -186,7 +174,7 @@ int guest_ram_open(struct guest_ram *r, const char *list, uint64_t lowmem,
 			goto out;
 	}
 	if (guest_ram_set_layout(r, r->total, lowmem)) {
-		seterr(err, errlen,
+		hm_seterr(err, errlen,
 		       "invalid lowmem 0x%llx (must be 4 KiB aligned, <= 4 GiB)",
 		       (unsigned long long)lowmem);
 		goto out;
@@ -198,7 +186,7 @@ int guest_ram_open(struct guest_ram *r, const char *list, uint64_t lowmem,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (r->reserve == MAP_FAILED) {
 		r->reserve = NULL;
-		seterr(err, errlen, "cannot reserve %llu bytes for RAM: %s",
+		hm_seterr(err, errlen, "cannot reserve %llu bytes for RAM: %s",
 		       (unsigned long long)r->total, strerror(errno));
 		goto out;
 	}
@@ -210,7 +198,7 @@ int guest_ram_open(struct guest_ram *r, const char *list, uint64_t lowmem,
 			       MAP_SHARED | MAP_FIXED, fds[i], 0);
 
 		if (m != want) {
-			seterr(err, errlen, "cannot map RAM file %s: %s",
+			hm_seterr(err, errlen, "cannot map RAM file %s: %s",
 			       r->files[i].path, strerror(errno));
 			goto out;
 		}

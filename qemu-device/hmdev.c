@@ -18,19 +18,6 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 
 #define HM_ERR_LOG_LIMIT	32	/* errors logged per reset unless -v */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 uint64_t hmdev_now_ns(void)
 {
@@ -60,7 +47,7 @@ void hmdev_config_default(struct hmdev_config *cfg)
 static int check_ring(const char *what, unsigned v, char *err, size_t errlen)
 {
 	if (!is_pow2(v) || v < 2 || v > HMDEV_MAX_ENTRIES) {
-		seterr(err, errlen,
+		hm_seterr(err, errlen,
 		       "%s must be a power of two in [2, %u], got %u",
 		       what, HMDEV_MAX_ENTRIES, v);
 		return -1;
@@ -86,7 +73,7 @@ static uint64_t layout_end64(const struct hmdev_config *cfg)
 int hmdev_config_check(const struct hmdev_config *cfg, char *err, size_t errlen)
 {
 	if (cfg->engines < 1 || cfg->engines > HMIRROR_MAX_QUEUES - 1) {
-		seterr(err, errlen, "engines must be in [1, %d], got %u",
+		hm_seterr(err, errlen, "engines must be in [1, %d], got %u",
 		       HMIRROR_MAX_QUEUES - 1, cfg->engines);
 		return -1;
 	}
@@ -95,17 +82,17 @@ int hmdev_config_check(const struct hmdev_config *cfg, char *err, size_t errlen)
 	    check_ring("fault-entries", cfg->fault_entries, err, errlen))
 		return -1;
 	if (cfg->max_contexts < 1 || cfg->max_contexts > HMDEV_MAX_CONTEXTS) {
-		seterr(err, errlen, "max-contexts must be in [1, %zu], got %u",
+		hm_seterr(err, errlen, "max-contexts must be in [1, %zu], got %u",
 		       (size_t)HMDEV_MAX_CONTEXTS, cfg->max_contexts);
 		return -1;
 	}
 	if (cfg->tlb_entries < 1 || cfg->tlb_entries > HMDEV_MAX_TLB) {
-		seterr(err, errlen, "tlb-entries must be in [1, %u], got %u",
+		hm_seterr(err, errlen, "tlb-entries must be in [1, %u], got %u",
 		       HMDEV_MAX_TLB, cfg->tlb_entries);
 		return -1;
 	}
 	if (layout_end64(cfg) > (1ull << 31)) {
-		seterr(err, errlen, "layout does not fit a 2 GiB BAR");
+		hm_seterr(err, errlen, "layout does not fit a 2 GiB BAR");
 		return -1;
 	}
 	return 0;
@@ -289,22 +276,22 @@ int hmdev_init(struct hmdev *dev, const struct hmdev_config *cfg,
 		return -1;
 	end = hmdev_layout(cfg, h);
 	if (!end) {
-		seterr(err, errlen, "inconsistent layout");
+		hm_seterr(err, errlen, "inconsistent layout");
 		return -1;
 	}
 	if (!bar || bar_size < end || bar_size > UINT32_MAX) {
-		seterr(err, errlen, "BAR of %zu bytes cannot hold the layout (%llu bytes)",
+		hm_seterr(err, errlen, "BAR of %zu bytes cannot hold the layout (%llu bytes)",
 		       bar_size, (unsigned long long)end);
 		return -1;
 	}
 	if (hmdev_tlb_init(&dev->tlb, cfg->tlb_entries)) {
-		seterr(err, errlen, "cannot allocate a TLB of %u entries",
+		hm_seterr(err, errlen, "cannot allocate a TLB of %u entries",
 		       cfg->tlb_entries);
 		return -1;
 	}
 	if (init_locks(dev)) {
 		hmdev_tlb_fini(&dev->tlb);
-		seterr(err, errlen, "cannot initialise locks");
+		hm_seterr(err, errlen, "cannot initialise locks");
 		return -1;
 	}
 	h->bar_size = (uint32_t)bar_size;

@@ -13,19 +13,6 @@
 #include "ivshmem_server.h"
 #include "log.h"
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 int ivsh_send_msg(int sock, int64_t msg, int fd)
 {
@@ -147,11 +134,11 @@ int ivsh_server_listen(struct ivsh_server *s, const char *path, int shm_fd,
 	s->shm_fd = shm_fd;
 	s->nvec = nvec;
 	if (nvec < 1 || nvec > IVSH_MAX_VECTORS) {
-		seterr(err, errlen, "bad vector count %u", nvec);
+		hm_seterr(err, errlen, "bad vector count %u", nvec);
 		return -1;
 	}
 	if (!path || !*path || strlen(path) >= sizeof(sa.sun_path)) {
-		seterr(err, errlen, "socket path %s is empty or longer than %zu bytes",
+		hm_seterr(err, errlen, "socket path %s is empty or longer than %zu bytes",
 		       path ? path : "", sizeof(sa.sun_path) - 1);
 		return -1;
 	}
@@ -159,23 +146,23 @@ int ivsh_server_listen(struct ivsh_server *s, const char *path, int shm_fd,
 
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			seterr(err, errlen, "%s exists and is not a socket", path);
+			hm_seterr(err, errlen, "%s exists and is not a socket", path);
 			return -1;
 		}
 		switch (socket_alive(&sa)) {
 		case 1:
-			seterr(err, errlen, "%s: another server is listening there", path);
+			hm_seterr(err, errlen, "%s: another server is listening there", path);
 			return -1;
 		case 0:
 			if (unlink(path)) {
-				seterr(err, errlen, "cannot remove stale socket %s: %s",
+				hm_seterr(err, errlen, "cannot remove stale socket %s: %s",
 				       path, strerror(errno));
 				return -1;
 			}
 			hm_log("removed stale socket %s", path);
 			break;
 		default:
-			seterr(err, errlen, "%s exists and cannot be checked: %s",
+			hm_seterr(err, errlen, "%s exists and cannot be checked: %s",
 			       path, strerror(errno));
 			return -1;
 		}
@@ -183,13 +170,13 @@ int ivsh_server_listen(struct ivsh_server *s, const char *path, int shm_fd,
 
 	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s->listen_fd < 0) {
-		seterr(err, errlen, "socket: %s", strerror(errno));
+		hm_seterr(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
 	if (bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		int e = errno;
 
-		seterr(err, errlen, "cannot bind socket %s: %s%s", path, strerror(e),
+		hm_seterr(err, errlen, "cannot bind socket %s: %s%s", path, strerror(e),
 		       e == ENOENT ? " (does its directory exist?)" : "");
 		close(s->listen_fd);
 		s->listen_fd = -1;
@@ -197,7 +184,7 @@ int ivsh_server_listen(struct ivsh_server *s, const char *path, int shm_fd,
 	}
 	strcpy(s->path, path);
 	if (listen(s->listen_fd, 4)) {
-		seterr(err, errlen, "listen on %s: %s", path, strerror(errno));
+		hm_seterr(err, errlen, "listen on %s: %s", path, strerror(errno));
 		ivsh_server_close(s);
 		return -1;
 	}

@@ -25,3 +25,14 @@ void hm_log(const char *fmt, ...)
 	fprintf(f, "hmirror-dev: %s\n", buf);
 	fflush(f);
 }
+
+void hm_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
