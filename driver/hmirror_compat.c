@@ -122,6 +122,12 @@ static int hmirror_compat_open(struct inode *inode, struct file *file)
 		ret = PTR_ERR(cf->ctx);
 		goto err_put;
 	}
+	/* SNAPSHOT uses hmm_range_fault() and its sequence. */
+	ret = hmirror_fault_hmm_enable(cf->ctx);
+	if (ret) {
+		hmirror_ctx_destroy(cf->ctx);
+		goto err_put;
+	}
 	cf->hdev = hdev;
 	file->private_data = cf;
 	return 0;

@@ -136,17 +136,13 @@ struct hmirror_ctx *hmirror_ctx_create(struct hmirror_device *hdev)
 	ret = hmirror_mirror_init(ctx, ctx->mm);
 	if (ret)
 		goto err_mm;
-	ret = hmirror_fault_init(ctx);
-	if (ret)
-		goto err_mirror;
+	hmirror_fault_init(ctx);
 	atomic_inc(&hdev->live_contexts);
 	mutex_lock(&hdev->ctx_list_lock);
 	list_add_tail(&ctx->link, &hdev->ctx_list);
 	mutex_unlock(&hdev->ctx_list_lock);
 	return ctx;
 
-err_mirror:
-	hmirror_mirror_fini(ctx);
 err_mm:
 	mmdrop(ctx->mm);
 	if (drm_dev_enter(&hdev->drm, &idx)) {

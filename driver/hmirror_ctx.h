@@ -8,6 +8,7 @@
 #include <linux/atomic.h>
 #include <linux/mm_types.h>
 #include <linux/mmu_notifier.h>
+#include <linux/mutex.h>
 
 #include "hmirror_mirror.h"
 #include "hmirror_pt.h"
@@ -39,6 +40,8 @@ struct hmirror_ctx_stats {
  * @zap: scratch for invalidations, used under @pt.lock
  * @mirror: invalidation tracking (the mmu notifier)
  * @hmm_sub: interval notifier giving the HMM backend its sequence
+ * @hmm_lock: serialises registering @hmm_sub
+ * @hmm_registered: @hmm_sub is registered (set once, under @hmm_lock)
  * @stats: fault-path counters
  * @backend: DRM_HMIRROR_BACKEND_*
  * @fault_ahead: extra pages faulted after a device fault's run
@@ -52,6 +55,8 @@ struct hmirror_ctx {
 	struct hmirror_pt_zap zap;
 	struct hmirror_mirror mirror;
 	struct mmu_interval_notifier hmm_sub;
+	struct mutex hmm_lock;	/* see kernel-doc above */
+	bool hmm_registered;
 	struct hmirror_ctx_stats stats;
 	u32 backend;
 	u32 fault_ahead;

@@ -47,15 +47,43 @@ static const struct mmu_interval_notifier_ops hmirror_hmm_ops = {
 	.invalidate = hmirror_hmm_invalidate,
 };
 
-int hmirror_fault_init(struct hmirror_ctx *ctx)
+void hmirror_fault_init(struct hmirror_ctx *ctx)
 {
-	return mmu_interval_notifier_insert(&ctx->hmm_sub, ctx->mm, 0,
-					    TASK_SIZE, &hmirror_hmm_ops);
+	mutex_init(&ctx->hmm_lock);
+	ctx->hmm_registered = false;
+}
+
+/**
+ * hmirror_fault_hmm_enable - give the context the HMM backend's sequence
+ * @ctx: context; called by its owner (current->mm is ctx->mm)
+ *
+ * The interval notifier covers the whole address space and takes the
+ * page-table lock on every invalidation, so only contexts that use
+ * hmm_range_fault() (the HMM backend, compat SNAPSHOT) pay for it.
+ *
+ * Return: 0 or an errno from mmu_interval_notifier_insert().
+ */
+int hmirror_fault_hmm_enable(struct hmirror_ctx *ctx)
+{
+	int ret = 0;
+
+	mutex_lock(&ctx->hmm_lock);
+	if (!ctx->hmm_registered) {
+		ret = mmu_interval_notifier_insert(&ctx->hmm_sub, ctx->mm, 0,
+						   TASK_SIZE, &hmirror_hmm_ops);
+		if (!ret)
+			/* Published after the insert: readers test it first. */
+			smp_store_release(&ctx->hmm_registered, true);
+	}
+	mutex_unlock(&ctx->hmm_lock);
+	return ret;
 }
 
 void hmirror_fault_fini(struct hmirror_ctx *ctx)
 {
-	mmu_interval_notifier_remove(&ctx->hmm_sub);
+	if (ctx->hmm_registered)
+		mmu_interval_notifier_remove(&ctx->hmm_sub);
+	mutex_destroy(&ctx->hmm_lock);
 }
 
 /*
@@ -265,6 +293,9 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 	unsigned long i, n;
 	int ret;
 
+	/* Pairs with hmirror_fault_hmm_enable(): the notifier is in place. */
+	if (!smp_load_acquire(&ctx->hmm_registered))
+		return -EINVAL;
 	if (!mmget_not_zero(mm))
 		return -ESRCH;
 	for (;;) {

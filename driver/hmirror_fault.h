@@ -25,7 +25,8 @@ struct hmirror_fault_req {
 	bool write;
 };
 
-int hmirror_fault_init(struct hmirror_ctx *ctx);
+void hmirror_fault_init(struct hmirror_ctx *ctx);
+int hmirror_fault_hmm_enable(struct hmirror_ctx *ctx);
 void hmirror_fault_fini(struct hmirror_ctx *ctx);
 int hmirror_fault_service(struct hmirror_ctx *ctx,
 			  const struct hmirror_fault_req *req);

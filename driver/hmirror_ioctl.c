@@ -173,6 +173,11 @@ static int hmirror_ioctl_ctx_options(struct drm_device *drm, void *data,
 			return -EINVAL;
 		if (args->fault_ahead > DRM_HMIRROR_FAULT_AHEAD_MAX)
 			return -EINVAL;
+		if (args->backend == DRM_HMIRROR_BACKEND_HMM) {
+			ret = hmirror_fault_hmm_enable(ctx);
+			if (ret)
+				return ret;
+		}
 		WRITE_ONCE(ctx->backend, args->backend);
 		WRITE_ONCE(ctx->fault_ahead, args->fault_ahead);
 	}
