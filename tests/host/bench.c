@@ -8,6 +8,7 @@
  * Built without sanitizers, -O2, inline mode.  Prints one line per figure:
  * the median of several runs.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,11 +98,52 @@ static double median(double *v, unsigned n)
 
 static volatile uint64_t sink;
 
+/* Median ns/page of submitting @c on queue @q, the TLB flushed first if @cold. */
+static double time_cmd(unsigned q, struct hmirror_cmd c, bool cold)
+{
+	double v[RUNS];
+	uint64_t t0;
+	unsigned r;
+
+	for (r = 0; r < RUNS; r++) {
+		if (cold)
+			flush_tlb();
+		t0 = hmdev_now_ns();
+		submit(q, c);
+		v[r] = (double)(hmdev_now_ns() - t0) / PAGES;
+	}
+	return median(v, RUNS);
+}
+
+/* Median ns/page of translating the source pages (cold: TLB flushed), <0 on error. */
+static double time_translate(bool cold)
+{
+	struct hmdev_xlate x;
+	uint64_t t0, info;
+	double v[RUNS];
+	unsigned r, i;
+
+	for (r = 0; r < RUNS; r++) {
+		if (cold)
+			flush_tlb();
+		pthread_rwlock_rdlock(&dev.inval_lock);
+		t0 = hmdev_now_ns();
+		for (i = 0; i < PAGES; i++)
+			if (hmdev_translate(&dev, 1, SRC_VA + i * PG,
+					    HMIRROR_ACCESS_READ, &x, &info)) {
+				pthread_rwlock_unlock(&dev.inval_lock);
+				return -1;
+			}
+		v[r] = (double)(hmdev_now_ns() - t0) / PAGES;
+		pthread_rwlock_unlock(&dev.inval_lock);
+	}
+	return median(v, RUNS);
+}
+
 int main(void)
 {
 	struct hmdev_config cfg;
-	struct hmdev_xlate x;
-	uint64_t src_gpa, dst_gpa, t0, info, i;
+	uint64_t src_gpa, dst_gpa, t0, i;
 	double v[RUNS], walk, hit, memcpy_pg, memcpy4k_pg, fnv_pg;
 	unsigned r;
 	uint8_t *src_host, *dst_host;
@@ -145,31 +187,14 @@ int main(void)
 	printf("# hmirror-dev model cost (inline mode, -O2, no sanitizers), "
 	       "median of %d runs over %u pages of 4 KiB\n", RUNS, PAGES);
 
-	/* translation alone: misses (the TLB flushed before each pass) */
-	for (r = 0; r < RUNS; r++) {
-		flush_tlb();
-		pthread_rwlock_rdlock(&dev.inval_lock);
-		t0 = hmdev_now_ns();
-		for (i = 0; i < PAGES; i++)
-			if (hmdev_translate(&dev, 1, SRC_VA + i * PG,
-					    HMIRROR_ACCESS_READ, &x, &info))
-				return 1;
-		v[r] = (double)(hmdev_now_ns() - t0) / PAGES;
-		pthread_rwlock_unlock(&dev.inval_lock);
-	}
-	walk = median(v, RUNS);
+	/* translation alone: misses (the TLB flushed before each pass), hits */
+	walk = time_translate(true);
+	if (walk < 0)
+		return 1;
 	printf("translate, TLB miss (4-level walk + insert)   %8.1f ns/page\n", walk);
-	for (r = 0; r < RUNS; r++) {
-		pthread_rwlock_rdlock(&dev.inval_lock);
-		t0 = hmdev_now_ns();
-		for (i = 0; i < PAGES; i++)
-			if (hmdev_translate(&dev, 1, SRC_VA + i * PG,
-					    HMIRROR_ACCESS_READ, &x, &info))
-				return 1;
-		v[r] = (double)(hmdev_now_ns() - t0) / PAGES;
-		pthread_rwlock_unlock(&dev.inval_lock);
-	}
-	hit = median(v, RUNS);
+	hit = time_translate(false);
+	if (hit < 0)
+		return 1;
 	printf("translate, TLB hit                            %8.1f ns/page\n", hit);
 
 	/* baselines: the CPU on the same bytes */
@@ -209,34 +234,12 @@ int main(void)
 					  .src = SRC_VA, .len = PAGES * PG };
 		double cc, cw, rc, rw;
 
-		for (r = 0; r < RUNS; r++) {
-			flush_tlb();
-			t0 = hmdev_now_ns();
-			submit(1, copy);
-			v[r] = (double)(hmdev_now_ns() - t0) / PAGES;
-		}
-		cc = median(v, RUNS);
-		for (r = 0; r < RUNS; r++) {
-			t0 = hmdev_now_ns();
-			submit(1, copy);
-			v[r] = (double)(hmdev_now_ns() - t0) / PAGES;
-		}
-		cw = median(v, RUNS);
+		cc = time_cmd(1, copy, true);
+		cw = time_cmd(1, copy, false);
 		if (memcmp(src_host, dst_host, PAGES * PG))
 			return 1;
-		for (r = 0; r < RUNS; r++) {
-			flush_tlb();
-			t0 = hmdev_now_ns();
-			submit(2, rd);
-			v[r] = (double)(hmdev_now_ns() - t0) / PAGES;
-		}
-		rc = median(v, RUNS);
-		for (r = 0; r < RUNS; r++) {
-			t0 = hmdev_now_ns();
-			submit(2, rd);
-			v[r] = (double)(hmdev_now_ns() - t0) / PAGES;
-		}
-		rw = median(v, RUNS);
+		rc = time_cmd(2, rd, true);
+		rw = time_cmd(2, rd, false);
 		if (dev.cq[2][(sq_tail[2] - 1) & dev.cq_mask].result != sink)
 			return 1;
 		printf("COPY, TLB cold                                %8.1f ns/page\n", cc);
