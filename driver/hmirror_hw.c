@@ -387,21 +387,20 @@ void hmirror_hw_fini(struct hmirror_device *hdev)
 	}
 }
 
-static bool hmirror_queue_has_room(struct hmirror_device *hdev,
-				   struct hmirror_queue *q, u32 *room)
+/*
+ * Room for new commands on @q: free ring slots, and at most @entries
+ * commands in flight so waiter slots never collide.  -1 when the device's
+ * sq_head is impossible.
+ */
+static long hmirror_sq_room(struct hmirror_queue *q, u32 entries)
 {
-	u32 entries = hdev->hdr.sq_entries;
 	u32 used = q->sq_tail - readl(&q->regs->sq_head);
-	u64 inflight = q->next_seqno - 1 - q->completed;
+	u64 inflight = READ_ONCE(q->next_seqno) - 1 - READ_ONCE(q->completed);
 
-	if (used > entries) {
-		*room = 0;
-		return false;
-	}
-	/* At most sq_entries in flight, so waiter slots never collide. */
-	*room = min_t(u64, entries - used,
-		      inflight < entries ? entries - inflight : 0);
-	return true;
+	if (used > entries)
+		return -1;
+	return min_t(u64, entries - used,
+		     inflight < entries ? entries - inflight : 0);
 }
 
 /*
@@ -451,8 +450,7 @@ static bool hmirror_seqno_done(struct hmirror_queue *q, u64 seqno)
 
 static bool hmirror_sq_not_full(struct hmirror_queue *q, u64 entries)
 {
-	return q->sq_tail - readl(&q->regs->sq_head) < entries &&
-	       READ_ONCE(q->next_seqno) - 1 - READ_ONCE(q->completed) < entries;
+	return hmirror_sq_room(q, entries) > 0;
 }
 
 /**
@@ -478,7 +476,8 @@ static int __hmirror_queue_submit(struct hmirror_device *hdev, u32 qi,
 	struct hmirror_queue *q = &hdev->queues[qi];
 	u32 entries = hdev->hdr.sq_entries;
 	unsigned long irqflags;
-	u32 room, n;
+	long room;
+	u32 n;
 	int ret;
 
 	*last_seqno = 0;
@@ -495,7 +494,8 @@ static int __hmirror_queue_submit(struct hmirror_device *hdev, u32 qi,
 
 		spin_lock_irqsave(&q->lock, irqflags);
 		ret = hmirror_hw_status(hdev);
-		if (!ret && !hmirror_queue_has_room(hdev, q, &room))
+		room = ret ? 0 : hmirror_sq_room(q, entries);
+		if (room < 0)
 			ret = -EIO;
 		if (ret) {
 			spin_unlock_irqrestore(&q->lock, irqflags);
@@ -503,7 +503,7 @@ static int __hmirror_queue_submit(struct hmirror_device *hdev, u32 qi,
 				hmirror_mark_dead(hdev, "submission ring index out of range");
 			return ret;
 		}
-		for (n = 0; n < min(room, count); n++) {
+		for (n = 0; n < min_t(u32, room, count); n++) {
 			struct hmirror_cmd __iomem *slot =
 				&q->sq[q->sq_tail & (entries - 1)];
 			struct hmirror_cmd cmd = cmds[n];
