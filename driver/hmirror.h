@@ -17,6 +17,7 @@
 #include <drm/drm_ioctl.h>
 
 #include "hmirror_dev.h"
+#include "hmirror_pt.h"
 
 #define HMIRROR_DRIVER_NAME	"hmirror"
 
@@ -33,52 +34,81 @@
 
 /*
  * How long the driver trusts a silent device: a heartbeat that has not
- * moved for this long, a reset that is not acknowledged, or a command
- * that does not complete mark the device dead.
+ * moved for this long, a reset that is not acknowledged, or a queue that
+ * owes work and makes no progress mark the device dead.
  */
 #define HMIRROR_HEARTBEAT_TIMEOUT_MS	3000
 #define HMIRROR_RESET_TIMEOUT_MS	5000
-#define HMIRROR_CMD_TIMEOUT_MS		10000
+#define HMIRROR_PROGRESS_TIMEOUT_MS	10000
 #define HMIRROR_WATCHDOG_PERIOD_MS	500
+/* A dead device has this long to confirm it stopped DMA, then is polled. */
+#define HMIRROR_QUIESCE_TIMEOUT_MS	2000
+#define HMIRROR_QUIESCE_POLL_MS		1000
 /* Waits re-check the rings this often: an interrupt can be lost. */
 #define HMIRROR_POLL_SLICE_MS		100
-/* Longest run of pages one fault record may name. */
-#define HMIRROR_FAULT_MAX_PAGES		512
+/* Longest run of pages one fault record may name (the device's limit). */
+#define HMIRROR_FAULT_MAX_PAGES		HMIRROR_FAULT_NPAGES_MAX
+
+/**
+ * struct hmirror_slot - a command in flight, by tag
+ * @seqno: its sequence number, 0 when the tag is free
+ * @waiter: the task waiting for it, or NULL
+ * @ctx: its context number (fault records must name it)
+ * @opcode: its opcode
+ */
+struct hmirror_slot {
+	u64 seqno;
+	struct hmirror_waiter *waiter;
+	u16 ctx;
+	u8 opcode;
+};
 
 /**
  * struct hmirror_queue - driver side of one submission/completion ring pair
- * @lock: serialises producers and the completion reaper (irq safe)
+ * @lock: serialises submitters, the completion reaper and the fault drain's
+ *	hand-over (irq safe)
  * @regs: the queue's registers in BAR2
  * @sq: submission ring in BAR2
  * @cq: completion ring in BAR2
+ * @answers: the queue's fault answer table in BAR2, indexed by tag
+ * @slots: commands in flight, indexed by tag (sq_entries)
  * @index: queue number (0 is the management queue)
  * @sq_tail: next submission slot, mirrors regs->sq_tail
  * @cq_head: next completion to read, mirrors regs->cq_head
  * @next_seqno: sequence number the next command gets (starts at 1)
- * @completed: last sequence number seen completed
+ * @tag_hint: where the next free-tag search starts
+ * @inflight: tags in use
+ * @faults_held: fault records handed to a waiter and not answered yet:
+ *	while non-zero the device may legitimately wait on the driver
  * @errors: completions with a non-OK status
- * @wq: waiters for completions or ring space
- * @waiters: per in-flight sequence number (slot seqno & (sq_entries - 1)),
- *	the task waiting for it, or NULL
+ * @progress_seen: last value of regs->progress the driver saw
+ * @progress_stamp: jiffies when it last moved or nothing was owed
+ * @wq: waiters for completions, faults or room
  */
 struct hmirror_queue {
 	spinlock_t lock;	/* see kernel-doc above */
 	struct hmirror_queue_regs __iomem *regs;
 	struct hmirror_cmd __iomem *sq;
 	struct hmirror_cpl __iomem *cq;
+	struct hmirror_fault_answer __iomem *answers;
+	struct hmirror_slot *slots;
 	u32 index;
 	u32 sq_tail;
 	u32 cq_head;
 	u64 next_seqno;
-	u64 completed;
+	u32 tag_hint;
+	u32 inflight;
+	u32 faults_held;
 	u64 errors;
+	u64 progress_seen;
+	unsigned long progress_stamp;
 	wait_queue_head_t wq;
-	struct hmirror_waiter **waiters;
 };
 
 /**
  * struct hmirror_waiter - a task waiting for one command
  * @seqno: the command's sequence number
+ * @tag: its tag
  * @cpl: the completion, once @done
  * @done: completion seen
  * @fault_pending: the command stalled on @fault, to be answered
@@ -88,6 +118,7 @@ struct hmirror_queue {
  */
 struct hmirror_waiter {
 	u64 seqno;
+	u16 tag;
 	struct hmirror_cpl cpl;
 	bool done;
 	bool fault_pending;
@@ -97,6 +128,7 @@ struct hmirror_waiter {
 enum hmirror_flags {
 	HMIRROR_F_DEAD,		/* device stopped answering or lied */
 	HMIRROR_F_UNPLUGGED,	/* being removed */
+	HMIRROR_F_QUIESCED,	/* dead or removed, and confirmed it does no DMA */
 };
 
 /**
@@ -107,15 +139,29 @@ enum hmirror_flags {
  * @shm: BAR2, the device's shared memory
  * @shm_len: mapped length of BAR2
  * @hdr: copy of the validated device header
+ * @va_bits: the device's virtual address width (48 or 57)
+ * @va_end: first user address the device cannot translate
+ * @huge: the device takes 2 MiB leaves
  * @regs: global registers in BAR2
  * @queues: one per device queue
  * @num_queues: queues in use (management + engines)
+ * @ctx_cap: commands one context may have in flight on one engine
+ * @ctx_inflight: per context number and queue, commands in flight (under
+ *	the queue's lock)
  * @flags: enum hmirror_flags bits
+ * @ctrl_lock: serialises drv_ctrl / generation writes
+ * @ctrl_gen: last drv_ctrl_gen written
+ * @reset_gen: last drv_reset_gen written
+ * @quiesce: after death: wait for the device to confirm it stopped DMA
+ * @quiesce_deadline: jiffies after which the wait is reported as failed
+ * @quiesce_late: that was reported
+ * @graveyard: what a dead device might still reach, until it quiesces
  * @irqs: interrupts handled per vector
  * @doorbells: doorbells rung
  * @cmds_submitted: commands queued
  * @cmds_completed: completions consumed
- * @watchdog: periodic heartbeat check
+ * @nonblock_deferred: non-blockable invalidations handed to a worker
+ * @watchdog: periodic heartbeat and progress check
  * @last_heartbeat: heartbeat value seen last by the watchdog
  * @heartbeat_stamp: jiffies when @last_heartbeat last changed
  * @dead_reason: why the device was marked dead (static string)
@@ -127,7 +173,7 @@ enum hmirror_flags {
  * @fault_head: next record to read, mirrors fault_regs->head
  * @faults_orphaned: records naming no waiting command, cancelled
  * @ctx_list_lock: protects @ctx_list
- * @ctx_list: live contexts (struct hmirror_ctx.link), for debugfs
+ * @ctx_list: live contexts (struct hmirror_ctx.link)
  */
 struct hmirror_device {
 	struct drm_device drm;
@@ -136,14 +182,27 @@ struct hmirror_device {
 	void __iomem *shm;
 	resource_size_t shm_len;
 	struct hmirror_header hdr;
+	u32 va_bits;
+	u64 va_end;
+	bool huge;
 	struct hmirror_regs __iomem *regs;
 	struct hmirror_queue queues[HMIRROR_MAX_QUEUES];
 	u32 num_queues;
+	u32 ctx_cap;
+	u32 *ctx_inflight;
 	unsigned long flags;
+	spinlock_t ctrl_lock;	/* see kernel-doc above */
+	u32 ctrl_gen;
+	u32 reset_gen;
+	struct delayed_work quiesce;
+	unsigned long quiesce_deadline;
+	bool quiesce_late;
+	struct hmirror_pt_graveyard graveyard;
 	atomic64_t irqs[HMIRROR_NUM_VECTORS];
 	atomic64_t doorbells;
 	atomic64_t cmds_submitted;
 	atomic64_t cmds_completed;
+	atomic64_t nonblock_deferred;
 	struct delayed_work watchdog;
 	u64 last_heartbeat;
 	unsigned long heartbeat_stamp;
@@ -170,23 +229,32 @@ int hmirror_hw_init(struct hmirror_device *hdev);
 void hmirror_hw_fini(struct hmirror_device *hdev);
 void hmirror_mark_dead(struct hmirror_device *hdev, const char *reason);
 int hmirror_hw_status(struct hmirror_device *hdev);
-/* Waits end on a signal (-EINTR); without it they are bounded only. */
+bool hmirror_hw_dma_stopped(struct hmirror_device *hdev);
+/*
+ * How a wait ends early: on any signal, on a fatal one, or (neither flag)
+ * only when the device fails; every wait is bounded by the device's
+ * progress.
+ */
 #define HMIRROR_WAIT_INTERRUPTIBLE	BIT(0)
-int hmirror_queue_submit(struct hmirror_device *hdev, u32 qi,
-			 const struct hmirror_cmd *cmds, u32 count,
-			 u64 *last_seqno, unsigned int flags);
-int hmirror_queue_wait(struct hmirror_device *hdev, u32 qi, u64 seqno,
-		       unsigned long timeout_ms, u64 *completed,
-		       unsigned int flags);
-void hmirror_queue_reap(struct hmirror_device *hdev, struct hmirror_queue *q);
-int hmirror_queue_submit_wait(struct hmirror_device *hdev, u32 qi,
-			      const struct hmirror_cmd *cmd,
-			      struct hmirror_waiter *w, unsigned int flags);
-void hmirror_queue_forget(struct hmirror_device *hdev, u32 qi,
-			  struct hmirror_waiter *w);
-void hmirror_fault_drain(struct hmirror_device *hdev);
-void hmirror_fault_answer(struct hmirror_device *hdev, u32 qi, u32 fault_id,
-			  u32 answer);
+#define HMIRROR_WAIT_KILLABLE		BIT(1)
+int hmirror_hw_submit(struct hmirror_device *hdev, u32 qi,
+		      struct hmirror_cmd *cmds, u32 count, u64 *last_seqno,
+		      struct hmirror_waiter *w, unsigned int flags);
+int hmirror_hw_wait_seqno(struct hmirror_device *hdev, u32 qi, u64 seqno,
+			  unsigned long timeout_ms, u64 *completed,
+			  unsigned int flags);
+int hmirror_hw_wait_event(struct hmirror_device *hdev, u32 qi,
+			  struct hmirror_waiter *w, struct hmirror_fault *fault,
+			  unsigned int flags);
+void hmirror_hw_forget(struct hmirror_device *hdev, u32 qi,
+		       struct hmirror_waiter *w);
+void hmirror_hw_fault_answer(struct hmirror_device *hdev, u32 qi,
+			     const struct hmirror_fault *f, u32 answer);
+int hmirror_hw_tlb_inval(struct hmirror_device *hdev, u32 ctx, u64 start,
+			 u64 end);
+void hmirror_hw_release(struct hmirror_device *hdev, struct hmirror_pt *pt,
+			struct hmirror_pt_zap *z);
+bool hmirror_hw_seqno_done(struct hmirror_device *hdev, u32 qi, u64 seqno);
 
 /* hmirror_ioctl.c: the table is indexed by ioctl number */
 #define HMIRROR_NUM_IOCTLS	9

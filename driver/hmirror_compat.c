@@ -61,6 +61,8 @@ struct hmm_dmirror_cmd {
 #define HMM_DMIRROR_PROT_ZERO		0x10
 
 #define COMPAT_UNITS		2
+/* The compat nodes run their copies on the first engine. */
+#define COMPAT_QUEUE		(HMIRROR_QUEUE_MGMT + 1)
 #define COMPAT_MAX_PAGES	(DRM_HMIRROR_EXEC_MAX_LEN >> PAGE_SHIFT)
 #define COMPAT_SNAP_CHUNK	64
 
@@ -155,18 +157,21 @@ static int hmirror_compat_copy(struct hmirror_compat_file *cf,
 {
 	struct hmirror_ctx *ctx = cf->ctx;
 	struct hmirror_exec_result res = { };
-	struct hmirror_cpl cpl;
+	struct hmirror_cpl cpl = { };
 	struct hmirror_cmd cmd = { .opcode = HMIRROR_OP_COPY };
 	u64 len;
-	int ret, idx;
+	int ret;
 
 	if (!c->npages || c->npages > COMPAT_MAX_PAGES ||
 	    !PAGE_ALIGNED(c->addr))
 		return -EINVAL;
 	len = c->npages << PAGE_SHIFT;
-	if (c->addr >= TASK_SIZE || len > TASK_SIZE - c->addr ||
-	    c->ptr >= TASK_SIZE || len > TASK_SIZE - c->ptr ||
-	    (c->addr < c->ptr + len && c->ptr < c->addr + len))
+	ret = hmirror_user_range(cf->hdev, c->addr, len);
+	if (!ret)
+		ret = hmirror_user_range(cf->hdev, c->ptr, len);
+	if (ret)
+		return ret;
+	if (c->addr < c->ptr + len && c->ptr < c->addr + len)
 		return -EINVAL;
 	cmd.len = len;
 	cmd.src = write ? c->ptr : c->addr;
@@ -176,13 +181,13 @@ static int hmirror_compat_copy(struct hmirror_compat_file *cf,
 	res.count_end = c->addr + len;
 	res.fill_counted = true;
 
-	if (!drm_dev_enter(&cf->hdev->drm, &idx))
-		return -ENODEV;
-	ret = hmirror_exec(ctx, 1, &cmd, &res);
-	drm_dev_exit(idx);
+	ret = hmirror_exec(ctx, COMPAT_QUEUE, &cmd, &res);
 	c->faults = res.counted;
+	/* Like test_hmm: the pages done, also when the copy failed midway. */
 	if (!ret)
 		c->cpages = c->npages;
+	else if (ret == -EFAULT || ret == -EINTR)
+		c->cpages = min(cpl.result, len) >> PAGE_SHIFT;
 	return ret;
 }
 
@@ -248,10 +253,11 @@ static int hmirror_compat_snapshot(struct hmirror_compat_file *cf,
 	u64 start, end, n;
 	int ret = 0;
 
-	if (!c->npages || c->npages > COMPAT_MAX_PAGES || !PAGE_ALIGNED(c->addr) ||
-	    c->addr >= TASK_SIZE ||
-	    (c->npages << PAGE_SHIFT) > TASK_SIZE - c->addr)
+	if (!c->npages || c->npages > COMPAT_MAX_PAGES || !PAGE_ALIGNED(c->addr))
 		return -EINVAL;
+	ret = hmirror_user_range(cf->hdev, c->addr, c->npages << PAGE_SHIFT);
+	if (ret)
+		return ret;
 	if (!mmget_not_zero(ctx->mm))
 		return -EINVAL;
 	end = c->addr + (c->npages << PAGE_SHIFT);
@@ -361,7 +367,8 @@ int hmirror_compat_add(struct hmirror_device *hdev)
 		u->misc.minor = MISC_DYNAMIC_MINOR;
 		u->misc.name = u->name;
 		u->misc.fops = &hmirror_compat_fops;
-		u->misc.mode = 0666;
+		/* Root only, like test_hmm's nodes. */
+		u->misc.mode = 0600;
 		/* Set before the node exists: an open never sees NULL. */
 		WRITE_ONCE(u->hdev, hdev);
 		ret = misc_register(&u->misc);

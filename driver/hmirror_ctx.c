@@ -50,46 +50,6 @@ static void hmirror_ctx_write_entry(struct hmirror_device *hdev, u32 id,
 }
 
 /**
- * hmirror_ctx_tlb_inval - make the device forget translations of a range
- * @ctx: context
- * @start: first address
- * @end: end address
- *
- * Queues TLB_INVAL on the management queue, which a stalled engine never
- * blocks, and waits for it uninterruptibly (an invalidation must finish,
- * even in a task being killed) but with a bound.  A device that does not answer is
- * declared dead; afterwards it does no DMA (bus mastering is off).
- *
- * Return: 0, or -EIO/-ENODEV when the device is gone (its TLB is then moot).
- */
-int hmirror_ctx_tlb_inval(struct hmirror_ctx *ctx, u64 start, u64 end)
-{
-	struct hmirror_device *hdev = ctx->hdev;
-	struct hmirror_cmd cmd = {
-		.opcode = HMIRROR_OP_TLB_INVAL,
-		.ctx = ctx->id,
-		.src = start,
-		.len = end - start,
-	};
-	u64 seqno, completed;
-	int ret, idx;
-
-	/* Notifiers run at any time: after removal BAR2 is gone. */
-	if (!drm_dev_enter(&hdev->drm, &idx))
-		return -ENODEV;
-	ret = hmirror_queue_submit(hdev, HMIRROR_QUEUE_MGMT, &cmd, 1, &seqno, 0);
-	if (!ret)
-		ret = hmirror_queue_wait(hdev, HMIRROR_QUEUE_MGMT, seqno,
-					 HMIRROR_CMD_TIMEOUT_MS, &completed, 0);
-	if (ret == -ETIME) {
-		hmirror_mark_dead(hdev, "TLB invalidation timed out");
-		ret = -EIO;
-	}
-	drm_dev_exit(idx);
-	return ret;
-}
-
-/**
  * hmirror_ctx_create - a context mirroring the caller's address space
  * @hdev: device
  *
@@ -108,7 +68,8 @@ struct hmirror_ctx *hmirror_ctx_create(struct hmirror_device *hdev)
 		return ERR_PTR(-ENOMEM);
 	ctx->hdev = hdev;
 
-	ret = hmirror_pt_init(&ctx->pt, &hdev->pdev->dev);
+	ret = hmirror_pt_init(&ctx->pt, &hdev->pdev->dev, hdev->va_bits,
+			      hdev->huge);
 	if (ret)
 		goto err_free;
 	ret = hmirror_pt_zap_init(&ctx->zap, HMIRROR_ZAP_BATCH);
@@ -154,7 +115,8 @@ err_id:
 err_zap:
 	hmirror_pt_zap_destroy(&ctx->zap);
 err_pt:
-	hmirror_pt_fini(&ctx->pt);
+	/* The device never saw this table. */
+	hmirror_pt_fini(&ctx->pt, NULL);
 err_free:
 	kfree(ctx);
 	return ERR_PTR(ret);
@@ -166,14 +128,14 @@ err_free:
  *
  * Stops the notifier (which clears and flushes every device entry if the
  * mm is still alive), disables the context in the device, flushes its TLB
- * entries, then frees the page table and the pages' DMA mappings.  With
- * the device gone (dead or unplugged) there is nothing to flush: it does
- * no more DMA.
+ * entries, then frees the page table and releases the pages.  If the
+ * device cannot be flushed (dead or removed), what it could reach is only
+ * released once it proved it stopped DMA.
  */
 void hmirror_ctx_destroy(struct hmirror_ctx *ctx)
 {
 	struct hmirror_device *hdev = ctx->hdev;
-	int idx;
+	int ret = -ENODEV, idx;
 
 	mutex_lock(&hdev->ctx_list_lock);
 	list_del(&ctx->link);
@@ -182,16 +144,55 @@ void hmirror_ctx_destroy(struct hmirror_ctx *ctx)
 	hmirror_mirror_fini(ctx);
 	if (drm_dev_enter(&hdev->drm, &idx)) {
 		hmirror_ctx_write_entry(hdev, ctx->id, 0, 0);
-		if (!hmirror_hw_status(hdev))
-			hmirror_ctx_tlb_inval(ctx, 0, 1ull << HMIRROR_VA_BITS);
+		ret = hmirror_hw_status(hdev);
+		if (!ret)
+			ret = hmirror_hw_tlb_inval(hdev, ctx->id, 0,
+						   ctx->pt.va_end);
 		drm_dev_exit(idx);
 	}
-	hmirror_pt_fini(&ctx->pt);
+	hmirror_pt_fini(&ctx->pt, ret ? &hdev->graveyard : NULL);
 	hmirror_pt_zap_destroy(&ctx->zap);
 	ida_free(&hdev->ctx_ida, ctx->id);
 	mmdrop(ctx->mm);
 	atomic_dec(&hdev->live_contexts);
 	kfree(ctx);
+}
+
+/**
+ * hmirror_ctx_unplug_all - the device is gone: empty every context
+ * @hdev: device, unplugged and asked to stop (hmirror_hw_fini())
+ *
+ * Files outlive the device.  Their page tables and the pages the device
+ * could reach are released now if the device proved it stopped, else kept
+ * in the graveyard; faults on these contexts commit nothing any more.
+ */
+void hmirror_ctx_unplug_all(struct hmirror_device *hdev)
+{
+	struct hmirror_ctx *ctx;
+
+	mutex_lock(&hdev->ctx_list_lock);
+	list_for_each_entry(ctx, &hdev->ctx_list, link)
+		hmirror_pt_fini(&ctx->pt, &hdev->graveyard);
+	mutex_unlock(&hdev->ctx_list_lock);
+}
+
+/**
+ * hmirror_user_range - may [addr, addr + len) be handed to the device?
+ * @hdev: device
+ * @addr: user virtual address
+ * @len: bytes
+ *
+ * Return: 0; -EINVAL when it is not a user range (empty, wrapping, past
+ * TASK_SIZE); -EFAULT when it reaches past the device's address width,
+ * which it could never translate (aliasing it would be worse).
+ */
+int hmirror_user_range(struct hmirror_device *hdev, u64 addr, u64 len)
+{
+	if (!len || addr >= TASK_SIZE || len > TASK_SIZE - addr)
+		return -EINVAL;
+	if (addr >= hdev->va_end || len > hdev->va_end - addr)
+		return -EFAULT;
+	return 0;
 }
 
 /**

@@ -40,6 +40,9 @@ struct hmirror_ctx_stats {
  * @zap: scratch for invalidations, used under @pt.lock
  * @mirror: invalidation tracking (the mmu notifier)
  * @hmm_sub: interval notifier giving the HMM backend its sequence
+ * @hmm_seq_lock: the sequence changes under it and the HMM backend commits
+ *	under it (inside the page-table lock): a spinlock, so the notifier
+ *	never has to refuse a non-blockable invalidation
  * @hmm_lock: serialises registering @hmm_sub
  * @hmm_registered: @hmm_sub is registered (set once, under @hmm_lock)
  * @stats: fault-path counters
@@ -55,6 +58,7 @@ struct hmirror_ctx {
 	struct hmirror_pt_zap zap;
 	struct hmirror_mirror mirror;
 	struct mmu_interval_notifier hmm_sub;
+	spinlock_t hmm_seq_lock;	/* see kernel-doc above */
 	struct mutex hmm_lock;	/* see kernel-doc above */
 	bool hmm_registered;
 	struct hmirror_ctx_stats stats;
@@ -65,6 +69,7 @@ struct hmirror_ctx {
 struct hmirror_ctx *hmirror_ctx_create(struct hmirror_device *hdev);
 void hmirror_ctx_destroy(struct hmirror_ctx *ctx);
 int hmirror_ctx_get(struct drm_file *file, struct hmirror_ctx **ctx);
-int hmirror_ctx_tlb_inval(struct hmirror_ctx *ctx, u64 start, u64 end);
+void hmirror_ctx_unplug_all(struct hmirror_device *hdev);
+int hmirror_user_range(struct hmirror_device *hdev, u64 addr, u64 len);
 
 #endif /* HMIRROR_CTX_H */

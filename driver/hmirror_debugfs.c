@@ -4,7 +4,11 @@
  * the device's and the driver's counters and every live context's fault
  * and invalidation figures, for users without the ioctl tools.
  */
+#include <linux/debugfs.h>
+#include <linux/fs.h>
 #include <linux/seq_file.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
 #include <drm/drm_debugfs.h>
 #include <drm/drm_drv.h>
 #include <drm/drm_file.h>
@@ -19,9 +23,14 @@ static void hmirror_debugfs_device(struct seq_file *m,
 	static const char * const vec[] = { "cq", "fault", "ctrl" };
 	int v, idx;
 
-	seq_printf(m, "state: %s%s\n",
+	seq_printf(m, "state: %s%s%s\n",
 		   test_bit(HMIRROR_F_DEAD, &hdev->flags) ? "dead: " : "alive",
-		   test_bit(HMIRROR_F_DEAD, &hdev->flags) ? hdev->dead_reason : "");
+		   test_bit(HMIRROR_F_DEAD, &hdev->flags) ? hdev->dead_reason : "",
+		   test_bit(HMIRROR_F_QUIESCED, &hdev->flags) ?
+		   " (confirmed it stopped DMA)" : "");
+	seq_printf(m, "kept_pages: %lu\nnonblock_deferred: %lld\n",
+		   hmirror_pt_graveyard_pages(&hdev->graveyard),
+		   atomic64_read(&hdev->nonblock_deferred));
 	seq_printf(m, "commands_submitted: %lld\ncommands_completed: %lld\n",
 		   atomic64_read(&hdev->cmds_submitted),
 		   atomic64_read(&hdev->cmds_completed));
@@ -67,13 +76,13 @@ static void hmirror_debugfs_ctx(struct seq_file *m, struct hmirror_ctx *ctx)
 		   atomic64_read(&c->retries_waited),
 		   atomic64_read(&c->lock_drops),
 		   atomic64_read(&c->interrupted), atomic64_read(&c->efaults));
-	seq_printf(m, "  invalidations=%lld flushes=%lld unmapped=%lld inv_ns=%lld inv_wait_ns=%lld eagain=%lld\n",
+	seq_printf(m, "  invalidations=%lld flushes=%lld unmapped=%lld inv_ns=%lld inv_wait_ns=%lld nonblock_deferred=%lld\n",
 		   atomic64_read(&s->invalidations),
 		   atomic64_read(&s->device_flushes),
 		   atomic64_read(&s->pages_unmapped),
 		   atomic64_read(&s->invalidation_ns),
 		   atomic64_read(&s->inv_wait_ns),
-		   atomic64_read(&s->nonblock_eagain));
+		   atomic64_read(&s->nonblock_deferred));
 }
 
 static int hmirror_debugfs_counters(struct seq_file *m, void *data)
@@ -90,8 +99,40 @@ static int hmirror_debugfs_counters(struct seq_file *m, void *data)
 	return 0;
 }
 
+/*
+ * Fault injection for tests: writing "dead" declares the device dead, as a
+ * timeout would, while the model is still running, so tests can check
+ * that a device declared dead stops touching memory.
+ */
+static ssize_t hmirror_debugfs_inject(struct file *file, const char __user *ubuf,
+				      size_t len, loff_t *ppos)
+{
+	struct hmirror_device *hdev = file->private_data;
+	char buf[8] = { };
+
+	if (len >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, len))
+		return -EFAULT;
+	if (!sysfs_streq(buf, "dead"))
+		return -EINVAL;
+	if (hmirror_hw_status(hdev) == -ENODEV)
+		return -ENODEV;
+	hmirror_mark_dead(hdev, "declared dead through debugfs");
+	return len;
+}
+
+static const struct file_operations hmirror_inject_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = hmirror_debugfs_inject,
+	.llseek = noop_llseek,
+};
+
 void hmirror_debugfs_init(struct hmirror_device *hdev)
 {
 	drm_debugfs_add_file(&hdev->drm, "hmirror_counters",
 			     hmirror_debugfs_counters, NULL);
+	debugfs_create_file("hmirror_inject", 0200, hdev->drm.debugfs_root,
+			    hdev, &hmirror_inject_fops);
 }

@@ -138,7 +138,7 @@ static int hmirror_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		goto err_fini;
 	ret = hmirror_compat_add(hdev);
 	if (ret)
-		goto err_unregister;
+		goto err_unplug;
 
 	pci_set_drvdata(pdev, hdev);
 	drm_info(&hdev->drm, "hmirror %u.%u: %u engines, %u-entry rings, peer %d\n",
@@ -147,8 +147,13 @@ static int hmirror_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		 (int)readl(hdev->regs_bar + IVSHMEM_REG_IVPOSITION));
 	return 0;
 
-err_unregister:
-	drm_dev_unregister(&hdev->drm);
+err_unplug:
+	/* The node may have been opened already: unplug, not unregister. */
+	set_bit(HMIRROR_F_UNPLUGGED, &hdev->flags);
+	drm_dev_unplug(&hdev->drm);
+	hmirror_hw_fini(hdev);
+	hmirror_ctx_unplug_all(hdev);
+	goto err_master;
 err_fini:
 	hmirror_hw_fini(hdev);
 err_master:
@@ -156,22 +161,26 @@ err_master:
 	return ret;
 }
 
+/*
+ * Waiters sleep inside drm_dev_enter(); they are woken before
+ * drm_dev_unplug() waits for them to leave.  Nothing waits there for long:
+ * fault service (GUP, userfaultfd) runs outside.  Then the device is asked
+ * to stop DMA and reset; with its proof every context's mappings are
+ * released, without it they are kept (never freed while it may reach
+ * them).  Open files outlive the device; their ioctls fail with -ENODEV.
+ */
 static void hmirror_remove(struct pci_dev *pdev)
 {
 	struct hmirror_device *hdev = pci_get_drvdata(pdev);
 	u32 i;
 
-	/*
-	 * Waiters sleep inside drm_dev_enter(); wake them before
-	 * drm_dev_unplug() waits for them to leave.
-	 */
 	hmirror_compat_remove(hdev);
 	set_bit(HMIRROR_F_UNPLUGGED, &hdev->flags);
 	for (i = 0; i < hdev->num_queues; i++)
 		wake_up_all(&hdev->queues[i].wq);
 	drm_dev_unplug(&hdev->drm);
 	hmirror_hw_fini(hdev);
-	pci_clear_master(pdev);
+	hmirror_ctx_unplug_all(hdev);
 }
 
 static const struct pci_device_id hmirror_pci_ids[] = {

@@ -6,28 +6,53 @@
  * cost of a fault lands on the task that caused it.
  */
 #include <linux/sched/signal.h>
+#include <drm/drm_drv.h>
 #include <drm/drm_print.h>
 
 #include "hmirror.h"
 #include "hmirror_ctx.h"
 #include "hmirror_fault.h"
 
-/* The device may only fault inside the ranges the command names. */
+/*
+ * The device may only fault on an operand the command has, with the access
+ * that operand needs (COPY reads src and writes dst, READ reads src, FILL
+ * writes dst, ATOMIC updates dst), inside its page-rounded range.
+ */
 static bool hmirror_fault_in_cmd(const struct hmirror_cmd *cmd,
 				 const struct hmirror_fault *f)
 {
 	u64 fs = f->addr, fe = f->addr + ((u64)f->npages << PAGE_SHIFT);
-	u64 ranges[2][2] = {
-		{ cmd->src, cmd->src + cmd->len },
-		{ cmd->dst, cmd->dst + cmd->len },
-	};
-	int i;
+	struct {
+		u64 base;
+		u8 access;
+	} ops[2];
+	int i, n = 0;
 
-	for (i = 0; i < 2; i++) {
-		u64 lo = round_down(ranges[i][0], PAGE_SIZE);
-		u64 hi = round_up(ranges[i][1], PAGE_SIZE);
+	switch (cmd->opcode) {
+	case HMIRROR_OP_COPY:
+		ops[n].base = cmd->src;
+		ops[n++].access = HMIRROR_ACCESS_READ;
+		ops[n].base = cmd->dst;
+		ops[n++].access = HMIRROR_ACCESS_WRITE;
+		break;
+	case HMIRROR_OP_READ:
+		ops[n].base = cmd->src;
+		ops[n++].access = HMIRROR_ACCESS_READ;
+		break;
+	case HMIRROR_OP_FILL:
+		ops[n].base = cmd->dst;
+		ops[n++].access = HMIRROR_ACCESS_WRITE;
+		break;
+	case HMIRROR_OP_ATOMIC:
+		ops[n].base = cmd->dst;
+		ops[n++].access = HMIRROR_ACCESS_ATOMIC;
+		break;
+	}
+	for (i = 0; i < n; i++) {
+		u64 lo = round_down(ops[i].base, PAGE_SIZE);
+		u64 hi = round_up(ops[i].base + cmd->len, PAGE_SIZE);
 
-		if (cmd->len && fs >= lo && fe <= hi)
+		if (f->access == ops[i].access && fs >= lo && fe <= hi)
 			return true;
 	}
 	return false;
@@ -52,13 +77,16 @@ static void hmirror_exec_fill(struct hmirror_ctx *ctx,
 	}
 }
 
-/* Service @f and answer the device.  Returns the service's error. */
-static int hmirror_exec_fault(struct hmirror_ctx *ctx, u32 qi,
+/*
+ * Service @f for the command.  Returns the service's error; -EIO for a
+ * record the command cannot have caused (the device is then dead).  Runs
+ * without any device access: the caller answers.
+ */
+static int hmirror_exec_fault(struct hmirror_ctx *ctx,
 			      const struct hmirror_cmd *cmd,
 			      const struct hmirror_fault *f,
 			      struct hmirror_exec_result *res)
 {
-	struct hmirror_device *hdev = ctx->hdev;
 	struct hmirror_fault_req req = {
 		.start = f->addr,
 		.npages = f->npages,
@@ -69,17 +97,16 @@ static int hmirror_exec_fault(struct hmirror_ctx *ctx, u32 qi,
 	int ret;
 
 	if (f->ctx != ctx->id || !hmirror_fault_in_cmd(cmd, f)) {
-		hmirror_mark_dead(hdev, "fault outside the faulting command");
+		hmirror_mark_dead(ctx->hdev, "fault outside the faulting command");
 		return -EIO;
 	}
 	ret = hmirror_fault_service(ctx, &req);
 	if (f->addr >= res->count_start && f->addr < res->count_end) {
-		res->counted++;
+		if (!ret)
+			res->counted++;
 		if (!ret && res->fill_counted)
 			hmirror_exec_fill(ctx, &req, res->count_end);
 	}
-	hmirror_fault_answer(hdev, qi, f->fault_id,
-			     ret ? HMIRROR_FAULT_CANCEL : HMIRROR_FAULT_REPLAY);
 	res->faults++;
 	res->service_ns += ktime_to_ns(ktime_sub(ktime_get(), t0));
 	return ret;
@@ -89,75 +116,58 @@ static int hmirror_exec_fault(struct hmirror_ctx *ctx, u32 qi,
  * hmirror_exec - run one command in @ctx on queue @qi and wait for it
  * @ctx: the caller's context
  * @qi: engine queue
- * @cmd: command; ctx and seqno are filled in here
+ * @cmd: command; ctx, seqno and tag are filled in here
  * @res: out: completion and fault figures
  *
+ * The device is entered (drm_dev_enter()) only while the driver talks to
+ * it, never while a fault is serviced: removal must not wait for a task
+ * blocked in GUP (on a userfaultfd handler, say).  The wait for the device
+ * ends only on a fatal signal: the command runs at device speed unless it
+ * faults, and signals act in the fault service.
+ *
  * Return: 0; -EFAULT or -EINTR when a fault service failed and the command
- * was cancelled; -EIO when the device failed or rejected the command;
- * -ENODEV once the device is removed.
+ * was cancelled; -EINTR on a fatal signal; -EIO when the device failed or
+ * rejected the command; -ENODEV once the device is removed.
  */
 int hmirror_exec(struct hmirror_ctx *ctx, u32 qi, struct hmirror_cmd *cmd,
 		 struct hmirror_exec_result *res)
 {
 	struct hmirror_device *hdev = ctx->hdev;
-	struct hmirror_queue *q = &hdev->queues[qi];
 	struct hmirror_waiter w = { };
-	unsigned long deadline, irqflags;
+	int fault_err = 0, ret, idx;
 	struct hmirror_fault f;
-	int fault_err = 0, ret;
-	bool done, faulted;
+	u64 seqno;
 
 	cmd->ctx = ctx->id;
-	ret = hmirror_queue_submit_wait(hdev, qi, cmd, &w,
-					HMIRROR_WAIT_INTERRUPTIBLE);
+	if (!drm_dev_enter(&hdev->drm, &idx))
+		return -ENODEV;
+	ret = hmirror_hw_submit(hdev, qi, cmd, 1, &seqno, &w,
+				HMIRROR_WAIT_INTERRUPTIBLE);
+	while (!ret) {
+		ret = hmirror_hw_wait_event(hdev, qi, &w, &f,
+					    HMIRROR_WAIT_KILLABLE);
+		if (ret <= 0)
+			break;
+		drm_dev_exit(idx);
+		ret = hmirror_exec_fault(ctx, cmd, &f, res);
+		if (ret && !fault_err)
+			fault_err = ret;
+		if (!drm_dev_enter(&hdev->drm, &idx)) {
+			/* Removed meanwhile: it stopped the device. */
+			hmirror_hw_forget(hdev, qi, &w);
+			return -ENODEV;
+		}
+		if (ret == -EIO) {
+			hmirror_hw_forget(hdev, qi, &w);
+			break;
+		}
+		hmirror_hw_fault_answer(hdev, qi, &f, ret ? HMIRROR_FAULT_CANCEL :
+							    HMIRROR_FAULT_REPLAY);
+		ret = 0;
+	}
+	drm_dev_exit(idx);
 	if (ret)
 		return ret;
-
-	deadline = jiffies + msecs_to_jiffies(HMIRROR_CMD_TIMEOUT_MS);
-	for (;;) {
-		hmirror_queue_reap(hdev, q);
-		hmirror_fault_drain(hdev);
-
-		spin_lock_irqsave(&q->lock, irqflags);
-		done = w.done;
-		faulted = !done && w.fault_pending;
-		if (faulted) {
-			/*
-			 * Taken before it is answered: the device may raise
-			 * the command's next fault as soon as it sees the
-			 * answer, and that one must find the waiter free.
-			 */
-			f = w.fault;
-			w.fault_pending = false;
-		}
-		spin_unlock_irqrestore(&q->lock, irqflags);
-		if (done)
-			break;
-		if (faulted) {
-			ret = hmirror_exec_fault(ctx, qi, cmd, &f, res);
-			if (ret && !fault_err)
-				fault_err = ret;
-			/* Only the device's own time counts against it. */
-			deadline = jiffies + msecs_to_jiffies(HMIRROR_CMD_TIMEOUT_MS);
-			continue;
-		}
-		ret = hmirror_hw_status(hdev);
-		if (ret)
-			goto out_forget;
-		if (time_after(jiffies, deadline)) {
-			hmirror_mark_dead(hdev, "command timed out");
-			ret = -EIO;
-			goto out_forget;
-		}
-		/*
-		 * Not interruptible: without a fault to cancel, the command
-		 * runs at device speed; signals act in the fault service.
-		 */
-		wait_event_timeout(q->wq, READ_ONCE(w.done) ||
-				   READ_ONCE(w.fault_pending) ||
-				   hmirror_hw_status(hdev),
-				   msecs_to_jiffies(HMIRROR_POLL_SLICE_MS));
-	}
 
 	*res->cpl = w.cpl;
 	switch (w.cpl.status) {
@@ -171,8 +181,4 @@ int hmirror_exec(struct hmirror_ctx *ctx, u32 qi, struct hmirror_cmd *cmd,
 			       w.cpl.seqno, cmd->opcode, w.cpl.status);
 		return -EIO;
 	}
-
-out_forget:
-	hmirror_queue_forget(hdev, qi, &w);
-	return ret;
 }

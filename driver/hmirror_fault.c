@@ -3,15 +3,21 @@
  * hmirror: the fault path.  Runs in the task that submitted the faulting
  * command (or asked for a prefetch), so signals apply to it.
  *
- * GUP backend: register the range, wait until no invalidation overlaps it,
- * fault the pages in with get_user_pages_remote(FOLL_INTERRUPTIBLE) without
- * any driver lock, then under the page-table lock commit them only if no
- * invalidation touched the range meanwhile; else drop everything and retry.
- * The page references are dropped right after the commit: the notifier,
- * not a pin, keeps the device coherent.
+ * GUP backend: register the range (the device's run and the fault-ahead
+ * window: everything the fault may commit), wait until no invalidation
+ * overlaps it, fault the pages in with get_user_pages_remote
+ * (FOLL_INTERRUPTIBLE) without any driver lock, then under the page-table
+ * lock commit them only if no invalidation touched the range meanwhile;
+ * else drop everything and retry.  The device page table takes its own
+ * reference on each page it maps, dropped only after the entry is cleared
+ * and the device TLB flushed; GUP's references are dropped at once.  The
+ * notifier, not a pin, keeps the device coherent.
  *
  * HMM backend: the same through hmm_range_fault() and the sequence of an
- * mmu_interval_notifier covering the whole address space.
+ * mmu_interval_notifier covering the whole address space.  Fault-ahead
+ * pages are faulted if they can be; when one cannot (past EOF, a hole),
+ * the window only maps what the CPU already has instead of failing the
+ * device's run.
  */
 #include <linux/hmm.h>
 #include <linux/mm.h>
@@ -33,13 +39,14 @@ static bool hmirror_hmm_invalidate(struct mmu_interval_notifier *sub,
 {
 	struct hmirror_ctx *ctx = container_of(sub, struct hmirror_ctx, hmm_sub);
 
-	/* The sequence changes under the lock its readers commit under. */
-	if (mmu_notifier_range_blockable(range))
-		mutex_lock(&ctx->pt.lock);
-	else if (!mutex_trylock(&ctx->pt.lock))
-		return false;
+	/*
+	 * The sequence changes under the lock its readers commit under.  The
+	 * entries a commit made just before are cleared by the context's own
+	 * notifier, which the same invalidation calls next.
+	 */
+	spin_lock(&ctx->hmm_seq_lock);
 	mmu_interval_set_seq(sub, cur_seq);
-	mutex_unlock(&ctx->pt.lock);
+	spin_unlock(&ctx->hmm_seq_lock);
 	return true;
 }
 
@@ -49,6 +56,7 @@ static const struct mmu_interval_notifier_ops hmirror_hmm_ops = {
 
 void hmirror_fault_init(struct hmirror_ctx *ctx)
 {
+	spin_lock_init(&ctx->hmm_seq_lock);
 	mutex_init(&ctx->hmm_lock);
 	ctx->hmm_registered = false;
 }
@@ -88,37 +96,49 @@ void hmirror_fault_fini(struct hmirror_ctx *ctx)
 
 /*
  * Do @pages, from the 2 MiB aligned @va, hold 512 physically contiguous
- * pages starting on a 2 MiB boundary?  Then one huge leaf maps them: each
- * address still reaches exactly the page the CPU maps there.
+ * pages of one folio, starting on a 2 MiB boundary?  Then one huge leaf
+ * maps them (each address still reaches exactly the page the CPU maps
+ * there), and one reference on the folio keeps all of them.
  */
 static bool hmirror_huge_run(u64 va, struct page **pages, unsigned long left)
 {
+	struct folio *folio;
 	unsigned long pfn, k;
 
 	if (!IS_ALIGNED(va, HMIRROR_HUGE_SIZE) || left < HMIRROR_PT_ENTRIES)
 		return false;
 	pfn = page_to_pfn(pages[0]);
-	if (!IS_ALIGNED(pfn, HMIRROR_PT_ENTRIES))
+	folio = page_folio(pages[0]);
+	if (!IS_ALIGNED(pfn, HMIRROR_PT_ENTRIES) ||
+	    folio_nr_pages(folio) < HMIRROR_PT_ENTRIES)
 		return false;
 	for (k = 1; k < HMIRROR_PT_ENTRIES; k++)
-		if (page_to_pfn(pages[k]) != pfn + k)
+		if (page_to_pfn(pages[k]) != pfn + k ||
+		    page_folio(pages[k]) != folio)
 			return false;
 	return true;
 }
 
 /*
  * Commit @n pages from @start, as 2 MiB leaves where they allow it.
- * Page-table lock held, tables in @c.  -EEXIST means an entry maps another
- * page: an invalidation this fault should have seen was missed, so clear
- * the entry and let the fault retry.
+ * Page-table lock held, tables in @c; never sleeps.  -EEXIST with
+ * *@conflict means an entry maps another page: an invalidation this fault
+ * should have seen was missed, and the caller clears the entry and lets
+ * the fault retry.  Nothing is committed for a device that is dead or
+ * going away.
  */
 static int hmirror_fault_commit(struct hmirror_ctx *ctx,
 				struct hmirror_pt_cache *c, u64 start,
-				struct page **pages, unsigned long n, bool write)
+				struct page **pages, unsigned long n, bool write,
+				u64 *conflict)
 {
 	unsigned long i = 0;
 	int ret;
 
+	lockdep_assert_held(&ctx->pt.lock);
+	ret = hmirror_hw_status(ctx->hdev);
+	if (ret)
+		return ret;
 	while (i < n) {
 		u64 va = start + (i << PAGE_SHIFT);
 
@@ -140,32 +160,49 @@ static int hmirror_fault_commit(struct hmirror_ctx *ctx,
 	return 0;
 
 fail:
-	if (ret == -EEXIST) {
-		u64 va = start + (i << PAGE_SHIFT);
-
-		hmirror_mirror_zap(ctx, va, va + PAGE_SIZE);
-		return -EAGAIN;
-	}
+	*conflict = start + (i << PAGE_SHIFT);
 	return ret;
 }
 
-/* Pages to fault: the device's run, plus the fault-ahead window clipped
- * to the VMA of the run's last page.  mmap_lock held.
+/* After a commit: a conflicting entry is cleared, and the fault retries. */
+static int hmirror_fault_resolve_conflict(struct hmirror_ctx *ctx, int ret,
+					  u64 conflict)
+{
+	if (ret != -EEXIST)
+		return ret;
+	hmirror_mirror_zap(ctx, conflict, conflict + PAGE_SIZE);
+	return -EAGAIN;
+}
+
+/*
+ * The window a fault registers and may commit: the device's run plus the
+ * fault-ahead window, within the device's address range.
+ */
+static u64 hmirror_fault_window_end(struct hmirror_ctx *ctx,
+				    const struct hmirror_fault_req *req)
+{
+	u64 end = req->start + ((u64)(req->npages + req->ahead) << PAGE_SHIFT);
+
+	return min(end, ctx->pt.va_end);
+}
+
+/*
+ * Pages to fault: the device's run, plus the fault-ahead window clipped
+ * to the VMA of the run's last page and to @window_end.  mmap_lock held.
  */
 static unsigned long hmirror_fault_span(struct mm_struct *mm, u64 start,
-					unsigned long npages,
-					unsigned long ahead)
+					unsigned long npages, u64 window_end)
 {
 	u64 run_end = start + (npages << PAGE_SHIFT);
 	struct vm_area_struct *vma;
 
-	if (!ahead)
+	if (window_end <= run_end)
 		return npages;
 	vma = vma_lookup(mm, run_end - 1);
 	if (!vma)
 		return npages;
-	return npages + (min_t(u64, run_end + (ahead << PAGE_SHIFT),
-			       vma->vm_end) - run_end) / PAGE_SIZE;
+	return npages + (min_t(u64, window_end, vma->vm_end) - run_end) /
+			PAGE_SIZE;
 }
 
 /* @n pages committed for @req: the excess came from the fault-ahead window. */
@@ -185,15 +222,17 @@ static int hmirror_fault_gup(struct hmirror_ctx *ctx,
 	struct hmirror_ctx_stats *st = &ctx->stats;
 	unsigned int gup_flags = FOLL_INTERRUPTIBLE |
 				 (req->write ? FOLL_WRITE : 0);
+	u64 window_end = hmirror_fault_window_end(ctx, req);
 	struct hmirror_fault_range f;
 	struct hmirror_pt_cache c = { };
 	struct mm_struct *mm = ctx->mm;
 	unsigned long span;
+	u64 conflict;
 	long got;
 	int locked, ret;
 
-	hmirror_mirror_fault_begin(&ctx->mirror, &f, req->start,
-				   req->start + (req->npages << PAGE_SHIFT));
+	/* Everything the fault may commit is in flight from now on. */
+	hmirror_mirror_fault_begin(&ctx->mirror, &f, req->start, window_end);
 	for (;;) {
 		if (hmirror_mirror_range_active(&ctx->mirror, &f)) {
 			atomic64_inc(&st->retries_waited);
@@ -212,7 +251,8 @@ static int hmirror_fault_gup(struct hmirror_ctx *ctx,
 			ret = -EINTR;
 			break;
 		}
-		span = hmirror_fault_span(mm, req->start, req->npages, req->ahead);
+		span = hmirror_fault_span(mm, req->start, req->npages,
+					  window_end);
 		locked = 1;
 		got = get_user_pages_remote(mm, req->start, span, gup_flags,
 					    pages, &locked);
@@ -227,7 +267,7 @@ static int hmirror_fault_gup(struct hmirror_ctx *ctx,
 			break;
 		}
 
-		ret = hmirror_pt_cache_fill(&c, req->start,
+		ret = hmirror_pt_cache_fill(&ctx->pt, &c, req->start,
 					    req->start + ((u64)got << PAGE_SHIFT));
 		if (ret) {
 			release_pages(pages, got);
@@ -240,7 +280,8 @@ static int hmirror_fault_gup(struct hmirror_ctx *ctx,
 			trace_hmirror_fault_retry(ctx->id, req->start, "stale");
 		} else {
 			ret = hmirror_fault_commit(ctx, &c, req->start, pages,
-						   got, req->write);
+						   got, req->write, &conflict);
+			ret = hmirror_fault_resolve_conflict(ctx, ret, conflict);
 			if (ret == -EAGAIN) {
 				atomic64_inc(&st->retries_stale);
 				trace_hmirror_fault_retry(ctx->id, req->start,
@@ -248,6 +289,7 @@ static int hmirror_fault_gup(struct hmirror_ctx *ctx,
 			}
 		}
 		mutex_unlock(&ctx->pt.lock);
+		/* The device table holds its own references. */
 		release_pages(pages, got);
 		if (ret == -EAGAIN)
 			continue;
@@ -255,7 +297,7 @@ static int hmirror_fault_gup(struct hmirror_ctx *ctx,
 			hmirror_fault_count(st, req, got);
 		break;
 	}
-	hmirror_pt_cache_drain(&c);
+	hmirror_pt_cache_drain(&ctx->pt, &c);
 	hmirror_mirror_fault_end(&ctx->mirror, &f);
 	return ret;
 }
@@ -276,10 +318,51 @@ static bool hmirror_range_uffd_armed(struct mm_struct *mm, u64 start, u64 end)
 	return false;
 }
 
+/*
+ * Commit what hmm_range_fault() returned: maximal runs of valid pages with
+ * the same access, so an optional fault-ahead page that is missing or
+ * read-only is skipped or mapped read-only.  Page-table lock held, the
+ * sequence checked: the pages are still mapped, so the device table may
+ * take its references.
+ */
+static int hmirror_fault_hmm_commit(struct hmirror_ctx *ctx,
+				    struct hmirror_pt_cache *c, u64 start,
+				    const unsigned long *pfns,
+				    struct page **pages, unsigned long n,
+				    bool write, unsigned long *committed,
+				    u64 *conflict)
+{
+	unsigned long i = 0, j;
+	int ret;
+
+	*committed = 0;
+	while (i < n) {
+		bool w = write && (pfns[i] & HMM_PFN_WRITE);
+
+		if (!(pfns[i] & HMM_PFN_VALID)) {
+			i++;
+			continue;
+		}
+		for (j = i + 1; j < n && (pfns[j] & HMM_PFN_VALID) &&
+		     (write && (pfns[j] & HMM_PFN_WRITE)) == w; j++)
+			;
+		ret = hmirror_fault_commit(ctx, c, start + (i << PAGE_SHIFT),
+					   pages + i, j - i, w, conflict);
+		if (ret)
+			return ret;
+		*committed += j - i;
+		i = j;
+	}
+	return 0;
+}
+
 static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 			     const struct hmirror_fault_req *req,
 			     unsigned long *pfns, struct page **pages)
 {
+	unsigned long need = HMM_PFN_REQ_FAULT |
+			     (req->write ? HMM_PFN_REQ_WRITE : 0);
+	u64 window_end = hmirror_fault_window_end(ctx, req);
 	struct hmirror_ctx_stats *st = &ctx->stats;
 	struct hmirror_pt_cache c = { };
 	struct mm_struct *mm = ctx->mm;
@@ -287,10 +370,11 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 		.notifier = &ctx->hmm_sub,
 		.start = req->start,
 		.hmm_pfns = pfns,
-		.default_flags = HMM_PFN_REQ_FAULT |
-				 (req->write ? HMM_PFN_REQ_WRITE : 0),
+		.pfn_flags_mask = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
 	};
-	unsigned long i, n;
+	bool ahead_optional = false;
+	unsigned long i, n, committed;
+	u64 conflict;
 	int ret;
 
 	/* Pairs with hmirror_fault_hmm_enable(): the notifier is in place. */
@@ -308,8 +392,11 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 			ret = -EINTR;
 			break;
 		}
-		n = hmirror_fault_span(mm, req->start, req->npages, req->ahead);
+		n = hmirror_fault_span(mm, req->start, req->npages, window_end);
 		range.end = req->start + (n << PAGE_SHIFT);
+		/* The device's run must be faulted; the window may be. */
+		for (i = 0; i < n; i++)
+			pfns[i] = i < req->npages || !ahead_optional ? need : 0;
 		if (hmirror_range_uffd_armed(mm, range.start, range.end))
 			ret = -EFAULT;
 		else
@@ -320,20 +407,36 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 			trace_hmirror_fault_retry(ctx->id, req->start, "busy");
 			continue;
 		}
+		if ((ret == -EFAULT || ret == -EPERM) && n > req->npages &&
+		    !ahead_optional) {
+			/*
+			 * Maybe only an ahead page cannot be faulted: try
+			 * again with the window optional, so it never fails
+			 * the device's run.
+			 */
+			ahead_optional = true;
+			continue;
+		}
 		if (ret)
 			break;
 
 		for (i = 0; i < n; i++)
-			pages[i] = hmm_pfn_to_page(pfns[i]);
-		ret = hmirror_pt_cache_fill(&c, range.start, range.end);
+			pages[i] = pfns[i] & HMM_PFN_VALID ?
+				   hmm_pfn_to_page(pfns[i]) : NULL;
+		ret = hmirror_pt_cache_fill(&ctx->pt, &c, range.start,
+					    range.end);
 		if (ret)
 			break;
 		mutex_lock(&ctx->pt.lock);
+		spin_lock(&ctx->hmm_seq_lock);
 		if (mmu_interval_read_retry(range.notifier, range.notifier_seq))
 			ret = -EAGAIN;
 		else
-			ret = hmirror_fault_commit(ctx, &c, req->start, pages, n,
-						   req->write);
+			ret = hmirror_fault_hmm_commit(ctx, &c, req->start, pfns,
+						       pages, n, req->write,
+						       &committed, &conflict);
+		spin_unlock(&ctx->hmm_seq_lock);
+		ret = hmirror_fault_resolve_conflict(ctx, ret, conflict);
 		mutex_unlock(&ctx->pt.lock);
 		if (ret == -EAGAIN) {
 			atomic64_inc(&st->retries_stale);
@@ -341,10 +444,10 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 			continue;
 		}
 		if (!ret)
-			hmirror_fault_count(st, req, n);
+			hmirror_fault_count(st, req, committed);
 		break;
 	}
-	hmirror_pt_cache_drain(&c);
+	hmirror_pt_cache_drain(&ctx->pt, &c);
 	mmput(mm);
 	return ret;
 }
@@ -376,7 +479,9 @@ static int hmirror_fault_refine(struct hmirror_ctx *ctx,
  *
  * Return: 0; -EPERM for a write to memory mapped without write permission;
  * -EFAULT when the range cannot be accessed otherwise (or the mm is gone);
- * -EINTR on a signal; -ENOMEM.
+ * -EINTR on a signal; -ENOMEM; -EIO (dead device, or a platform that
+ * cannot share pages with it) or -ENODEV (device removed): nothing is
+ * committed for those.
  */
 int hmirror_fault_service(struct hmirror_ctx *ctx,
 			  const struct hmirror_fault_req *req)
@@ -409,7 +514,8 @@ int hmirror_fault_service(struct hmirror_ctx *ctx,
 	if (ret == -EINTR || ret == -ERESTARTSYS) {
 		ret = -EINTR;
 		atomic64_inc(&st->interrupted);
-	} else if (ret && ret != -ENOMEM) {
+	} else if (ret && ret != -ENOMEM && ret != -EIO && ret != -ENODEV) {
+		/* The process cannot access the range that way. */
 		if (ret != -EPERM)
 			ret = hmirror_fault_refine(ctx, req);
 		atomic64_inc(&st->efaults);

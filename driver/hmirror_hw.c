@@ -1,23 +1,31 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * hmirror: device access.  Header validation, the reset handshake, the
- * submission/completion rings, interrupts, doorbells and the watchdog that
- * declares a silent or lying device dead.
+ * hmirror: device access.  Header validation, the reset and bus-master
+ * handshakes, the submission/completion rings with their tags, the fault
+ * ring and its answers, interrupts, doorbells, the watchdog, and the dead
+ * device: stopped, then proven quiescent before anything it could reach
+ * is released.
  *
  * Everything read from BAR2 is written by the device model and is treated
- * as untrusted: indices and sequence numbers are checked before use and a
- * bad one marks the device dead instead of being followed.
+ * as untrusted: indices, tags, sequence numbers and fault records are
+ * checked before use and a bad one marks the device dead instead of being
+ * followed.
  */
 #include <linux/delay.h>
 #include <linux/interrupt.h>
 #include <linux/io.h>
+#include <linux/io-64-nonatomic-lo-hi.h>
 #include <linux/log2.h>
 #include <linux/sched/signal.h>
+#include <drm/drm_drv.h>
 #include <drm/drm_print.h>
 
 #include "hmirror.h"
 
 #define HMIRROR_MAX_RING_ENTRIES	65536u
+/* What the driver cannot work without; HUGE_2M is optional. */
+#define HMIRROR_FEAT_REQUIRED	(HMIRROR_FEAT_NOP | HMIRROR_FEAT_TRANSLATE | \
+				 HMIRROR_FEAT_ATOMIC | HMIRROR_FEAT_TIMESTAMPS)
 
 static bool ring_size_ok(u32 entries)
 {
@@ -53,6 +61,11 @@ int hmirror_hw_check_header(struct hmirror_device *hdev)
 			HMIRROR_VERSION_MAJOR);
 		return -ENODEV;
 	}
+	if ((h->features & HMIRROR_FEAT_REQUIRED) != HMIRROR_FEAT_REQUIRED) {
+		dev_err(dev, "hmirror device lacks features 0x%llx\n",
+			HMIRROR_FEAT_REQUIRED & ~h->features);
+		return -ENODEV;
+	}
 
 	max_ctx = (HMIRROR_RINGS_OFF - HMIRROR_CTX_OFF) /
 		  sizeof(struct hmirror_ctx_entry);
@@ -60,11 +73,14 @@ int hmirror_hw_check_header(struct hmirror_device *hdev)
 	    h->queues_off != HMIRROR_QUEUES_OFF ||
 	    h->ctx_off != HMIRROR_CTX_OFF ||
 	    h->rings_off != HMIRROR_RINGS_OFF ||
+	    h->fault_regs_off != HMIRROR_FAULT_REGS_OFF ||
 	    h->num_queues < 2 || h->num_queues > HMIRROR_MAX_QUEUES ||
 	    !ring_size_ok(h->sq_entries) || !ring_size_ok(h->cq_entries) ||
 	    !ring_size_ok(h->fault_entries) ||
-	    h->max_contexts < 1 || h->max_contexts > max_ctx ||
+	    h->max_contexts < 2 || h->max_contexts > max_ctx ||
 	    h->num_vectors != HMIRROR_NUM_VECTORS ||
+	    (h->va_bits != HMIRROR_VA_BITS_4LEVEL &&
+	     h->va_bits != HMIRROR_VA_BITS_5LEVEL) ||
 	    h->bar_size > hdev->shm_len) {
 		dev_err(dev, "hmirror device header is inconsistent\n");
 		return -ENODEV;
@@ -75,6 +91,9 @@ int hmirror_hw_check_header(struct hmirror_device *hdev)
 			hmirror_layout_end(h), h->bar_size);
 		return -ENODEV;
 	}
+	hdev->va_bits = h->va_bits;
+	hdev->va_end = 1ull << h->va_bits;
+	hdev->huge = h->features & HMIRROR_FEAT_HUGE_2M;
 	return 0;
 }
 
@@ -93,21 +112,133 @@ static void hmirror_wake_all(struct hmirror_device *hdev)
 		wake_up_all(&hdev->queues[i].wq);
 }
 
+/*
+ * Write drv_ctrl and make the device act on it (and reset it first if
+ * @reset): the device acknowledges with dev_ctrl_ack (and dev_reset_ack).
+ * Caller is inside drm_dev_enter() or owns the device (probe, remove).
+ */
+static void hmirror_hw_control(struct hmirror_device *hdev, u32 ctrl,
+			       bool reset)
+{
+	unsigned long irqflags;
+
+	spin_lock_irqsave(&hdev->ctrl_lock, irqflags);
+	writel(ctrl, &hdev->regs->drv_ctrl);
+	writel(++hdev->ctrl_gen, &hdev->regs->drv_ctrl_gen);
+	if (reset)
+		writel(++hdev->reset_gen, &hdev->regs->drv_reset_gen);
+	spin_unlock_irqrestore(&hdev->ctrl_lock, irqflags);
+	hmirror_doorbell(hdev, HMIRROR_VEC_CTRL);
+}
+
+/*
+ * Stop the device: no DMA, and a reset that drops every command in flight.
+ * The rings restart at 0 after a reset, so the driver's indices go first,
+ * or the device would fetch stale descriptors.  Submitters check the
+ * device's state under the queue lock before touching the rings, and the
+ * state says dead or unplugged by now.
+ */
+static void hmirror_hw_stop(struct hmirror_device *hdev, u32 ctrl)
+{
+	unsigned long irqflags;
+	u32 i;
+
+	for (i = 0; i < hdev->num_queues; i++) {
+		struct hmirror_queue *q = &hdev->queues[i];
+
+		spin_lock_irqsave(&q->lock, irqflags);
+		writel(0, &q->regs->sq_tail);
+		writel(0, &q->regs->cq_head);
+		spin_unlock_irqrestore(&q->lock, irqflags);
+	}
+	hmirror_hw_control(hdev, ctrl, true);
+}
+
+/*
+ * Has the device acted on the last control (and reset) request?  A model
+ * that shut down (GONE) joined its engines first: it does no DMA either.
+ */
+static bool hmirror_hw_acked(struct hmirror_device *hdev, bool dma_on)
+{
+	u32 status = readl(&hdev->regs->dev_status);
+
+	if (!dma_on && (status & HMIRROR_DEV_GONE))
+		return true;
+	if (readl(&hdev->regs->dev_ctrl_ack) != READ_ONCE(hdev->ctrl_gen) ||
+	    readl(&hdev->regs->dev_reset_ack) != READ_ONCE(hdev->reset_gen))
+		return false;
+	if (dma_on)
+		return (status & HMIRROR_DEV_ENABLED) &&
+		       !(status & HMIRROR_DEV_DMA_OFF);
+	return status & HMIRROR_DEV_DMA_OFF;
+}
+
+/* The device proved it does no more DMA: release what it could reach. */
+static void hmirror_hw_set_quiesced(struct hmirror_device *hdev)
+{
+	if (test_and_set_bit(HMIRROR_F_QUIESCED, &hdev->flags))
+		return;
+	hmirror_pt_graveyard_close(&hdev->graveyard, &hdev->pdev->dev);
+	drm_info(&hdev->drm, "device confirmed it stopped DMA\n");
+}
+
+/*
+ * After death: poll for the device's proof that it stopped.  Until then
+ * nothing it could reach is released (the graveyard keeps it); a device
+ * that never answers keeps it forever, which is a leak, not a corruption.
+ */
+static void hmirror_hw_quiesce_work(struct work_struct *work)
+{
+	struct hmirror_device *hdev =
+		container_of(to_delayed_work(work), struct hmirror_device, quiesce);
+	bool acked, late;
+	int idx;
+
+	if (test_bit(HMIRROR_F_QUIESCED, &hdev->flags))
+		return;
+	/* Removal takes over: it asks again and decides. */
+	if (!drm_dev_enter(&hdev->drm, &idx))
+		return;
+	acked = hmirror_hw_acked(hdev, false);
+	drm_dev_exit(idx);
+	if (acked) {
+		hmirror_hw_set_quiesced(hdev);
+		return;
+	}
+	late = time_after(jiffies, hdev->quiesce_deadline);
+	if (late && !hdev->quiesce_late) {
+		hdev->quiesce_late = true;
+		drm_warn(&hdev->drm, "device did not confirm it stopped DMA: keeping what it could reach\n");
+	}
+	schedule_delayed_work(&hdev->quiesce,
+			      msecs_to_jiffies(late ? HMIRROR_QUIESCE_POLL_MS : 10));
+}
+
 /**
  * hmirror_mark_dead - stop trusting the device
  * @hdev: device
  * @reason: static string for the log and debugging
  *
- * Turns bus mastering off so the device can do no more harm and wakes every
- * waiter, which then fails with -EIO.  Safe from any context.
+ * Asks the device to stop DMA and reset, turns bus mastering off, wakes
+ * every waiter (which then fails with -EIO) and starts waiting for the
+ * device's proof that it stopped.  Safe from any context.
  */
 void hmirror_mark_dead(struct hmirror_device *hdev, const char *reason)
 {
+	int idx;
+
 	if (test_and_set_bit(HMIRROR_F_DEAD, &hdev->flags))
 		return;
 	hdev->dead_reason = reason;
 	drm_err(&hdev->drm, "device dead: %s\n", reason);
+	if (drm_dev_enter(&hdev->drm, &idx)) {
+		hmirror_hw_stop(hdev, HMIRROR_DRV_ENABLE);
+		drm_dev_exit(idx);
+	}
 	pci_clear_master(hdev->pdev);
+	hdev->quiesce_deadline = jiffies +
+				 msecs_to_jiffies(HMIRROR_QUIESCE_TIMEOUT_MS);
+	mod_delayed_work(system_wq, &hdev->quiesce, 0);
 	hmirror_wake_all(hdev);
 }
 
@@ -127,18 +258,55 @@ int hmirror_hw_status(struct hmirror_device *hdev)
 }
 
 /**
- * hmirror_queue_reap - consume completions the device has written
+ * hmirror_hw_dma_stopped - has a dead or removed device proven it does no DMA?
+ * @hdev: device
+ */
+bool hmirror_hw_dma_stopped(struct hmirror_device *hdev)
+{
+	return test_bit(HMIRROR_F_QUIESCED, &hdev->flags);
+}
+
+/**
+ * hmirror_hw_release - release a zap the device TLB could not be flushed for
+ * @hdev: a dead or removed device
+ * @pt: the page table the zap was cleared from
+ * @z: zap, emptied
+ *
+ * Released at once if the device proved it stopped; else kept until it
+ * does.
+ */
+void hmirror_hw_release(struct hmirror_device *hdev, struct hmirror_pt *pt,
+			struct hmirror_pt_zap *z)
+{
+	if (!hmirror_pt_zap_bury(z, &hdev->graveyard))
+		hmirror_pt_zap_release(pt, z);
+}
+
+static u32 *hmirror_ctx_inflight(struct hmirror_device *hdev, u16 ctx, u32 qi)
+{
+	return &hdev->ctx_inflight[ctx * hdev->num_queues + qi];
+}
+
+static bool hmirror_is_data_op(u8 opcode)
+{
+	return opcode == HMIRROR_OP_COPY || opcode == HMIRROR_OP_READ ||
+	       opcode == HMIRROR_OP_FILL || opcode == HMIRROR_OP_ATOMIC;
+}
+
+/**
+ * hmirror_hw_reap - consume completions the device has written
  * @hdev: device
  * @q: queue
  *
- * Called from the interrupt handler and from every waiter, because an
- * interrupt may be lost.  Completions must arrive in submission order.
+ * Called from the interrupt handler, every waiter and the watchdog,
+ * because an interrupt may be lost.  Completions come in any order; each
+ * must name a tag in flight with its sequence number.
  */
-void hmirror_queue_reap(struct hmirror_device *hdev, struct hmirror_queue *q)
+static void hmirror_hw_reap(struct hmirror_device *hdev, struct hmirror_queue *q)
 {
-	u32 entries = hdev->hdr.cq_entries;
-	bool was_full, progressed = false;
-	struct hmirror_waiter *w;
+	u32 entries = hdev->hdr.cq_entries, tags = hdev->hdr.sq_entries;
+	const char *bad = NULL;
+	bool progressed = false;
 	unsigned long irqflags;
 	u32 tail;
 
@@ -147,43 +315,572 @@ void hmirror_queue_reap(struct hmirror_device *hdev, struct hmirror_queue *q)
 		goto out;
 	tail = readl(&q->regs->cq_tail);
 	if (tail - q->cq_head > entries) {
-		spin_unlock_irqrestore(&q->lock, irqflags);
-		hmirror_mark_dead(hdev, "completion ring index out of range");
-		return;
+		bad = "completion ring index out of range";
+		goto out;
 	}
-	was_full = tail - q->cq_head == entries;
 	while (q->cq_head != tail) {
 		struct hmirror_cpl __iomem *cpl = &q->cq[q->cq_head & (entries - 1)];
+		u16 tag = readw(&cpl->tag);
 		u64 seqno = readq(&cpl->seqno);
+		struct hmirror_slot *s;
 
-		if (seqno != q->completed + 1 || seqno >= q->next_seqno) {
-			spin_unlock_irqrestore(&q->lock, irqflags);
-			hmirror_mark_dead(hdev, "completion for a command never submitted");
-			return;
+		if (tag >= tags || !seqno || q->slots[tag].seqno != seqno) {
+			bad = "completion for a command not in flight";
+			break;
 		}
+		s = &q->slots[tag];
 		if (readw(&cpl->status) != HMIRROR_ST_OK)
 			q->errors++;
-		w = q->waiters[seqno & (hdev->hdr.sq_entries - 1)];
-		if (w && w->seqno == seqno) {
-			memcpy_fromio(&w->cpl, cpl, sizeof(w->cpl));
-			w->done = true;
-			q->waiters[seqno & (hdev->hdr.sq_entries - 1)] = NULL;
+		if (s->waiter) {
+			memcpy_fromio(&s->waiter->cpl, cpl, sizeof(s->waiter->cpl));
+			s->waiter->done = true;
 		}
-		q->completed = seqno;
+		if (q->index)
+			(*hmirror_ctx_inflight(hdev, s->ctx, q->index))--;
+		*s = (struct hmirror_slot){ };
+		q->inflight--;
 		q->cq_head++;
 		atomic64_inc(&hdev->cmds_completed);
 		progressed = true;
 	}
 	if (progressed) {
 		writel(q->cq_head, &q->regs->cq_head);
-		/* A full ring stopped the device; tell it there is room. */
-		if (was_full)
+		/* The device fetches only with CQ room: tell it there is. */
+		if (q->sq_tail != readl(&q->regs->sq_head))
 			hmirror_doorbell(hdev, HMIRROR_VEC_CQ);
 	}
 out:
 	spin_unlock_irqrestore(&q->lock, irqflags);
+	if (bad)
+		hmirror_mark_dead(hdev, bad);
 	if (progressed)
 		wake_up_all(&q->wq);
+}
+
+/* Write an answer into the tag's slot of the answer table. */
+static void __hmirror_hw_answer(struct hmirror_device *hdev, u32 qi,
+				const struct hmirror_fault *f, u32 answer)
+{
+	struct hmirror_fault_answer __iomem *a = &hdev->queues[qi].answers[f->tag];
+
+	/* The device matches the id, so the answer goes first. */
+	writel(answer, &a->answer);
+	writeq(f->fault_id, &a->fault_id);
+	hmirror_doorbell(hdev, HMIRROR_VEC_FAULT);
+}
+
+/**
+ * hmirror_hw_fault_answer - tell the device to replay or cancel a fault
+ * @hdev: device (caller inside drm_dev_enter())
+ * @qi: the engine's queue
+ * @f: the record, as hmirror_hw_wait_event() handed it over
+ * @answer: HMIRROR_FAULT_REPLAY or HMIRROR_FAULT_CANCEL
+ */
+void hmirror_hw_fault_answer(struct hmirror_device *hdev, u32 qi,
+			     const struct hmirror_fault *f, u32 answer)
+{
+	struct hmirror_queue *q = &hdev->queues[qi];
+	unsigned long irqflags;
+
+	__hmirror_hw_answer(hdev, qi, f, answer);
+	spin_lock_irqsave(&q->lock, irqflags);
+	q->faults_held--;
+	spin_unlock_irqrestore(&q->lock, irqflags);
+}
+
+/* Is @f a record this driver could have caused?  Not yet matched. */
+static bool hmirror_fault_plausible(struct hmirror_device *hdev,
+				    const struct hmirror_fault *f)
+{
+	return f->fault_id && f->queue >= 1 && f->queue < hdev->num_queues &&
+	       f->tag < hdev->hdr.sq_entries &&
+	       f->ctx && f->ctx < hdev->hdr.max_contexts &&
+	       f->access >= HMIRROR_ACCESS_READ &&
+	       f->access <= HMIRROR_ACCESS_ATOMIC &&
+	       PAGE_ALIGNED(f->addr) && f->addr < hdev->va_end &&
+	       f->npages >= 1 && f->npages <= HMIRROR_FAULT_MAX_PAGES &&
+	       ((u64)f->npages << PAGE_SHIFT) <= hdev->va_end - f->addr;
+}
+
+/**
+ * hmirror_hw_fault_drain - hand the device's fault records to their commands
+ * @hdev: device
+ *
+ * A record is given to the task waiting for the command it names, which
+ * services and answers it.  A record naming a command nobody waits for is
+ * cancelled here; an impossible one marks the device dead.
+ */
+static void hmirror_hw_fault_drain(struct hmirror_device *hdev)
+{
+	u32 entries = hdev->hdr.fault_entries;
+	unsigned long irqflags;
+	const char *bad = NULL;
+	u32 tail;
+
+	spin_lock_irqsave(&hdev->fault_lock, irqflags);
+	if (hmirror_hw_status(hdev))
+		goto out;
+	tail = readl(&hdev->fault_regs->tail);
+	if (tail - hdev->fault_head > entries) {
+		bad = "fault ring index out of range";
+		goto out;
+	}
+	while (hdev->fault_head != tail) {
+		struct hmirror_waiter *w = NULL;
+		struct hmirror_fault f;
+		struct hmirror_queue *q;
+		struct hmirror_slot *s;
+
+		memcpy_fromio(&f, &hdev->fault_ring[hdev->fault_head & (entries - 1)],
+			      sizeof(f));
+		hdev->fault_head++;
+		if (!hmirror_fault_plausible(hdev, &f)) {
+			bad = "malformed fault record";
+			break;
+		}
+		q = &hdev->queues[f.queue];
+		spin_lock(&q->lock);
+		s = &q->slots[f.tag];
+		if (!s->seqno || s->seqno != f.seqno || s->ctx != f.ctx) {
+			bad = "fault for a command not in flight";
+		} else if (!hmirror_is_data_op(s->opcode)) {
+			bad = "fault for a command that cannot fault";
+		} else if (s->waiter && s->waiter->fault_pending) {
+			bad = "second fault for a stalled command";
+		} else if (s->waiter) {
+			w = s->waiter;
+			w->fault = f;
+			w->fault_pending = true;
+			q->faults_held++;
+		}
+		spin_unlock(&q->lock);
+		if (bad)
+			break;
+		if (w) {
+			wake_up_all(&q->wq);
+		} else {
+			atomic64_inc(&hdev->faults_orphaned);
+			__hmirror_hw_answer(hdev, f.queue, &f, HMIRROR_FAULT_CANCEL);
+		}
+	}
+	writel(hdev->fault_head, &hdev->fault_regs->head);
+out:
+	spin_unlock_irqrestore(&hdev->fault_lock, irqflags);
+	if (bad)
+		hmirror_mark_dead(hdev, bad);
+}
+
+/*
+ * Does @q owe work and show no progress for the deadline?  It owes work
+ * while commands are in flight, unless a fault is with the driver: then
+ * every command may legitimately wait on us.  Called by every waiter's
+ * poll slice and the watchdog.
+ */
+static bool hmirror_queue_stuck(struct hmirror_device *hdev,
+				struct hmirror_queue *q)
+{
+	unsigned long irqflags;
+	bool stuck = false;
+	u64 progress;
+
+	spin_lock_irqsave(&q->lock, irqflags);
+	progress = readq(&q->regs->progress);
+	if (progress != q->progress_seen || q->faults_held || !q->inflight) {
+		q->progress_seen = progress;
+		q->progress_stamp = jiffies;
+	} else if (time_after(jiffies, q->progress_stamp +
+			      msecs_to_jiffies(HMIRROR_PROGRESS_TIMEOUT_MS))) {
+		stuck = true;
+	}
+	spin_unlock_irqrestore(&q->lock, irqflags);
+	return stuck;
+}
+
+typedef bool (*hmirror_cond_fn)(struct hmirror_device *hdev,
+				struct hmirror_queue *q, const void *arg);
+
+/*
+ * Sleep on @q until @cond holds, re-checking the rings every poll slice
+ * (an interrupt can be lost).  Ends with 0; -ETIME at *@deadline (jiffies;
+ * NULL for none); -EINTR on a signal (HMIRROR_WAIT_INTERRUPTIBLE), on a fatal
+ * one (HMIRROR_WAIT_KILLABLE), never otherwise; -EIO or -ENODEV when the
+ * device goes.  A queue that owes work and makes no progress is declared
+ * dead here, so no wait is unbounded on a broken device.
+ */
+static int hmirror_queue_sleep(struct hmirror_device *hdev,
+			       struct hmirror_queue *q, hmirror_cond_fn cond,
+			       const void *arg, const unsigned long *deadline,
+			       unsigned int flags)
+{
+	long slice, ret;
+
+	for (;;) {
+		hmirror_hw_reap(hdev, q);
+		hmirror_hw_fault_drain(hdev);
+		if (cond(hdev, q, arg))
+			return 0;
+		ret = hmirror_hw_status(hdev);
+		if (ret)
+			return ret;
+		if (hmirror_queue_stuck(hdev, q)) {
+			hmirror_mark_dead(hdev, "queue made no progress");
+			return -EIO;
+		}
+		slice = msecs_to_jiffies(HMIRROR_POLL_SLICE_MS);
+		if (deadline) {
+			if (time_after_eq(jiffies, *deadline))
+				return -ETIME;
+			slice = min_t(long, slice, *deadline - jiffies);
+		}
+#define HMIRROR_WOKEN	(cond(hdev, q, arg) || hmirror_hw_status(hdev))
+		if (flags & HMIRROR_WAIT_INTERRUPTIBLE)
+			ret = wait_event_interruptible_timeout(q->wq, HMIRROR_WOKEN,
+							       slice);
+		else if (flags & HMIRROR_WAIT_KILLABLE)
+			ret = wait_event_killable_timeout(q->wq, HMIRROR_WOKEN,
+							  slice);
+		else
+			ret = wait_event_timeout(q->wq, HMIRROR_WOKEN, slice);
+#undef HMIRROR_WOKEN
+		if (ret < 0)
+			return -EINTR;
+	}
+}
+
+/*
+ * Commands that may be queued on @q for context @ctx now: free ring slots,
+ * free tags, and the context's share of the engine.  -1 when the device's
+ * sq_head is impossible.  Queue lock held.
+ */
+static long hmirror_sq_room(struct hmirror_device *hdev,
+			    struct hmirror_queue *q, u16 ctx)
+{
+	u32 entries = hdev->hdr.sq_entries;
+	u32 used = q->sq_tail - readl(&q->regs->sq_head);
+	long room;
+
+	if (used > entries)
+		return -1;
+	room = min(entries - used, entries - q->inflight);
+	/* One context's stalled commands never take the whole engine. */
+	if (q->index)
+		room = min_t(long, room, hdev->ctx_cap -
+			     min(hdev->ctx_cap, *hmirror_ctx_inflight(hdev, ctx, q->index)));
+	return room;
+}
+
+static bool hmirror_room_cond(struct hmirror_device *hdev,
+			      struct hmirror_queue *q, const void *arg)
+{
+	const u16 *ctx = arg;
+	unsigned long irqflags;
+	long room;
+
+	spin_lock_irqsave(&q->lock, irqflags);
+	room = hmirror_sq_room(hdev, q, *ctx);
+	spin_unlock_irqrestore(&q->lock, irqflags);
+	/* An impossible sq_head is reported by the submitter. */
+	return room != 0;
+}
+
+static u16 hmirror_tag_alloc(struct hmirror_device *hdev,
+			     struct hmirror_queue *q)
+{
+	u32 entries = hdev->hdr.sq_entries, i, tag;
+
+	for (i = 0; i < entries; i++) {
+		tag = (q->tag_hint + i) & (entries - 1);
+		if (!q->slots[tag].seqno) {
+			q->tag_hint = tag + 1;
+			return tag;
+		}
+	}
+	/* The caller checked there is a free tag. */
+	return U16_MAX;
+}
+
+/**
+ * hmirror_hw_submit - put commands on a queue and ring the doorbell
+ * @hdev: device (caller inside drm_dev_enter())
+ * @qi: queue index, < hdev->num_queues
+ * @cmds: commands, all of one context; seqno and tag are assigned here
+ * @count: number of commands (1 when @w is given)
+ * @last_seqno: out: sequence number of the last command queued
+ * @w: waiter to register for the command, zeroed, or NULL
+ * @flags: HMIRROR_WAIT_* for the wait for room
+ *
+ * Waits for room: ring slots, tags, and the context's share of an engine.
+ * A registered waiter must go through hmirror_hw_forget() if the caller
+ * abandons it before its completion.
+ *
+ * Return: 0, -EINTR, -EIO or -ENODEV.  On error some commands may already
+ * be queued; @last_seqno then names the last one that was.
+ */
+int hmirror_hw_submit(struct hmirror_device *hdev, u32 qi,
+		      struct hmirror_cmd *cmds, u32 count, u64 *last_seqno,
+		      struct hmirror_waiter *w, unsigned int flags)
+{
+	struct hmirror_queue *q = &hdev->queues[qi];
+	u32 entries = hdev->hdr.sq_entries;
+	u16 ctx = cmds[0].ctx;
+	unsigned long irqflags;
+	long room;
+	u32 n;
+	int ret;
+
+	*last_seqno = 0;
+	while (count) {
+		ret = hmirror_queue_sleep(hdev, q, hmirror_room_cond, &ctx, NULL,
+					  flags);
+		if (ret)
+			return ret;
+
+		spin_lock_irqsave(&q->lock, irqflags);
+		ret = hmirror_hw_status(hdev);
+		room = ret ? 0 : hmirror_sq_room(hdev, q, ctx);
+		if (room < 0) {
+			spin_unlock_irqrestore(&q->lock, irqflags);
+			hmirror_mark_dead(hdev, "submission ring index out of range");
+			return -EIO;
+		}
+		if (ret) {
+			spin_unlock_irqrestore(&q->lock, irqflags);
+			return ret;
+		}
+		for (n = 0; n < min_t(u32, room, count); n++) {
+			struct hmirror_cmd __iomem *slot =
+				&q->sq[q->sq_tail & (entries - 1)];
+			struct hmirror_cmd cmd = cmds[n];
+			u16 tag = hmirror_tag_alloc(hdev, q);
+
+			cmd.seqno = q->next_seqno++;
+			cmd.tag = tag;
+			q->slots[tag] = (struct hmirror_slot){
+				.seqno = cmd.seqno,
+				.waiter = w,
+				.ctx = cmd.ctx,
+				.opcode = cmd.opcode,
+			};
+			q->inflight++;
+			if (qi)
+				(*hmirror_ctx_inflight(hdev, cmd.ctx, qi))++;
+			if (w) {
+				w->seqno = cmd.seqno;
+				w->tag = tag;
+			}
+			memcpy_toio(slot, &cmd, sizeof(cmd));
+			q->sq_tail++;
+			*last_seqno = cmd.seqno;
+		}
+		/* writel orders the descriptor stores before the tail. */
+		writel(q->sq_tail, &q->regs->sq_tail);
+		spin_unlock_irqrestore(&q->lock, irqflags);
+		atomic64_add(n, &hdev->cmds_submitted);
+		hmirror_doorbell(hdev, HMIRROR_VEC_CQ);
+		cmds += n;
+		count -= n;
+	}
+	return 0;
+}
+
+/**
+ * hmirror_hw_forget - abandon a waiter before its command completed
+ * @hdev: device (caller inside drm_dev_enter(), or the device is gone)
+ * @qi: queue index
+ * @w: waiter
+ *
+ * The command stays in flight in the device; its completion frees the tag
+ * and a later fault of it is cancelled as an orphan.  A fault already
+ * handed to @w is cancelled here.
+ */
+void hmirror_hw_forget(struct hmirror_device *hdev, u32 qi,
+		       struct hmirror_waiter *w)
+{
+	struct hmirror_queue *q = &hdev->queues[qi];
+	struct hmirror_slot *s = &q->slots[w->tag];
+	unsigned long irqflags;
+	bool cancel = false;
+
+	spin_lock_irqsave(&q->lock, irqflags);
+	if (s->waiter == w && s->seqno == w->seqno) {
+		s->waiter = NULL;
+		cancel = w->fault_pending;
+		w->fault_pending = false;
+		if (cancel)
+			q->faults_held--;
+	}
+	spin_unlock_irqrestore(&q->lock, irqflags);
+	if (cancel && !hmirror_hw_status(hdev))
+		__hmirror_hw_answer(hdev, qi, &w->fault, HMIRROR_FAULT_CANCEL);
+}
+
+static bool hmirror_event_cond(struct hmirror_device *hdev,
+			       struct hmirror_queue *q, const void *arg)
+{
+	const struct hmirror_waiter *w = arg;
+
+	return READ_ONCE(w->done) || READ_ONCE(w->fault_pending);
+}
+
+/**
+ * hmirror_hw_wait_event - wait for a command's next event
+ * @hdev: device (caller inside drm_dev_enter())
+ * @qi: queue index
+ * @w: the command's waiter
+ * @fault: out: the fault record, when one came
+ * @flags: HMIRROR_WAIT_* (none: only the device's failure ends the wait)
+ *
+ * A fault handed over here is the caller's to answer with
+ * hmirror_hw_fault_answer(); the device may raise the command's next fault
+ * as soon as it sees the answer, so the record is taken off @w first.
+ *
+ * Return: 0 when the command completed (w->cpl), 1 when @fault was filled,
+ * -EINTR, -EIO or -ENODEV (the waiter is then forgotten).
+ */
+int hmirror_hw_wait_event(struct hmirror_device *hdev, u32 qi,
+			  struct hmirror_waiter *w, struct hmirror_fault *fault,
+			  unsigned int flags)
+{
+	struct hmirror_queue *q = &hdev->queues[qi];
+	unsigned long irqflags;
+	int ret;
+
+	ret = hmirror_queue_sleep(hdev, q, hmirror_event_cond, w, NULL, flags);
+	if (ret) {
+		hmirror_hw_forget(hdev, qi, w);
+		return ret;
+	}
+	spin_lock_irqsave(&q->lock, irqflags);
+	if (w->done) {
+		ret = 0;
+	} else {
+		*fault = w->fault;
+		w->fault_pending = false;
+		ret = 1;
+	}
+	spin_unlock_irqrestore(&q->lock, irqflags);
+	return ret;
+}
+
+/* Lowest sequence number still in flight on @q, or next_seqno.  Lock held. */
+static u64 hmirror_oldest_inflight(struct hmirror_device *hdev,
+				   struct hmirror_queue *q)
+{
+	u64 oldest = q->next_seqno;
+	u32 t;
+
+	for (t = 0; t < hdev->hdr.sq_entries; t++)
+		if (q->slots[t].seqno && q->slots[t].seqno < oldest)
+			oldest = q->slots[t].seqno;
+	return oldest;
+}
+
+/**
+ * hmirror_hw_seqno_done - has the command @seqno of queue @qi completed?
+ * @hdev: device
+ * @qi: queue index
+ * @seqno: a sequence number the queue has handed out
+ */
+bool hmirror_hw_seqno_done(struct hmirror_device *hdev, u32 qi, u64 seqno)
+{
+	struct hmirror_queue *q = &hdev->queues[qi];
+	unsigned long irqflags;
+	bool done = true;
+	u32 t;
+
+	spin_lock_irqsave(&q->lock, irqflags);
+	for (t = 0; t < hdev->hdr.sq_entries; t++)
+		if (q->slots[t].seqno == seqno)
+			done = false;
+	spin_unlock_irqrestore(&q->lock, irqflags);
+	return done;
+}
+
+static bool hmirror_seqno_cond(struct hmirror_device *hdev,
+			       struct hmirror_queue *q, const void *arg)
+{
+	return hmirror_hw_seqno_done(hdev, q->index, *(const u64 *)arg);
+}
+
+/**
+ * hmirror_hw_wait_seqno - wait until one command has completed
+ * @hdev: device (caller inside drm_dev_enter())
+ * @qi: queue index
+ * @seqno: sequence number already handed out on @qi
+ * @timeout_ms: 0 to poll once
+ * @completed: out: every command up to this sequence number has completed
+ * @flags: HMIRROR_WAIT_*
+ *
+ * Commands complete in any order (a command stalled on a fault does not
+ * hold up later ones), so this waits for @seqno itself.
+ *
+ * Return: 0, -EBUSY (poll, not done), -ETIME, -EINTR, -EIO or -ENODEV.
+ */
+int hmirror_hw_wait_seqno(struct hmirror_device *hdev, u32 qi, u64 seqno,
+			  unsigned long timeout_ms, u64 *completed,
+			  unsigned int flags)
+{
+	unsigned long deadline = jiffies + msecs_to_jiffies(timeout_ms);
+	struct hmirror_queue *q = &hdev->queues[qi];
+	unsigned long irqflags;
+	int ret;
+
+	ret = hmirror_queue_sleep(hdev, q, hmirror_seqno_cond, &seqno,
+				  &deadline, flags);
+	spin_lock_irqsave(&q->lock, irqflags);
+	*completed = hmirror_oldest_inflight(hdev, q) - 1;
+	spin_unlock_irqrestore(&q->lock, irqflags);
+	if (ret == -ETIME && !timeout_ms)
+		ret = -EBUSY;
+	return ret;
+}
+
+/**
+ * hmirror_hw_tlb_inval - make the device forget translations of a range
+ * @hdev: device
+ * @ctx: context number
+ * @start: first address
+ * @end: end address
+ *
+ * Queues TLB_INVAL on the management queue, which a stalled engine never
+ * blocks, and waits for it without a signal (an invalidation must finish,
+ * even in a task being killed); a device that makes no progress is
+ * declared dead, which bounds the wait.  Completion means every device
+ * access that used a dropped translation has finished.
+ *
+ * Return: 0, or -EIO/-ENODEV when the device is dead or gone: the caller
+ * must not release what the device could reach before it proved it
+ * stopped (hmirror_hw_release()).
+ */
+int hmirror_hw_tlb_inval(struct hmirror_device *hdev, u32 ctx, u64 start,
+			 u64 end)
+{
+	struct hmirror_cmd cmd = {
+		.opcode = HMIRROR_OP_TLB_INVAL,
+		.ctx = ctx,
+		.src = start,
+		.len = end - start,
+	};
+	struct hmirror_waiter w = { };
+	struct hmirror_fault f;
+	u64 seqno;
+	int ret, idx;
+
+	/* Notifiers run at any time: after removal BAR2 is gone. */
+	if (!drm_dev_enter(&hdev->drm, &idx))
+		return -ENODEV;
+	ret = hmirror_hw_submit(hdev, HMIRROR_QUEUE_MGMT, &cmd, 1, &seqno,
+				&w, 0);
+	if (!ret) {
+		ret = hmirror_hw_wait_event(hdev, HMIRROR_QUEUE_MGMT, &w, &f, 0);
+		/* Queue 0 never faults (a record for it is refused). */
+		if (!ret && w.cpl.status != HMIRROR_ST_OK) {
+			hmirror_mark_dead(hdev, "TLB invalidation failed");
+			ret = -EIO;
+		}
+	}
+	drm_dev_exit(idx);
+	return ret;
 }
 
 static irqreturn_t hmirror_irq_cq(int irq, void *arg)
@@ -193,7 +890,7 @@ static irqreturn_t hmirror_irq_cq(int irq, void *arg)
 
 	atomic64_inc(&hdev->irqs[HMIRROR_VEC_CQ]);
 	for (i = 0; i < hdev->num_queues; i++)
-		hmirror_queue_reap(hdev, &hdev->queues[i]);
+		hmirror_hw_reap(hdev, &hdev->queues[i]);
 	return IRQ_HANDLED;
 }
 
@@ -202,7 +899,7 @@ static irqreturn_t hmirror_irq_fault(int irq, void *arg)
 	struct hmirror_device *hdev = arg;
 
 	atomic64_inc(&hdev->irqs[HMIRROR_VEC_FAULT]);
-	hmirror_fault_drain(hdev);
+	hmirror_hw_fault_drain(hdev);
 	return IRQ_HANDLED;
 }
 
@@ -250,15 +947,32 @@ static int hmirror_request_irqs(struct hmirror_device *hdev)
 	return 0;
 }
 
+/* Poll (interrupts may not flow yet) until the device acknowledged. */
+static int hmirror_hw_wait_ack(struct hmirror_device *hdev, bool dma_on,
+			       unsigned int timeout_ms)
+{
+	unsigned long deadline = jiffies + msecs_to_jiffies(timeout_ms);
+
+	for (;;) {
+		if (hmirror_hw_acked(hdev, dma_on))
+			return 0;
+		if (readl(&hdev->regs->dev_status) & HMIRROR_DEV_GONE)
+			return -ENODEV;
+		if (time_after(jiffies, deadline))
+			return -ETIMEDOUT;
+		usleep_range(1000, 2000);
+	}
+}
+
 /*
  * Reset handshake: the device ignores the rings until it has acknowledged
- * a reset generation.  MSI-X is enabled before this, so from here on the
- * device's interrupts reach us (QEMU drops them while MSI-X is off).
+ * a reset generation, and touches no guest RAM until it acknowledged bus
+ * mastering.  MSI-X is enabled before this, so from here on the device's
+ * interrupts reach us (QEMU drops them while MSI-X is off).
  */
 static int hmirror_hw_reset(struct hmirror_device *hdev)
 {
-	unsigned long deadline;
-	u32 gen, status, i;
+	u32 i;
 
 	for (i = 0; i < hdev->num_queues; i++) {
 		struct hmirror_queue *q = &hdev->queues[i];
@@ -268,27 +982,17 @@ static int hmirror_hw_reset(struct hmirror_device *hdev)
 		q->sq_tail = 0;
 		q->cq_head = 0;
 		q->next_seqno = 1;
-		q->completed = 0;
+		q->inflight = 0;
+		q->faults_held = 0;
+		q->progress_stamp = jiffies;
 	}
 	writel(0, &hdev->fault_regs->head);
 	hdev->fault_head = 0;
-	gen = readl(&hdev->regs->dev_reset_ack) + 1;
-	writel(HMIRROR_DRV_ENABLE, &hdev->regs->drv_ctrl);
-	writel(gen, &hdev->regs->drv_reset_gen);
-	hmirror_doorbell(hdev, HMIRROR_VEC_CTRL);
-
-	deadline = jiffies + msecs_to_jiffies(HMIRROR_RESET_TIMEOUT_MS);
-	for (;;) {
-		status = readl(&hdev->regs->dev_status);
-		if (status & HMIRROR_DEV_GONE)
-			return -ENODEV;
-		if (readl(&hdev->regs->dev_reset_ack) == gen &&
-		    (status & HMIRROR_DEV_ENABLED))
-			return 0;
-		if (time_after(jiffies, deadline))
-			return -ETIMEDOUT;
-		usleep_range(1000, 2000);
-	}
+	hdev->ctrl_gen = readl(&hdev->regs->dev_ctrl_ack);
+	hdev->reset_gen = readl(&hdev->regs->dev_reset_ack);
+	hmirror_hw_control(hdev, HMIRROR_DRV_ENABLE | HMIRROR_DRV_BUS_MASTER,
+			   true);
+	return hmirror_hw_wait_ack(hdev, true, HMIRROR_RESET_TIMEOUT_MS);
 }
 
 static void hmirror_watchdog(struct work_struct *work)
@@ -315,8 +1019,14 @@ static void hmirror_watchdog(struct work_struct *work)
 	}
 	/* Pick up completions and faults whose interrupt went missing. */
 	for (i = 0; i < hdev->num_queues; i++)
-		hmirror_queue_reap(hdev, &hdev->queues[i]);
-	hmirror_fault_drain(hdev);
+		hmirror_hw_reap(hdev, &hdev->queues[i]);
+	hmirror_hw_fault_drain(hdev);
+	for (i = 0; i < hdev->num_queues; i++) {
+		if (hmirror_queue_stuck(hdev, &hdev->queues[i])) {
+			hmirror_mark_dead(hdev, "queue made no progress");
+			return;
+		}
+	}
 	schedule_delayed_work(&hdev->watchdog,
 			      msecs_to_jiffies(HMIRROR_WATCHDOG_PERIOD_MS));
 }
@@ -330,11 +1040,23 @@ static void hmirror_watchdog(struct work_struct *work)
 int hmirror_hw_init(struct hmirror_device *hdev)
 {
 	const struct hmirror_header *h = &hdev->hdr;
+	struct device *dev = &hdev->pdev->dev;
 	u32 i;
 	int ret;
 
+	spin_lock_init(&hdev->ctrl_lock);
+	INIT_DELAYED_WORK(&hdev->quiesce, hmirror_hw_quiesce_work);
+	INIT_DELAYED_WORK(&hdev->watchdog, hmirror_watchdog);
+	hmirror_pt_graveyard_init(&hdev->graveyard);
 	hdev->regs = hdev->shm + HMIRROR_REGS_OFF;
 	hdev->num_queues = h->num_queues;
+	/* A quarter of an engine per context, so four can stall at once. */
+	hdev->ctx_cap = max(1u, h->sq_entries / 4);
+	hdev->ctx_inflight = devm_kcalloc(dev, h->max_contexts * h->num_queues,
+					  sizeof(*hdev->ctx_inflight),
+					  GFP_KERNEL);
+	if (!hdev->ctx_inflight)
+		return -ENOMEM;
 	for (i = 0; i < hdev->num_queues; i++) {
 		struct hmirror_queue *q = &hdev->queues[i];
 
@@ -345,9 +1067,10 @@ int hmirror_hw_init(struct hmirror_device *hdev)
 			  i * sizeof(struct hmirror_queue_regs);
 		q->sq = hdev->shm + hmirror_sq_off(h, i);
 		q->cq = hdev->shm + hmirror_cq_off(h, i);
-		q->waiters = devm_kcalloc(&hdev->pdev->dev, h->sq_entries,
-					  sizeof(*q->waiters), GFP_KERNEL);
-		if (!q->waiters)
+		q->answers = hdev->shm + hmirror_answers_off(h, i);
+		q->slots = devm_kcalloc(dev, h->sq_entries, sizeof(*q->slots),
+					GFP_KERNEL);
+		if (!q->slots)
 			return -ENOMEM;
 	}
 	spin_lock_init(&hdev->fault_lock);
@@ -361,342 +1084,35 @@ int hmirror_hw_init(struct hmirror_device *hdev)
 
 	ret = hmirror_hw_reset(hdev);
 	if (ret) {
-		dev_err(&hdev->pdev->dev, "device did not acknowledge reset: %d\n",
-			ret);
+		dev_err(dev, "device did not acknowledge reset: %d\n", ret);
+		/* An interrupt may have declared it dead meanwhile. */
+		cancel_delayed_work_sync(&hdev->quiesce);
 		return ret;
 	}
 
 	hdev->last_heartbeat = readq(&hdev->regs->heartbeat);
 	hdev->heartbeat_stamp = jiffies;
-	INIT_DELAYED_WORK(&hdev->watchdog, hmirror_watchdog);
 	schedule_delayed_work(&hdev->watchdog,
 			      msecs_to_jiffies(HMIRROR_WATCHDOG_PERIOD_MS));
 	return 0;
 }
 
 /**
- * hmirror_hw_fini - quiesce the device before its resources go away
- * @hdev: device
+ * hmirror_hw_fini - stop the device for good before its resources go away
+ * @hdev: device, unplugged (no new drm_dev_enter() section can start)
+ *
+ * Asks the device to stop DMA and reset, and waits (bounded) for its
+ * proof.  With it, everything the device could reach may be released;
+ * without it, nothing is (see hmirror_hw_dma_stopped()).
  */
 void hmirror_hw_fini(struct hmirror_device *hdev)
 {
 	cancel_delayed_work_sync(&hdev->watchdog);
-	if (!test_bit(HMIRROR_F_DEAD, &hdev->flags)) {
-		writel(0, &hdev->regs->drv_ctrl);
-		hmirror_doorbell(hdev, HMIRROR_VEC_CTRL);
-	}
-}
-
-/*
- * Room for new commands on @q: free ring slots, and at most @entries
- * commands in flight so waiter slots never collide.  -1 when the device's
- * sq_head is impossible.
- */
-static long hmirror_sq_room(struct hmirror_queue *q, u32 entries)
-{
-	u32 used = q->sq_tail - readl(&q->regs->sq_head);
-	u64 inflight = READ_ONCE(q->next_seqno) - 1 - READ_ONCE(q->completed);
-
-	if (used > entries)
-		return -1;
-	return min_t(u64, entries - used,
-		     inflight < entries ? entries - inflight : 0);
-}
-
-/*
- * Sleep on @q until @done(q) holds, re-checking the rings every poll slice
- * in case an interrupt was lost.  Gives up with -ETIME at @deadline (in
- * jiffies), -EINTR on a signal when @interruptible, -EIO/-ENODEV if the
- * device goes away.  Invalidations sleep uninterruptibly: they must finish
- * even in a task that is being killed, and the deadline bounds them.
- */
-static int hmirror_queue_sleep(struct hmirror_device *hdev,
-			       struct hmirror_queue *q,
-			       bool (*done)(struct hmirror_queue *q, u64 arg),
-			       u64 arg, unsigned long deadline,
-			       bool interruptible)
-{
-	long slice, ret;
-
-	for (;;) {
-		hmirror_queue_reap(hdev, q);
-		if (done(q, arg))
-			return 0;
-		ret = hmirror_hw_status(hdev);
-		if (ret)
-			return ret;
-		if (time_after_eq(jiffies, deadline))
-			return -ETIME;
-		slice = min_t(long, deadline - jiffies,
-			      msecs_to_jiffies(HMIRROR_POLL_SLICE_MS));
-		if (!interruptible) {
-			wait_event_timeout(q->wq, done(q, arg) ||
-					   hmirror_hw_status(hdev), slice);
-			continue;
-		}
-		ret = wait_event_interruptible_timeout(q->wq,
-						       done(q, arg) ||
-						       hmirror_hw_status(hdev),
-						       slice);
-		if (ret < 0)
-			return -EINTR;
-	}
-}
-
-static bool hmirror_seqno_done(struct hmirror_queue *q, u64 seqno)
-{
-	return READ_ONCE(q->completed) >= seqno;
-}
-
-static bool hmirror_sq_not_full(struct hmirror_queue *q, u64 entries)
-{
-	return hmirror_sq_room(q, entries) > 0;
-}
-
-/**
- * __hmirror_queue_submit - put commands on a queue and ring the doorbell
- * @hdev: device
- * @qi: queue index, < hdev->num_queues
- * @cmds: commands; their seqno fields are assigned here
- * @count: number of commands
- * @last_seqno: out: sequence number of the last command
- * @flags: HMIRROR_WAIT_*
- * @w: waiter to register for the (single) command, or NULL
- *
- * Waits for ring space if needed.
- *
- * Return: 0, -EINTR, -EIO or -ENODEV.  On error some commands may already
- * be queued; @last_seqno then names the last one that was.
- */
-static int __hmirror_queue_submit(struct hmirror_device *hdev, u32 qi,
-				  const struct hmirror_cmd *cmds, u32 count,
-				  u64 *last_seqno, unsigned int flags,
-				  struct hmirror_waiter *w)
-{
-	struct hmirror_queue *q = &hdev->queues[qi];
-	u32 entries = hdev->hdr.sq_entries;
-	unsigned long irqflags;
-	long room;
-	u32 n;
-	int ret;
-
-	*last_seqno = 0;
-	while (count) {
-		ret = hmirror_queue_sleep(hdev, q, hmirror_sq_not_full, entries,
-					  jiffies + msecs_to_jiffies(HMIRROR_CMD_TIMEOUT_MS),
-					  flags & HMIRROR_WAIT_INTERRUPTIBLE);
-		if (ret == -ETIME) {
-			hmirror_mark_dead(hdev, "submission ring stuck");
-			ret = -EIO;
-		}
-		if (ret)
-			return ret;
-
-		spin_lock_irqsave(&q->lock, irqflags);
-		ret = hmirror_hw_status(hdev);
-		room = ret ? 0 : hmirror_sq_room(q, entries);
-		if (room < 0)
-			ret = -EIO;
-		if (ret) {
-			spin_unlock_irqrestore(&q->lock, irqflags);
-			if (ret == -EIO)
-				hmirror_mark_dead(hdev, "submission ring index out of range");
-			return ret;
-		}
-		for (n = 0; n < min_t(u32, room, count); n++) {
-			struct hmirror_cmd __iomem *slot =
-				&q->sq[q->sq_tail & (entries - 1)];
-			struct hmirror_cmd cmd = cmds[n];
-
-			cmd.seqno = q->next_seqno++;
-			if (w) {
-				w->seqno = cmd.seqno;
-				q->waiters[cmd.seqno & (entries - 1)] = w;
-			}
-			memcpy_toio(slot, &cmd, sizeof(cmd));
-			q->sq_tail++;
-			*last_seqno = cmd.seqno;
-		}
-		/* writel orders the descriptor stores before the tail. */
-		writel(q->sq_tail, &q->regs->sq_tail);
-		spin_unlock_irqrestore(&q->lock, irqflags);
-		atomic64_add(n, &hdev->cmds_submitted);
-		hmirror_doorbell(hdev, HMIRROR_VEC_CQ);
-		cmds += n;
-		count -= n;
-	}
-	return 0;
-}
-
-int hmirror_queue_submit(struct hmirror_device *hdev, u32 qi,
-			 const struct hmirror_cmd *cmds, u32 count,
-			 u64 *last_seqno, unsigned int flags)
-{
-	return __hmirror_queue_submit(hdev, qi, cmds, count, last_seqno,
-				      flags, NULL);
-}
-
-/**
- * hmirror_queue_submit_wait - queue one command whose result is wanted
- * @hdev: device
- * @qi: queue index
- * @cmd: command
- * @w: waiter, zeroed; gets the seqno, later the completion or a fault
- * @flags: HMIRROR_WAIT_*
- *
- * The caller must hmirror_queue_forget() @w before it goes out of scope.
- *
- * Return: 0, -EINTR, -EIO or -ENODEV.
- */
-int hmirror_queue_submit_wait(struct hmirror_device *hdev, u32 qi,
-			      const struct hmirror_cmd *cmd,
-			      struct hmirror_waiter *w, unsigned int flags)
-{
-	u64 seqno;
-
-	return __hmirror_queue_submit(hdev, qi, cmd, 1, &seqno, flags, w);
-}
-
-/**
- * hmirror_queue_forget - unregister a waiter (completed or abandoned)
- * @hdev: device
- * @qi: queue index
- * @w: waiter
- */
-void hmirror_queue_forget(struct hmirror_device *hdev, u32 qi,
-			  struct hmirror_waiter *w)
-{
-	struct hmirror_queue *q = &hdev->queues[qi];
-	u32 slot = w->seqno & (hdev->hdr.sq_entries - 1);
-	unsigned long irqflags;
-
-	spin_lock_irqsave(&q->lock, irqflags);
-	if (q->waiters[slot] == w)
-		q->waiters[slot] = NULL;
-	spin_unlock_irqrestore(&q->lock, irqflags);
-}
-
-/* Is @f a record this driver could have caused?  Not yet matched. */
-static bool hmirror_fault_plausible(struct hmirror_device *hdev,
-				    const struct hmirror_fault *f)
-{
-	return f->fault_id && f->queue >= 1 && f->queue < hdev->num_queues &&
-	       f->ctx && f->ctx < hdev->hdr.max_contexts &&
-	       f->access >= HMIRROR_ACCESS_READ &&
-	       f->access <= HMIRROR_ACCESS_ATOMIC &&
-	       PAGE_ALIGNED(f->addr) && !(f->addr >> HMIRROR_VA_BITS) &&
-	       f->npages >= 1 && f->npages <= HMIRROR_FAULT_MAX_PAGES &&
-	       !((f->addr + ((u64)f->npages << PAGE_SHIFT) - 1) >> HMIRROR_VA_BITS);
-}
-
-/**
- * hmirror_fault_drain - hand the device's fault records to their commands
- * @hdev: device
- *
- * A record is given to the task waiting for the command it names, which
- * services and answers it.  A record naming a command nobody waits for
- * is cancelled here; an impossible record marks the device dead.
- */
-void hmirror_fault_drain(struct hmirror_device *hdev)
-{
-	u32 entries = hdev->hdr.fault_entries;
-	unsigned long irqflags;
-	const char *bad = NULL;
-	u32 tail;
-
-	spin_lock_irqsave(&hdev->fault_lock, irqflags);
-	if (hmirror_hw_status(hdev))
-		goto out;
-	tail = readl(&hdev->fault_regs->tail);
-	if (tail - hdev->fault_head > entries) {
-		bad = "fault ring index out of range";
-		goto out;
-	}
-	while (hdev->fault_head != tail) {
-		struct hmirror_fault f;
-		struct hmirror_queue *q;
-		struct hmirror_waiter *w;
-		bool orphan = false;
-
-		memcpy_fromio(&f, &hdev->fault_ring[hdev->fault_head & (entries - 1)],
-			      sizeof(f));
-		hdev->fault_head++;
-		if (!hmirror_fault_plausible(hdev, &f)) {
-			bad = "malformed fault record";
-			break;
-		}
-		q = &hdev->queues[f.queue];
-		spin_lock(&q->lock);
-		if (f.seqno <= q->completed || f.seqno >= q->next_seqno) {
-			bad = "fault for a command not in flight";
-		} else {
-			w = q->waiters[f.seqno & (hdev->hdr.sq_entries - 1)];
-			if (w && w->seqno == f.seqno && !w->fault_pending) {
-				w->fault = f;
-				w->fault_pending = true;
-			} else {
-				orphan = true;
-			}
-		}
-		spin_unlock(&q->lock);
-		if (bad)
-			break;
-		if (orphan) {
-			atomic64_inc(&hdev->faults_orphaned);
-			hmirror_fault_answer(hdev, f.queue, f.fault_id,
-					     HMIRROR_FAULT_CANCEL);
-		} else {
-			wake_up_all(&q->wq);
-		}
-	}
-	writel(hdev->fault_head, &hdev->fault_regs->head);
-out:
-	spin_unlock_irqrestore(&hdev->fault_lock, irqflags);
-	if (bad)
-		hmirror_mark_dead(hdev, bad);
-}
-
-/**
- * hmirror_fault_answer - tell a stalled engine to replay or cancel
- * @hdev: device
- * @qi: the engine's queue
- * @fault_id: the record's id
- * @answer: HMIRROR_FAULT_REPLAY or HMIRROR_FAULT_CANCEL
- */
-void hmirror_fault_answer(struct hmirror_device *hdev, u32 qi, u32 fault_id,
-			  u32 answer)
-{
-	struct hmirror_queue_regs __iomem *regs = hdev->queues[qi].regs;
-
-	/* The device matches the id, so the answer goes first. */
-	writel(answer, &regs->fault_answer);
-	writel(fault_id, &regs->fault_answer_id);
-	hmirror_doorbell(hdev, HMIRROR_VEC_FAULT);
-}
-
-/**
- * hmirror_queue_wait - wait for a sequence number to complete
- * @hdev: device
- * @qi: queue index
- * @seqno: sequence number already submitted on @qi
- * @timeout_ms: 0 to poll once
- * @completed: out: last completed sequence number
- * @flags: HMIRROR_WAIT_*
- *
- * Return: 0, -EBUSY (poll, not done), -ETIME, -EINTR, -EIO or -ENODEV.
- */
-int hmirror_queue_wait(struct hmirror_device *hdev, u32 qi, u64 seqno,
-		       unsigned long timeout_ms, u64 *completed,
-		       unsigned int flags)
-{
-	struct hmirror_queue *q = &hdev->queues[qi];
-	int ret;
-
-	ret = hmirror_queue_sleep(hdev, q, hmirror_seqno_done, seqno,
-				  jiffies + msecs_to_jiffies(timeout_ms),
-				  flags & HMIRROR_WAIT_INTERRUPTIBLE);
-	*completed = READ_ONCE(q->completed);
-	if (ret == -ETIME && !timeout_ms)
-		ret = -EBUSY;
-	return ret;
+	cancel_delayed_work_sync(&hdev->quiesce);
+	hmirror_hw_stop(hdev, 0);
+	if (!hmirror_hw_wait_ack(hdev, false, HMIRROR_QUIESCE_TIMEOUT_MS))
+		hmirror_hw_set_quiesced(hdev);
+	else
+		drm_warn(&hdev->drm, "device did not confirm it stopped DMA: keeping what it could reach\n");
+	pci_clear_master(hdev->pdev);
 }

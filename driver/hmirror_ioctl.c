@@ -36,6 +36,7 @@ static int hmirror_ioctl_get_info(struct drm_device *drm, void *data,
 	info->max_contexts = h->max_contexts;
 	info->tlb_entries = h->tlb_entries;
 	info->num_vectors = h->num_vectors;
+	info->va_bits = hdev->va_bits;
 	return 0;
 }
 
@@ -54,6 +55,7 @@ static int hmirror_ioctl_submit_nop(struct drm_device *drm, void *data,
 {
 	struct hmirror_device *hdev = to_hmirror(drm);
 	struct drm_hmirror_submit_nop *args = data;
+	struct hmirror_ctx *ctx = file->driver_priv;
 	struct hmirror_cmd *cmds;
 	u32 qi, left, n, i;
 	u64 last = 0;
@@ -76,12 +78,15 @@ static int hmirror_ioctl_submit_nop(struct drm_device *drm, void *data,
 
 	for (left = args->count; left; left -= n) {
 		n = min(left, HMIRROR_NOP_CHUNK);
-		for (i = 0; i < n; i++)
+		/* The file's context: a FENCE waits for its own commands only. */
+		for (i = 0; i < n; i++) {
 			cmds[i].opcode = HMIRROR_OP_NOP;
+			cmds[i].ctx = ctx->id;
+		}
 		if (n == left && (args->flags & DRM_HMIRROR_NOP_FENCE))
 			cmds[n - 1].opcode = HMIRROR_OP_FENCE;
-		ret = hmirror_queue_submit(hdev, qi, cmds, n, &last,
-					   HMIRROR_WAIT_INTERRUPTIBLE);
+		ret = hmirror_hw_submit(hdev, qi, cmds, n, &last, NULL,
+					HMIRROR_WAIT_INTERRUPTIBLE);
 		if (ret)
 			goto out_exit;
 	}
@@ -90,12 +95,10 @@ static int hmirror_ioctl_submit_nop(struct drm_device *drm, void *data,
 	if (args->flags & DRM_HMIRROR_NOP_WAIT) {
 		u64 completed;
 
-		ret = hmirror_queue_wait(hdev, qi, last, HMIRROR_CMD_TIMEOUT_MS,
-					 &completed, HMIRROR_WAIT_INTERRUPTIBLE);
-		if (ret == -ETIME) {
-			hmirror_mark_dead(hdev, "command timed out");
-			ret = -EIO;
-		}
+		/* Bounded by the device's progress, ended by a signal. */
+		ret = hmirror_hw_wait_seqno(hdev, qi, last, HMIRROR_WAIT_MAX_MS,
+					    &completed,
+					    HMIRROR_WAIT_INTERRUPTIBLE);
 	}
 out_exit:
 	drm_dev_exit(idx);
@@ -122,8 +125,8 @@ static int hmirror_ioctl_wait(struct drm_device *drm, void *data,
 
 	if (!drm_dev_enter(drm, &idx))
 		return -ENODEV;
-	ret = hmirror_queue_wait(hdev, qi, args->fence, args->timeout_ms,
-				 &args->completed, HMIRROR_WAIT_INTERRUPTIBLE);
+	ret = hmirror_hw_wait_seqno(hdev, qi, args->fence, args->timeout_ms,
+				    &args->completed, HMIRROR_WAIT_INTERRUPTIBLE);
 	drm_dev_exit(idx);
 	return ret;
 }
@@ -142,6 +145,13 @@ static int hmirror_ioctl_stats(struct drm_device *drm, void *data,
 	st->cmds_completed = atomic64_read(&hdev->cmds_completed);
 	st->doorbells = atomic64_read(&hdev->doorbells);
 	st->live_contexts = atomic_read(&hdev->live_contexts);
+	st->state = (test_bit(HMIRROR_F_DEAD, &hdev->flags) ?
+		     DRM_HMIRROR_STATE_DEAD : 0) |
+		    (test_bit(HMIRROR_F_QUIESCED, &hdev->flags) ?
+		     DRM_HMIRROR_STATE_QUIESCED : 0);
+	st->nonblock_deferred = atomic64_read(&hdev->nonblock_deferred);
+	st->faults_orphaned = atomic64_read(&hdev->faults_orphaned);
+	st->kept_pages = hmirror_pt_graveyard_pages(&hdev->graveyard);
 
 	/* Device-side counters only while the BAR is still mapped. */
 	if (!drm_dev_enter(drm, &idx))
@@ -187,21 +197,18 @@ static int hmirror_ioctl_ctx_options(struct drm_device *drm, void *data,
 	return 0;
 }
 
-/* [addr, addr + len) is a possible user range. */
-static bool user_range_ok(u64 addr, u64 len)
-{
-	return len && addr < TASK_SIZE && len <= TASK_SIZE - addr;
-}
-
 static bool ranges_overlap(u64 a, u64 b, u64 len)
 {
 	return a < b + len && b < a + len;
 }
 
 /* Translate an EXEC request into a device command, checking every field. */
-static int hmirror_exec_to_cmd(const struct drm_hmirror_exec *x,
+static int hmirror_exec_to_cmd(struct hmirror_device *hdev,
+			       const struct drm_hmirror_exec *x,
 			       struct hmirror_cmd *cmd)
 {
+	int ret;
+
 	bool has_buf = x->op == DRM_HMIRROR_OP_READ ||
 		       x->op == DRM_HMIRROR_OP_WRITE ||
 		       x->op == DRM_HMIRROR_OP_COPY;
@@ -210,12 +217,17 @@ static int hmirror_exec_to_cmd(const struct drm_hmirror_exec *x,
 
 	if (x->flags || x->reserved[0] || x->reserved[1])
 		return -EINVAL;
-	if (x->len > DRM_HMIRROR_EXEC_MAX_LEN || !user_range_ok(x->addr, x->len))
+	if (x->len > DRM_HMIRROR_EXEC_MAX_LEN)
 		return -EINVAL;
+	ret = hmirror_user_range(hdev, x->addr, x->len);
+	if (ret)
+		return ret;
 	if (has_buf) {
-		if (!user_range_ok(x->buf, x->len) ||
-		    ranges_overlap(x->addr, x->buf, x->len))
+		if (ranges_overlap(x->addr, x->buf, x->len))
 			return -EINVAL;
+		ret = hmirror_user_range(hdev, x->buf, x->len);
+		if (ret)
+			return ret;
 	} else if (x->buf) {
 		return -EINVAL;
 	}
@@ -276,7 +288,7 @@ static int hmirror_ioctl_exec(struct drm_device *drm, void *data,
 	struct hmirror_ctx *ctx;
 	struct hmirror_cpl cpl = { };
 	struct hmirror_cmd cmd;
-	int ret, idx;
+	int ret;
 	u32 qi;
 
 	ret = hmirror_ctx_get(file, &ctx);
@@ -285,15 +297,12 @@ static int hmirror_ioctl_exec(struct drm_device *drm, void *data,
 	ret = hmirror_engine_queue(hdev, x->engine, &qi);
 	if (ret)
 		return ret;
-	ret = hmirror_exec_to_cmd(x, &cmd);
+	ret = hmirror_exec_to_cmd(hdev, x, &cmd);
 	if (ret)
 		return ret;
 
-	if (!drm_dev_enter(drm, &idx))
-		return -ENODEV;
 	res.cpl = &cpl;
 	ret = hmirror_exec(ctx, qi, &cmd, &res);
-	drm_dev_exit(idx);
 	/* The uapi reports any inaccessible address as -EFAULT. */
 	if (ret == -EPERM)
 		ret = -EFAULT;
@@ -322,9 +331,11 @@ static int hmirror_ioctl_prefetch(struct drm_device *drm, void *data,
 		return ret;
 	if (args->flags & ~DRM_HMIRROR_PREFETCH_WRITE || args->pad ||
 	    !PAGE_ALIGNED(args->addr) || !PAGE_ALIGNED(args->len) ||
-	    args->len > DRM_HMIRROR_EXEC_MAX_LEN ||
-	    !user_range_ok(args->addr, args->len))
+	    args->len > DRM_HMIRROR_EXEC_MAX_LEN)
 		return -EINVAL;
+	ret = hmirror_user_range(ctx->hdev, args->addr, args->len);
+	if (ret)
+		return ret;
 
 	req.write = args->flags & DRM_HMIRROR_PREFETCH_WRITE;
 	req.start = args->addr;
@@ -368,9 +379,12 @@ static int hmirror_ioctl_snapshot(struct drm_device *drm, void *data,
 	if (ret)
 		return ret;
 	if (args->pad || !args->npages || args->npages > HMIRROR_SNAPSHOT_MAX ||
-	    !PAGE_ALIGNED(args->addr) ||
-	    !user_range_ok(args->addr, args->npages << PAGE_SHIFT))
+	    !PAGE_ALIGNED(args->addr))
 		return -EINVAL;
+	ret = hmirror_user_range(ctx->hdev, args->addr,
+				 args->npages << PAGE_SHIFT);
+	if (ret)
+		return ret;
 
 	va = args->addr;
 	for (i = 0; i < args->npages; i += n) {
@@ -417,7 +431,7 @@ static int hmirror_ioctl_ctx_stats(struct drm_device *drm, void *data,
 	st->pages_unmapped = atomic64_read(&m->pages_unmapped);
 	st->invalidation_ns = atomic64_read(&m->invalidation_ns);
 	st->inv_wait_ns = atomic64_read(&m->inv_wait_ns);
-	st->nonblock_eagain = atomic64_read(&m->nonblock_eagain);
+	st->nonblock_deferred = atomic64_read(&m->nonblock_deferred);
 	st->mapped = READ_ONCE(ctx->pt.mapped);
 	return 0;
 }

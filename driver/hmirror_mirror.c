@@ -10,6 +10,16 @@
  * (the fault path) waits until no active invalidation overlaps its range
  * and commits only if it was not marked stale meanwhile.
  *
+ * A non-blockable invalidation (the OOM reaper, process_mrelease()) may
+ * not sleep, yet must not fail either: the notifier implements
+ * invalidate_range_end, and the kernel's contract forbids a start that
+ * can fail to such a notifier.  It records the range as active and hands
+ * the clearing to a worker; the range stays active for faults until the
+ * worker is done.  The device keeps reaching the pages meanwhile, which
+ * is safe because the device page table holds a reference on every page
+ * it maps: nothing it can reach is freed before its entry is cleared and
+ * the device TLB flushed.
+ *
  * Rules lockdep is taught (see hmirror_ctx_teach_lockdep and
  * hmirror_inv_wait_map): never wait for an invalidation while holding the
  * page-table lock, and never allocate with GFP_KERNEL under it.
@@ -47,30 +57,29 @@ struct hmirror_inv {
 	const struct mmu_notifier_range *range;
 };
 
-static void hmirror_mirror_inv_end(struct hmirror_mirror *m,
-				   const struct mmu_notifier_range *range,
-				   struct hmirror_inv *inv);
-
 static struct hmirror_ctx *mn_to_ctx(struct mmu_notifier *mn)
 {
 	return container_of(mn, struct hmirror_ctx, mirror.mn);
 }
 
-/* Caller holds inv_lock. */
 static bool hmirror_active_overlaps(struct hmirror_mirror *m, u64 start,
 				    u64 end)
 {
+	lockdep_assert_held(&m->inv_lock);
 	if (m->active_unrecorded)
+		return true;
+	if (m->deferred_start < m->deferred_end &&
+	    start < m->deferred_end && m->deferred_start < end)
 		return true;
 	return interval_tree_iter_first(&m->active, start, end - 1);
 }
 
-/* Caller holds inv_lock. */
 static void hmirror_mark_stale(struct hmirror_mirror *m, u64 start, u64 end,
 			       bool everything)
 {
 	struct hmirror_fault_range *f;
 
+	lockdep_assert_held(&m->inv_lock);
 	list_for_each_entry(f, &m->faults, link)
 		if (everything || (f->start < end && start < f->end))
 			f->stale = true;
@@ -96,15 +105,29 @@ void hmirror_mirror_zap(struct hmirror_ctx *ctx, u64 start, u64 end)
 		next = hmirror_pt_clear(&ctx->pt, from, end, &ctx->zap);
 		if (!ctx->zap.n && list_empty(&ctx->zap.tables))
 			continue;
-		/*
-		 * A dead device does no DMA, so its TLB is moot: release
-		 * either way.  The wait is bounded (it marks the device dead).
-		 */
-		hmirror_ctx_tlb_inval(ctx, from, next);
 		atomic64_inc(&m->stats.device_flushes);
 		atomic64_add(ctx->zap.n, &m->stats.pages_unmapped);
-		hmirror_pt_zap_release(&ctx->pt, &ctx->zap);
+		/*
+		 * The wait is bounded: a device that makes no progress is
+		 * declared dead.  A dead device's TLB cannot be trusted to
+		 * be clean: what it could reach is released only once it
+		 * proved it stopped.
+		 */
+		if (hmirror_hw_tlb_inval(ctx->hdev, ctx->id, from, next))
+			hmirror_hw_release(ctx->hdev, &ctx->pt, &ctx->zap);
+		else
+			hmirror_pt_zap_release(&ctx->pt, &ctx->zap);
 	}
+}
+
+static void hmirror_mirror_clear_locked(struct hmirror_ctx *ctx, u64 start,
+					u64 end)
+{
+	lock_map_acquire(&hmirror_inv_wait_map);
+	mutex_lock(&ctx->pt.lock);
+	hmirror_mirror_zap(ctx, start, end);
+	mutex_unlock(&ctx->pt.lock);
+	lock_map_release(&hmirror_inv_wait_map);
 }
 
 static int hmirror_mn_invalidate_start(struct mmu_notifier *mn,
@@ -129,67 +152,91 @@ static int hmirror_mn_invalidate_start(struct mmu_notifier *mn,
 		m->active_unrecorded++;
 	}
 	hmirror_mark_stale(m, range->start, range->end, !inv);
+	if (!blockable) {
+		/* Active for faults until the worker has cleared it. */
+		if (m->deferred_start >= m->deferred_end) {
+			m->deferred_start = range->start;
+			m->deferred_end = range->end;
+		} else {
+			m->deferred_start = min(m->deferred_start, range->start);
+			m->deferred_end = max(m->deferred_end, range->end);
+		}
+	}
 	spin_unlock(&m->inv_lock);
 	atomic64_inc(&m->stats.invalidations);
 	trace_hmirror_inv_begin(ctx->id, range->start, range->end,
 				range->event, blockable);
 
-	lock_map_acquire(&hmirror_inv_wait_map);
-	if (blockable) {
-		mutex_lock(&ctx->pt.lock);
-	} else if (!mutex_trylock(&ctx->pt.lock)) {
-		lock_map_release(&hmirror_inv_wait_map);
-		goto again;
+	if (!blockable) {
+		/*
+		 * Sleeping is not allowed and failing is not either (see the
+		 * top of this file): the worker clears and flushes; the
+		 * device's page references keep the pages until then.
+		 */
+		queue_work(system_unbound_wq, &m->deferred_work);
+		atomic64_inc(&m->stats.nonblock_deferred);
+		atomic64_inc(&ctx->hdev->nonblock_deferred);
+		trace_hmirror_inv_end(ctx->id, range->start, range->end, 1, 0);
+		return 0;
 	}
-	if (!blockable && !hmirror_pt_range_empty(&ctx->pt, range->start,
-						  range->end)) {
-		/* Flushing the device would sleep. */
-		mutex_unlock(&ctx->pt.lock);
-		lock_map_release(&hmirror_inv_wait_map);
-		goto again;
-	}
-	hmirror_mirror_zap(ctx, range->start, range->end);
-	mutex_unlock(&ctx->pt.lock);
-	lock_map_release(&hmirror_inv_wait_map);
+	hmirror_mirror_clear_locked(ctx, range->start, range->end);
 	t0 = ktime_sub(ktime_get(), t0);
 	atomic64_add(ktime_to_ns(t0), &m->stats.invalidation_ns);
 	trace_hmirror_inv_end(ctx->id, range->start, range->end, 0,
 			      ktime_to_ns(t0));
 	return 0;
+}
 
-again:
-	/* _end is not called for a failed _start: undo the record now. */
-	hmirror_mirror_inv_end(m, range, inv);
-	atomic64_inc(&m->stats.nonblock_eagain);
-	trace_hmirror_inv_end(ctx->id, range->start, range->end, -EAGAIN, 0);
-	return -EAGAIN;
+/* Clear what non-blockable invalidations left, then let faults in again. */
+static void hmirror_mirror_deferred_work(struct work_struct *work)
+{
+	struct hmirror_ctx *ctx = container_of(work, struct hmirror_ctx,
+					       mirror.deferred_work);
+	struct hmirror_mirror *m = &ctx->mirror;
+	u64 start, end;
+
+	spin_lock(&m->inv_lock);
+	start = m->deferred_start;
+	end = m->deferred_end;
+	spin_unlock(&m->inv_lock);
+	if (start >= end)
+		return;
+	hmirror_mirror_clear_locked(ctx, start, end);
+	spin_lock(&m->inv_lock);
+	/* A deferral that came meanwhile re-queued this work: keep it. */
+	if (m->deferred_start == start && m->deferred_end == end) {
+		m->deferred_start = 0;
+		m->deferred_end = 0;
+	}
+	spin_unlock(&m->inv_lock);
+	wake_up_all(&m->inv_wq);
 }
 
 /**
  * hmirror_mirror_inv_end - retire an active invalidation and wake waiters
  * @m: mirror
  * @range: the notifier's range
- * @inv: its record if known, else looked up (NULL when unrecorded)
  */
 static void hmirror_mirror_inv_end(struct hmirror_mirror *m,
-				   const struct mmu_notifier_range *range,
-				   struct hmirror_inv *inv)
+				   const struct mmu_notifier_range *range)
 {
+	struct hmirror_inv *inv = NULL;
 	struct interval_tree_node *it;
 
 	spin_lock(&m->inv_lock);
 	for (it = interval_tree_iter_first(&m->active, range->start,
 					   range->end - 1);
-	     !inv && it; it = interval_tree_iter_next(it, range->start,
-						       range->end - 1)) {
+	     it; it = interval_tree_iter_next(it, range->start, range->end - 1)) {
 		struct hmirror_inv *cand = container_of(it, struct hmirror_inv, node);
 
-		if (cand->range == range)
+		if (cand->range == range) {
 			inv = cand;
+			break;
+		}
 	}
 	if (inv)
 		interval_tree_remove(&inv->node, &m->active);
-	else if (!WARN_ON_ONCE(!m->active_unrecorded))
+	else if (m->active_unrecorded)
 		m->active_unrecorded--;
 	spin_unlock(&m->inv_lock);
 	kfree(inv);
@@ -199,7 +246,7 @@ static void hmirror_mirror_inv_end(struct hmirror_mirror *m,
 static void hmirror_mn_invalidate_end(struct mmu_notifier *mn,
 				      const struct mmu_notifier_range *range)
 {
-	hmirror_mirror_inv_end(&mn_to_ctx(mn)->mirror, range, NULL);
+	hmirror_mirror_inv_end(&mn_to_ctx(mn)->mirror, range);
 }
 
 /* The mm is going away (exit or exec): the device must forget it all. */
@@ -213,11 +260,7 @@ static void hmirror_mn_release(struct mmu_notifier *mn, struct mm_struct *mm)
 	hmirror_mark_stale(m, 0, 0, true);
 	spin_unlock(&m->inv_lock);
 
-	lock_map_acquire(&hmirror_inv_wait_map);
-	mutex_lock(&ctx->pt.lock);
-	hmirror_mirror_zap(ctx, 0, 1ull << HMIRROR_VA_BITS);
-	mutex_unlock(&ctx->pt.lock);
-	lock_map_release(&hmirror_inv_wait_map);
+	hmirror_mirror_clear_locked(ctx, 0, ctx->pt.va_end);
 	wake_up_all(&m->inv_wq);
 }
 
@@ -242,6 +285,7 @@ int hmirror_mirror_init(struct hmirror_ctx *ctx, struct mm_struct *mm)
 	m->active = RB_ROOT_CACHED;
 	INIT_LIST_HEAD(&m->faults);
 	init_waitqueue_head(&m->inv_wq);
+	INIT_WORK(&m->deferred_work, hmirror_mirror_deferred_work);
 	m->mn.ops = &hmirror_mn_ops;
 	return mmu_notifier_register(&m->mn, mm);
 }
@@ -250,11 +294,25 @@ int hmirror_mirror_init(struct hmirror_ctx *ctx, struct mm_struct *mm)
  * hmirror_mirror_fini - stop mirroring
  * @ctx: context; no fault is in flight any more
  *
- * After this no notifier callback runs for @ctx (SRCU synchronised).
+ * After this no notifier callback or deferred clearing runs for @ctx
+ * (SRCU synchronised) and no invalidation record is left.
  */
 void hmirror_mirror_fini(struct hmirror_ctx *ctx)
 {
-	mmu_notifier_unregister(&ctx->mirror.mn, ctx->mm);
+	struct hmirror_mirror *m = &ctx->mirror;
+	struct interval_tree_node *it;
+
+	mmu_notifier_unregister(&m->mn, ctx->mm);
+	cancel_work_sync(&m->deferred_work);
+	/*
+	 * An invalidation between its start and its end when we left the
+	 * mm never reaches our _end: its record is freed here.
+	 */
+	while ((it = interval_tree_iter_first(&m->active, 0, ULONG_MAX))) {
+		interval_tree_remove(it, &m->active);
+		kfree(container_of(it, struct hmirror_inv, node));
+	}
+	m->active_unrecorded = 0;
 }
 
 /**

@@ -11,6 +11,7 @@
 #include <linux/rbtree.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 
 struct hmirror_ctx;
 
@@ -35,16 +36,21 @@ struct hmirror_mirror_stats {
 	atomic64_t pages_unmapped;	/* device entries cleared */
 	atomic64_t invalidation_ns;	/* time spent in notifier starts */
 	atomic64_t inv_wait_ns;		/* faults waiting for invalidations */
-	atomic64_t nonblock_eagain;	/* non-blockable starts refused */
+	atomic64_t nonblock_deferred;	/* non-blockable starts deferred */
 };
 
 /**
  * struct hmirror_mirror - invalidation state of a context
  * @mn: notifier on the context's mm
- * @inv_lock: protects @active, @active_unrecorded, @faults, @released
+ * @inv_lock: protects @active, @active_unrecorded, @deferred_start,
+ *	@deferred_end, @faults, @released
  * @active: active invalidations, an interval tree
  * @active_unrecorded: active invalidations that could not be recorded
  *	(allocation failed); while non-zero everything counts as active
+ * @deferred_start: start of what non-blockable invalidations left for
+ *	@deferred_work to clear; active for faults until it has
+ * @deferred_end: its end (empty when not above @deferred_start)
+ * @deferred_work: clears the deferred range
  * @faults: in-flight device faults (struct hmirror_fault_range)
  * @inv_wq: faults waiting for invalidations to end
  * @released: the mm is gone; nothing may be mirrored any more
@@ -55,6 +61,9 @@ struct hmirror_mirror {
 	spinlock_t inv_lock;	/* see kernel-doc above */
 	struct rb_root_cached active;
 	unsigned int active_unrecorded;
+	u64 deferred_start;
+	u64 deferred_end;
+	struct work_struct deferred_work;
 	struct list_head faults;
 	wait_queue_head_t inv_wq;
 	bool released;

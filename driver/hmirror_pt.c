@@ -25,74 +25,74 @@
 #define PT_SPAN(level)		(1ull << HMIRROR_PT_SHIFT(level))
 #define PT_DIR_FLAGS		(HMIRROR_PTE_VALID | HMIRROR_PTE_WRITE)
 
-static struct hmirror_pt_table *pt_table_alloc(bool directory)
+/*
+ * A table page is DMA-coherent memory: the device reads entries while the
+ * CPU writes them, so there is no ownership to hand back and forth.  It
+ * comes zeroed.
+ */
+static struct hmirror_pt_table *pt_table_alloc(struct device *dev)
 {
 	struct hmirror_pt_table *t;
-	struct page *page;
 
 	t = kzalloc(sizeof(*t), GFP_KERNEL);
 	if (!t)
 		return NULL;
-	page = alloc_page(GFP_KERNEL | __GFP_ZERO);
-	if (!page)
+	t->ptr = kcalloc(HMIRROR_PT_ENTRIES, sizeof(*t->ptr), GFP_KERNEL);
+	if (!t->ptr)
 		goto err_table;
-	t->entries = page_address(page);
-	if (directory) {
-		t->child = kcalloc(HMIRROR_PT_ENTRIES, sizeof(*t->child),
-				   GFP_KERNEL);
-		if (!t->child)
-			goto err_page;
-	}
+	t->entries = dma_alloc_coherent(dev, PAGE_SIZE, &t->dma, GFP_KERNEL);
+	if (!t->entries)
+		goto err_ptr;
 	INIT_LIST_HEAD(&t->free_link);
 	return t;
 
-err_page:
-	__free_page(page);
+err_ptr:
+	kfree(t->ptr);
 err_table:
 	kfree(t);
 	return NULL;
 }
 
-/* Map for the device; the table is zero, so no sync is needed after. */
-static int pt_table_map(struct device *dev, struct hmirror_pt_table *t)
-{
-	t->dma = dma_map_page(dev, virt_to_page(t->entries), 0, PAGE_SIZE,
-			      DMA_TO_DEVICE);
-	return dma_mapping_error(dev, t->dma) ? -ENOMEM : 0;
-}
-
 static void pt_table_free(struct device *dev, struct hmirror_pt_table *t)
 {
-	if (dev && t->dma)
-		dma_unmap_page(dev, t->dma, PAGE_SIZE, DMA_TO_DEVICE);
-	free_page((unsigned long)t->entries);
-	kfree(t->child);
+	dma_free_coherent(dev, PAGE_SIZE, t->entries, t->dma);
+	kfree(t->ptr);
 	kfree(t);
+}
+
+static size_t pt_leaf_size(const struct hmirror_pt_leaf *l)
+{
+	return l->huge ? HMIRROR_HUGE_SIZE : PAGE_SIZE;
+}
+
+/* The device no longer reaches @l: drop its mapping and page reference. */
+static void pt_leaf_release(struct device *dev, const struct hmirror_pt_leaf *l)
+{
+	dma_unmap_page(dev, l->dma, pt_leaf_size(l), DMA_BIDIRECTIONAL);
+	folio_put(page_folio(l->page));
 }
 
 /**
  * hmirror_pt_init - allocate an empty page table
  * @pt: page table
  * @dev: device that walks it
+ * @va_bits: the device's virtual address width (48 or 57)
+ * @huge: the device takes 2 MiB leaves
  *
  * Return: 0 or -ENOMEM.
  */
-int hmirror_pt_init(struct hmirror_pt *pt, struct device *dev)
+int hmirror_pt_init(struct hmirror_pt *pt, struct device *dev,
+		    unsigned int va_bits, bool huge)
 {
-	int ret;
-
 	mutex_init(&pt->lock);
 	pt->dev = dev;
+	pt->levels = hmirror_pt_levels(va_bits);
+	pt->va_end = 1ull << va_bits;
+	pt->huge = huge;
 	pt->mapped = 0;
-	pt->root = pt_table_alloc(true);
+	pt->root = pt_table_alloc(dev);
 	if (!pt->root)
 		return -ENOMEM;
-	ret = pt_table_map(dev, pt->root);
-	if (ret) {
-		pt_table_free(NULL, pt->root);
-		pt->root = NULL;
-		return ret;
-	}
 	pt->tables = 1;
 	return 0;
 }
@@ -112,30 +112,31 @@ static unsigned int pt_tables_spanned(u64 start, u64 end, int level)
 
 /**
  * hmirror_pt_cache_fill - allocate the tables a map of [start, end) may need
+ * @pt: page table the tables are for
  * @c: cache, empty or left over from an earlier fill
  * @start: first address, page aligned
  * @end: end address, at most HMIRROR_PT_MAX_BATCH pages after @start
  *
- * Called without the page-table lock.  Tables are not DMA-mapped until
- * they are used.
+ * Called without the page-table lock (the allocation may reclaim, and
+ * reclaim calls the notifier, which takes that lock).
  *
  * Return: 0, -E2BIG for too large a range, -ENOMEM.
  */
-int hmirror_pt_cache_fill(struct hmirror_pt_cache *c, u64 start, u64 end)
+int hmirror_pt_cache_fill(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
+			  u64 start, u64 end)
 {
 	unsigned int want = 0;
 	int level;
 
 	if (end <= start || (end - start) >> PAGE_SHIFT > HMIRROR_PT_MAX_BATCH)
 		return -E2BIG;
-	/* Leaf tables (level 1) and directories (levels 2 and 3). */
-	for (level = 1; level < HMIRROR_PT_LEVELS; level++)
+	/* Leaf tables (level 1) and directories (levels 2 .. levels - 1). */
+	for (level = 1; level < pt->levels; level++)
 		want += pt_tables_spanned(start, end, level);
 	if (want > HMIRROR_PT_CACHE)
 		return -E2BIG;
 	while (c->n < want) {
-		/* Every cached table gets a child array: any may be a directory. */
-		struct hmirror_pt_table *t = pt_table_alloc(true);
+		struct hmirror_pt_table *t = pt_table_alloc(pt->dev);
 
 		if (!t)
 			return -ENOMEM;
@@ -144,30 +145,10 @@ int hmirror_pt_cache_fill(struct hmirror_pt_cache *c, u64 start, u64 end)
 	return 0;
 }
 
-void hmirror_pt_cache_drain(struct hmirror_pt_cache *c)
+void hmirror_pt_cache_drain(struct hmirror_pt *pt, struct hmirror_pt_cache *c)
 {
 	while (c->n)
-		pt_table_free(NULL, c->t[--c->n]);
-}
-
-static struct hmirror_pt_table *pt_cache_take(struct hmirror_pt *pt,
-					      struct hmirror_pt_cache *c,
-					      bool directory)
-{
-	struct hmirror_pt_table *t;
-
-	if (!c->n)
-		return NULL;
-	t = c->t[--c->n];
-	if (pt_table_map(pt->dev, t)) {
-		c->t[c->n++] = t;
-		return NULL;
-	}
-	if (!directory) {
-		kfree(t->child);
-		t->child = NULL;
-	}
-	return t;
+		pt_table_free(pt->dev, c->t[--c->n]);
 }
 
 /*
@@ -181,61 +162,77 @@ static int pt_walk_alloc(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
 	struct hmirror_pt_table *t = pt->root;
 	int level;
 
-	for (level = HMIRROR_PT_LEVELS; level > leaf_level; level--) {
+	if (!t)
+		return -ENODEV;
+	for (level = pt->levels; level > leaf_level; level--) {
 		unsigned int idx = PT_IDX(va, level);
 
 		if (READ_ONCE(t->entries[idx]) & HMIRROR_PTE_HUGE)
 			return -EEXIST;
-		if (!t->child[idx]) {
-			struct hmirror_pt_table *n = pt_cache_take(pt, c, level > 2);
+		if (!t->ptr[idx]) {
+			struct hmirror_pt_table *n;
 
-			if (!n)
+			if (!c->n)
 				return -ENOMEM;
-			t->child[idx] = n;
+			n = c->t[--c->n];
+			t->ptr[idx] = n;
 			t->used++;
 			pt->tables++;
 			/* The zeroed table is visible before the link. */
 			dma_wmb();
 			WRITE_ONCE(t->entries[idx], n->dma | PT_DIR_FLAGS);
 		}
-		t = t->child[idx];
+		t = t->ptr[idx];
 	}
 	*out = t;
 	return 0;
 }
 
 /*
- * Write a leaf mapping @page (@size bytes) into @slot of @t.  An entry
- * already mapping it is kept (gaining write access if asked); one mapping
- * something else means an invalidation was missed: -EEXIST.
+ * Write a leaf mapping @page (@size bytes) into entry @idx of @t.  An entry
+ * already mapping @page is kept (gaining write access if asked); one
+ * mapping another page means an invalidation was missed: -EEXIST.  The
+ * table takes its own reference on the page: the device may reach it
+ * until the entry is cleared *and* the device TLB flushed.
  */
 static int pt_set_leaf(struct hmirror_pt *pt, struct hmirror_pt_table *t,
-		       u64 *slot, struct page *page, size_t size, u64 flags,
-		       bool write)
+		       unsigned int idx, struct page *page, size_t size,
+		       u64 flags, bool write)
 {
+	u64 old = READ_ONCE(t->entries[idx]);
 	dma_addr_t dma;
-	u64 old;
 
+	if (old & HMIRROR_PTE_VALID) {
+		/* Same page: compare pages, not DMA addresses (IOMMU remaps). */
+		if (t->ptr[idx] != page ||
+		    (old & HMIRROR_PTE_HUGE) != (flags & HMIRROR_PTE_HUGE))
+			return -EEXIST;
+		if (write && !(old & HMIRROR_PTE_WRITE))
+			WRITE_ONCE(t->entries[idx], old | HMIRROR_PTE_WRITE);
+		return 0;
+	}
 	dma = dma_map_page(pt->dev, page, 0, size, DMA_BIDIRECTIONAL);
 	if (dma_mapping_error(pt->dev, dma))
 		return -ENOMEM;
+	/*
+	 * The device and the CPU share the page for as long as it is mapped:
+	 * a mapping that needs CPU syncs (bounce buffers, a non-coherent
+	 * device) cannot be shared like that.
+	 */
+	if (dma_need_sync(pt->dev, dma)) {
+		dma_unmap_page(pt->dev, dma, size, DMA_BIDIRECTIONAL);
+		dev_warn_once(pt->dev, "DMA to user pages needs CPU syncs here (bounce buffering?): cannot mirror\n");
+		return -EIO;
+	}
 	/* The device needs a huge leaf's address aligned like its size. */
 	if (!IS_ALIGNED(dma, size)) {
 		dma_unmap_page(pt->dev, dma, size, DMA_BIDIRECTIONAL);
 		return -EBUSY;
 	}
-	old = READ_ONCE(*slot);
-	if (old & HMIRROR_PTE_VALID) {
-		dma_unmap_page(pt->dev, dma, size, DMA_BIDIRECTIONAL);
-		if ((old & HMIRROR_PTE_ADDR_MASK) != dma ||
-		    (old & HMIRROR_PTE_HUGE) != (flags & HMIRROR_PTE_HUGE))
-			return -EEXIST;
-		if (write && !(old & HMIRROR_PTE_WRITE))
-			WRITE_ONCE(*slot, old | HMIRROR_PTE_WRITE);
-		return 0;
-	}
-	WRITE_ONCE(*slot, dma | flags | HMIRROR_PTE_VALID |
-			  (write ? HMIRROR_PTE_WRITE : 0));
+	folio_get(page_folio(page));
+	t->ptr[idx] = page;
+	WRITE_ONCE(t->entries[idx], dma | flags | HMIRROR_PTE_VALID |
+				    (write ? HMIRROR_PTE_WRITE : 0));
 	t->used++;
 	pt->mapped += size >> PAGE_SHIFT;
 	return 0;
@@ -245,15 +242,16 @@ static int pt_set_leaf(struct hmirror_pt *pt, struct hmirror_pt_table *t,
  * hmirror_pt_map - map one page for the device
  * @pt: page table, lock held
  * @c: tables allocated by hmirror_pt_cache_fill() for a range holding @va
- * @va: user virtual address, page aligned, below 2^48
- * @page: the page the CPU maps at @va
+ * @va: user virtual address, page aligned, below @pt->va_end
+ * @page: the page the CPU maps at @va; the caller's reference stays the
+ *	caller's (the table takes its own)
  * @write: give the device write access
  *
  * An entry already mapping @page is kept (and gains write access if
  * asked); an entry mapping another page means an invalidation was missed
  * by the caller and is refused with -EEXIST.
  *
- * Return: 0, -EEXIST, -ENOMEM.
+ * Return: 0, -EEXIST, -ENOMEM, -EIO (the platform cannot share the page).
  */
 int hmirror_pt_map(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
 		   u64 va, struct page *page, bool write)
@@ -265,30 +263,32 @@ int hmirror_pt_map(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
 	ret = pt_walk_alloc(pt, c, va, 1, &t);
 	if (ret)
 		return ret;
-	return pt_set_leaf(pt, t, &t->entries[PT_IDX(va, 1)], page, PAGE_SIZE,
-			   0, write);
+	return pt_set_leaf(pt, t, PT_IDX(va, 1), page, PAGE_SIZE, 0, write);
 }
 
 /**
- * hmirror_pt_map_huge - map 2 MiB of physically contiguous pages at once
+ * hmirror_pt_map_huge - map 2 MiB of one folio at once
  * @pt: page table, lock held
  * @c: tables allocated by hmirror_pt_cache_fill() for a range holding @va
  * @va: user virtual address, 2 MiB aligned
- * @head: first of the 512 contiguous pages the CPU maps from @va
+ * @head: first of the 512 pages of one folio the CPU maps from @va
  * @write: give the device write access
  *
- * Return: 0; -EBUSY when 4 KiB entries exist there or the DMA address is
- * not 2 MiB aligned (the caller maps 4 KiB pages instead); -EEXIST,
- * -ENOMEM as hmirror_pt_map().
+ * Return: 0; -EBUSY when the device takes no 2 MiB leaves, 4 KiB entries
+ * exist there or the DMA address is not 2 MiB aligned (the caller maps
+ * 4 KiB pages instead); -EEXIST, -ENOMEM, -EIO as hmirror_pt_map().
  */
 int hmirror_pt_map_huge(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
 			u64 va, struct page *head, bool write)
 {
 	struct hmirror_pt_table *t;
 	unsigned int idx = PT_IDX(va, 2);
+	u64 e;
 	int ret;
 
 	lockdep_assert_held(&pt->lock);
+	if (!pt->huge)
+		return -EBUSY;
 	ret = pt_walk_alloc(pt, c, va, 2, &t);
 	if (ret)
 		return ret;
@@ -296,9 +296,10 @@ int hmirror_pt_map_huge(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
 	 * A leaf table, even empty, may still be walked by the device until
 	 * its TLB is flushed: it goes only through a zap, not here.
 	 */
-	if (t->child[idx])
+	e = READ_ONCE(t->entries[idx]);
+	if ((e & HMIRROR_PTE_VALID) && !(e & HMIRROR_PTE_HUGE))
 		return -EBUSY;
-	return pt_set_leaf(pt, t, &t->entries[idx], head, HMIRROR_HUGE_SIZE,
+	return pt_set_leaf(pt, t, idx, head, HMIRROR_HUGE_SIZE,
 			   HMIRROR_PTE_HUGE, write);
 }
 
@@ -315,18 +316,23 @@ u64 hmirror_pt_lookup(struct hmirror_pt *pt, u64 va)
 	int level;
 
 	lockdep_assert_held(&pt->lock);
-	if (va >> HMIRROR_VA_BITS)
+	if (va >= pt->va_end || !t)
 		return 0;
-	for (level = HMIRROR_PT_LEVELS; level > 1; level--) {
+	for (level = pt->levels; level > 1; level--) {
 		u64 e = READ_ONCE(t->entries[PT_IDX(va, level)]);
 
 		if (level == 2 && (e & HMIRROR_PTE_HUGE))
 			return e;
-		t = t->child[PT_IDX(va, level)];
+		t = t->ptr[PT_IDX(va, level)];
 		if (!t)
 			return 0;
 	}
 	return READ_ONCE(t->entries[PT_IDX(va, 1)]);
+}
+
+static bool pt_is_leaf(int level, u64 e)
+{
+	return level == 1 || (level == 2 && (e & HMIRROR_PTE_HUGE));
 }
 
 static bool pt_table_empty_in(struct hmirror_pt_table *t, int level, u64 base,
@@ -337,12 +343,13 @@ static bool pt_table_empty_in(struct hmirror_pt_table *t, int level, u64 base,
 
 	for (; idx < HMIRROR_PT_ENTRIES && va < end;
 	     idx++, va += PT_SPAN(level)) {
-		if (level == 1 || (level == 2 &&
-				   (READ_ONCE(t->entries[idx]) & HMIRROR_PTE_HUGE))) {
-			if (READ_ONCE(t->entries[idx]) & HMIRROR_PTE_VALID)
+		u64 e = READ_ONCE(t->entries[idx]);
+
+		if (pt_is_leaf(level, e)) {
+			if (e & HMIRROR_PTE_VALID)
 				return false;
-		} else if (t->child[idx] &&
-			   !pt_table_empty_in(t->child[idx], level - 1, va,
+		} else if (t->ptr[idx] &&
+			   !pt_table_empty_in(t->ptr[idx], level - 1, va,
 					      start, end)) {
 			return false;
 		}
@@ -361,16 +368,16 @@ static bool pt_table_empty_in(struct hmirror_pt_table *t, int level, u64 base,
 bool hmirror_pt_range_empty(struct hmirror_pt *pt, u64 start, u64 end)
 {
 	lockdep_assert_held(&pt->lock);
-	end = min_t(u64, end, 1ull << HMIRROR_VA_BITS);
-	if (start >= end || !pt->mapped)
+	end = min(end, pt->va_end);
+	if (start >= end || !pt->mapped || !pt->root)
 		return true;
-	return pt_table_empty_in(pt->root, HMIRROR_PT_LEVELS, 0, start, end);
+	return pt_table_empty_in(pt->root, pt->levels, 0, start, end);
 }
 
 int hmirror_pt_zap_init(struct hmirror_pt_zap *z, unsigned int max)
 {
-	z->dma = kcalloc(max, sizeof(*z->dma), GFP_KERNEL);
-	if (!z->dma)
+	z->leaf = kcalloc(max, sizeof(*z->leaf), GFP_KERNEL);
+	if (!z->leaf)
 		return -ENOMEM;
 	z->max = max;
 	z->n = 0;
@@ -380,8 +387,8 @@ int hmirror_pt_zap_init(struct hmirror_pt_zap *z, unsigned int max)
 
 void hmirror_pt_zap_destroy(struct hmirror_pt_zap *z)
 {
-	kfree(z->dma);
-	z->dma = NULL;
+	kfree(z->leaf);
+	z->leaf = NULL;
 }
 
 /*
@@ -400,7 +407,7 @@ static bool pt_clear_table(struct hmirror_pt *pt, struct hmirror_pt_table *t,
 	     idx++, va += PT_SPAN(level)) {
 		u64 e = READ_ONCE(t->entries[idx]);
 
-		if (level == 1 || (level == 2 && (e & HMIRROR_PTE_HUGE))) {
+		if (pt_is_leaf(level, e)) {
 			bool huge = level == 2;
 
 			if (!(e & HMIRROR_PTE_VALID))
@@ -411,12 +418,16 @@ static bool pt_clear_table(struct hmirror_pt *pt, struct hmirror_pt_table *t,
 			}
 			/* A huge leaf goes whole, even if the range covers part. */
 			WRITE_ONCE(t->entries[idx], 0);
-			z->dma[z->n++] = (e & HMIRROR_PTE_ADDR_MASK) |
-					 (huge ? HMIRROR_ZAP_HUGE : 0);
+			z->leaf[z->n++] = (struct hmirror_pt_leaf){
+				.dma = e & HMIRROR_PTE_ADDR_MASK,
+				.page = t->ptr[idx],
+				.huge = huge,
+			};
+			t->ptr[idx] = NULL;
 			t->used--;
 			pt->mapped -= huge ? HMIRROR_PT_ENTRIES : 1;
 		} else {
-			struct hmirror_pt_table *child = t->child[idx];
+			struct hmirror_pt_table *child = t->ptr[idx];
 			bool done;
 
 			if (!child)
@@ -425,7 +436,7 @@ static bool pt_clear_table(struct hmirror_pt *pt, struct hmirror_pt_table *t,
 					      start, end, z, next);
 			if (!child->used) {
 				WRITE_ONCE(t->entries[idx], 0);
-				t->child[idx] = NULL;
+				t->ptr[idx] = NULL;
 				t->used--;
 				pt->tables--;
 				list_add(&child->free_link, &z->tables);
@@ -445,20 +456,20 @@ static bool pt_clear_table(struct hmirror_pt *pt, struct hmirror_pt_table *t,
  * @z: collects what must be released once the device TLB is clean
  *
  * Return: @end when all is cleared, else where a full @z stopped; the
- * caller invalidates the device TLB, calls hmirror_pt_zap_release() and
- * continues from there.
+ * caller invalidates the device TLB, calls hmirror_pt_zap_release() (or
+ * hmirror_pt_zap_bury()) and continues from there.
  */
 u64 hmirror_pt_clear(struct hmirror_pt *pt, u64 start, u64 end,
 		     struct hmirror_pt_zap *z)
 {
-	u64 limit = min_t(u64, end, 1ull << HMIRROR_VA_BITS);
+	u64 limit = min(end, pt->va_end);
 	u64 next;
 
 	lockdep_assert_held(&pt->lock);
-	if (start >= limit)
+	if (start >= limit || !pt->root)
 		return end;
-	if (!pt_clear_table(pt, pt->root, HMIRROR_PT_LEVELS, 0, start, limit,
-			    z, &next))
+	if (!pt_clear_table(pt, pt->root, pt->levels, 0, start, limit, z,
+			    &next))
 		return next;
 	return end;
 }
@@ -468,7 +479,8 @@ u64 hmirror_pt_clear(struct hmirror_pt *pt, u64 start, u64 end,
  * @pt: page table
  * @z: zap, emptied
  *
- * Only after the device TLB no longer holds the cleared entries.
+ * Only once the device TLB no longer holds the cleared entries, or the
+ * device is known to do no more DMA.
  */
 void hmirror_pt_zap_release(struct hmirror_pt *pt, struct hmirror_pt_zap *z)
 {
@@ -476,9 +488,7 @@ void hmirror_pt_zap_release(struct hmirror_pt *pt, struct hmirror_pt_zap *z)
 	unsigned int i;
 
 	for (i = 0; i < z->n; i++)
-		dma_unmap_page(pt->dev, z->dma[i] & ~(dma_addr_t)HMIRROR_ZAP_HUGE,
-			       z->dma[i] & HMIRROR_ZAP_HUGE ? HMIRROR_HUGE_SIZE : PAGE_SIZE,
-			       DMA_BIDIRECTIONAL);
+		pt_leaf_release(pt->dev, &z->leaf[i]);
 	z->n = 0;
 	list_for_each_entry_safe(t, tmp, &z->tables, free_link) {
 		list_del(&t->free_link);
@@ -487,29 +497,155 @@ void hmirror_pt_zap_release(struct hmirror_pt *pt, struct hmirror_pt_zap *z)
 }
 
 /**
- * hmirror_pt_fini - free the whole table
- * @pt: page table no device can walk any more (context disabled, TLB clean)
+ * struct hmirror_pt_grave - leaves kept for a device that may still reach
+ * them
+ * @link: in hmirror_pt_graveyard.leaves
+ * @n: entries in @leaf
+ * @leaf: the leaves
  */
-void hmirror_pt_fini(struct hmirror_pt *pt)
+struct hmirror_pt_grave {
+	struct list_head link;
+	unsigned int n;
+	struct hmirror_pt_leaf leaf[] __counted_by(n);
+};
+
+void hmirror_pt_graveyard_init(struct hmirror_pt_graveyard *g)
 {
-	struct hmirror_pt_zap z;
+	spin_lock_init(&g->lock);
+	INIT_LIST_HEAD(&g->leaves);
+	INIT_LIST_HEAD(&g->tables);
+	g->pages = 0;
+	g->leaked = 0;
+}
+
+/**
+ * hmirror_pt_zap_bury - keep what a zap collected instead of releasing it
+ * @z: zap
+ * @g: graveyard of a device not known to be quiescent
+ *
+ * Pages stay referenced and DMA-mapped, tables allocated, until
+ * hmirror_pt_graveyard_close().  Never sleeps (notifier context); when
+ * the record cannot be allocated the leaves are leaked: never released,
+ * which is safe, and counted.
+ *
+ * Return: true, @z emptied; false when @g is closed (the device proved it
+ * stopped): @z is untouched and the caller releases it.
+ */
+bool hmirror_pt_zap_bury(struct hmirror_pt_zap *z,
+			 struct hmirror_pt_graveyard *g)
+{
+	struct hmirror_pt_grave *grave = NULL;
+	unsigned long pages = 0;
+	unsigned int i;
+
+	for (i = 0; i < z->n; i++)
+		pages += z->leaf[i].huge ? HMIRROR_PT_ENTRIES : 1;
+	if (z->n) {
+		grave = kmalloc(struct_size(grave, leaf, z->n),
+				GFP_NOWAIT | __GFP_NOWARN);
+		if (grave) {
+			grave->n = z->n;
+			memcpy(grave->leaf, z->leaf, z->n * sizeof(*z->leaf));
+		}
+	}
+	spin_lock(&g->lock);
+	if (g->closed) {
+		spin_unlock(&g->lock);
+		kfree(grave);
+		return false;
+	}
+	if (grave) {
+		list_add_tail(&grave->link, &g->leaves);
+		g->pages += pages;
+	} else {
+		g->leaked += pages;
+	}
+	list_splice_tail_init(&z->tables, &g->tables);
+	spin_unlock(&g->lock);
+	z->n = 0;
+	return true;
+}
+
+/**
+ * hmirror_pt_graveyard_pages - pages kept (or leaked) for a device that may
+ * still reach them
+ * @g: graveyard
+ */
+unsigned long hmirror_pt_graveyard_pages(struct hmirror_pt_graveyard *g)
+{
+	unsigned long n;
+
+	spin_lock(&g->lock);
+	n = g->pages + g->leaked;
+	spin_unlock(&g->lock);
+	return n;
+}
+
+/**
+ * hmirror_pt_graveyard_close - the device proved it stopped: release all
+ * @g: graveyard; later burials are refused (released by their callers)
+ * @dev: the device everything was mapped for
+ */
+void hmirror_pt_graveyard_close(struct hmirror_pt_graveyard *g,
+				struct device *dev)
+{
+	struct hmirror_pt_grave *grave, *gtmp;
+	struct hmirror_pt_table *t, *ttmp;
+	LIST_HEAD(leaves);
+	LIST_HEAD(tables);
+	unsigned int i;
+
+	spin_lock(&g->lock);
+	g->closed = true;
+	list_splice_init(&g->leaves, &leaves);
+	list_splice_init(&g->tables, &tables);
+	g->pages = 0;
+	spin_unlock(&g->lock);
+	list_for_each_entry_safe(grave, gtmp, &leaves, link) {
+		for (i = 0; i < grave->n; i++)
+			pt_leaf_release(dev, &grave->leaf[i]);
+		kfree(grave);
+	}
+	list_for_each_entry_safe(t, ttmp, &tables, free_link) {
+		list_del(&t->free_link);
+		pt_table_free(dev, t);
+	}
+}
+
+/**
+ * hmirror_pt_fini - free the whole table, root included
+ * @pt: page table no device can walk any more (context disabled and its TLB
+ *	flushed), or one a dead device might still walk
+ * @g: NULL when the device cannot reach anything any more; else the
+ *	graveyard of a device not known to be quiescent, which keeps it all
+ *	unless it is closed
+ *
+ * Afterwards @pt is empty: lookups find nothing and maps fail (-ENODEV),
+ * so late notifier calls and faults on a context whose device went away
+ * are harmless.  Idempotent.
+ */
+void hmirror_pt_fini(struct hmirror_pt *pt, struct hmirror_pt_graveyard *g)
+{
+	struct hmirror_pt_leaf leaf[32];
+	struct hmirror_pt_zap z = {
+		.leaf = leaf,
+		.max = ARRAY_SIZE(leaf),
+	};
 	u64 next = 0;
-	dma_addr_t one;
 
 	if (!pt->root)
 		return;
-	/* One slot suffices: nothing is waiting on the device any more. */
-	z.dma = &one;
-	z.max = 1;
-	z.n = 0;
 	INIT_LIST_HEAD(&z.tables);
 	mutex_lock(&pt->lock);
 	do {
-		next = hmirror_pt_clear(pt, next, 1ull << HMIRROR_VA_BITS, &z);
-		hmirror_pt_zap_release(pt, &z);
-	} while (next < (1ull << HMIRROR_VA_BITS));
+		next = hmirror_pt_clear(pt, next, pt->va_end, &z);
+		if (next >= pt->va_end) {
+			list_add_tail(&pt->root->free_link, &z.tables);
+			pt->root = NULL;
+			pt->tables = 0;
+		}
+		if (!g || !hmirror_pt_zap_bury(&z, g))
+			hmirror_pt_zap_release(pt, &z);
+	} while (next < pt->va_end);
 	mutex_unlock(&pt->lock);
-	pt_table_free(pt->dev, pt->root);
-	pt->root = NULL;
-	mutex_destroy(&pt->lock);
 }

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * hmirror: device page tables.  Four-level radix tables in guest RAM (the
- * device walks them by DMA), one set per context.
+ * hmirror: device page tables.  Radix tables in guest RAM (the device walks
+ * them by DMA), four or five levels as the device's address width says,
+ * one set per context.
  */
 #ifndef HMIRROR_PT_H
 #define HMIRROR_PT_H
 
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
 
 struct device;
@@ -15,25 +17,26 @@ struct page;
 
 #define HMIRROR_PT_ENTRIES	512
 #define HMIRROR_PT_SHIFT(level)	(12 + 9 * ((level) - 1))
-/* Tables a map of up to HMIRROR_PT_MAX_BATCH pages may need. */
+/* Pages one map batch (a fault's run plus its fault-ahead window) covers. */
 #define HMIRROR_PT_MAX_BATCH	1024
-#define HMIRROR_PT_CACHE	8
+/* Tables such a batch can need: 3 leaf tables, 2 per directory level. */
+#define HMIRROR_PT_CACHE	12
 #define HMIRROR_HUGE_SIZE	(2ul << 20)
-/* Tag on a zap entry: it was a 2 MiB leaf (addresses are page aligned). */
-#define HMIRROR_ZAP_HUGE	1
 
 /**
  * struct hmirror_pt_table - one 4 KiB table the device reads
- * @entries: CPU view of the table page
- * @dma: device address of the table page
- * @child: next-level tables (levels 2-4), indexed like @entries
+ * @entries: CPU view of the table (DMA-coherent memory)
+ * @dma: device address of the table
+ * @ptr: per entry, what it points at for the CPU: the child table of a
+ *	directory entry, the mapped page of a leaf (4 KiB, or the first page
+ *	of a 2 MiB leaf); the entry's HUGE bit tells the two apart at level 2
  * @used: non-zero entries
- * @free_link: on a zap's free list once unlinked
+ * @free_link: on a zap's or the graveyard's list once unlinked
  */
 struct hmirror_pt_table {
 	u64 *entries;
 	dma_addr_t dma;
-	struct hmirror_pt_table **child;
+	void **ptr;
 	unsigned int used;
 	struct list_head free_link;
 };
@@ -42,14 +45,20 @@ struct hmirror_pt_table {
  * struct hmirror_pt - a context's device page table
  * @dev: device the tables and pages are DMA-mapped for
  * @lock: the page-table lock; see Documentation/driver.rst for its rules
- * @root: level-4 table
+ * @root: top-level table
+ * @levels: 4 or 5 (the device's va_bits)
+ * @va_end: first address the device cannot translate (2^va_bits)
+ * @huge: the device takes 2 MiB leaves
  * @tables: tables allocated, root included
- * @mapped: valid 4 KiB leaf entries
+ * @mapped: 4 KiB pages mapped (a 2 MiB leaf counts 512)
  */
 struct hmirror_pt {
 	struct device *dev;
 	struct mutex lock;	/* the page-table lock */
 	struct hmirror_pt_table *root;
+	unsigned int levels;
+	u64 va_end;
+	bool huge;
 	unsigned long tables;
 	unsigned long mapped;
 };
@@ -61,26 +70,59 @@ struct hmirror_pt_cache {
 };
 
 /**
+ * struct hmirror_pt_leaf - a cleared leaf, released after the TLB flush
+ * @dma: its DMA mapping
+ * @page: the page it mapped; the device table held a reference on it
+ * @huge: a 2 MiB leaf (@page is the first of its 512 pages)
+ */
+struct hmirror_pt_leaf {
+	dma_addr_t dma;
+	struct page *page;
+	bool huge;
+};
+
+/**
  * struct hmirror_pt_zap - entries cleared but not yet released
- * @dma: device addresses of the pages whose entries were cleared, tagged
- *	with HMIRROR_ZAP_HUGE for 2 MiB leaves
- * @n: entries used in @dma
- * @max: capacity of @dma
+ * @leaf: the cleared leaves
+ * @n: entries used in @leaf
+ * @max: capacity of @leaf
  * @tables: tables unlinked, freed after the device TLB is invalidated
  */
 struct hmirror_pt_zap {
-	dma_addr_t *dma;
+	struct hmirror_pt_leaf *leaf;
 	unsigned int n;
 	unsigned int max;
 	struct list_head tables;
 };
 
-int hmirror_pt_init(struct hmirror_pt *pt, struct device *dev);
-void hmirror_pt_fini(struct hmirror_pt *pt);
+/**
+ * struct hmirror_pt_graveyard - what a device that is not known to be
+ * quiescent might still reach: kept (pages referenced, DMA mapped, tables
+ * allocated) until the device proves it stopped, else forever
+ * @lock: protects the lists and counters
+ * @leaves: struct hmirror_pt_grave batches
+ * @tables: unlinked tables
+ * @pages: 4 KiB pages held in @leaves
+ * @leaked: pages whose record could not be allocated: never released
+ * @closed: the device proved it stopped: nothing is kept any more
+ */
+struct hmirror_pt_graveyard {
+	spinlock_t lock;	/* see kernel-doc above */
+	struct list_head leaves;
+	struct list_head tables;
+	unsigned long pages;
+	unsigned long leaked;
+	bool closed;
+};
+
+int hmirror_pt_init(struct hmirror_pt *pt, struct device *dev,
+		    unsigned int va_bits, bool huge);
+void hmirror_pt_fini(struct hmirror_pt *pt, struct hmirror_pt_graveyard *g);
 dma_addr_t hmirror_pt_root_dma(struct hmirror_pt *pt);
 
-int hmirror_pt_cache_fill(struct hmirror_pt_cache *c, u64 start, u64 end);
-void hmirror_pt_cache_drain(struct hmirror_pt_cache *c);
+int hmirror_pt_cache_fill(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
+			  u64 start, u64 end);
+void hmirror_pt_cache_drain(struct hmirror_pt *pt, struct hmirror_pt_cache *c);
 
 int hmirror_pt_map(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
 		   u64 va, struct page *page, bool write);
@@ -94,5 +136,12 @@ void hmirror_pt_zap_destroy(struct hmirror_pt_zap *z);
 u64 hmirror_pt_clear(struct hmirror_pt *pt, u64 start, u64 end,
 		     struct hmirror_pt_zap *z);
 void hmirror_pt_zap_release(struct hmirror_pt *pt, struct hmirror_pt_zap *z);
+bool hmirror_pt_zap_bury(struct hmirror_pt_zap *z,
+			 struct hmirror_pt_graveyard *g);
+
+void hmirror_pt_graveyard_init(struct hmirror_pt_graveyard *g);
+unsigned long hmirror_pt_graveyard_pages(struct hmirror_pt_graveyard *g);
+void hmirror_pt_graveyard_close(struct hmirror_pt_graveyard *g,
+				struct device *dev);
 
 #endif /* HMIRROR_PT_H */

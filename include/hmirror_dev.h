@@ -22,11 +22,15 @@
 #endif
 
 #define HMIRROR_MAGIC		0x52494d48u	/* "HMIR" */
-#define HMIRROR_VERSION_MAJOR	1
+#define HMIRROR_VERSION_MAJOR	2
 #define HMIRROR_VERSION_MINOR	0
 #define HMIRROR_VERSION		((HMIRROR_VERSION_MAJOR << 16) | HMIRROR_VERSION_MINOR)
 
-/* Feature bits advertised in hmirror_header.features. */
+/*
+ * Feature bits advertised in hmirror_header.features.  A driver refuses a
+ * device that lacks a bit it relies on; HUGE_2M is optional (without it
+ * the driver maps 4 KiB leaves only).
+ */
 #define HMIRROR_FEAT_NOP	_BITULL(0)	/* NOP and FENCE commands */
 #define HMIRROR_FEAT_TRANSLATE	_BITULL(1)	/* page walker, TLB, faults */
 #define HMIRROR_FEAT_HUGE_2M	_BITULL(2)	/* 2 MiB leaves */
@@ -71,7 +75,8 @@ struct hmirror_header {
 	__u32 ctx_off;		/* struct hmirror_ctx_entry[max_contexts] */
 	__u32 rings_off;	/* rings, see hmirror_sq_off() and friends */
 	__u32 fault_regs_off;	/* struct hmirror_fault_regs (0: HMIRROR_FAULT_REGS_OFF) */
-	__u32 reserved[15];
+	__u32 va_bits;		/* virtual address width: 48 (4 levels) or 57 (5) */
+	__u32 reserved[14];
 };
 
 /* Device status (hmirror_regs.dev_status). */
@@ -79,9 +84,20 @@ struct hmirror_header {
 #define HMIRROR_DEV_ENABLED	_BITUL(1)	/* reset done, executing */
 #define HMIRROR_DEV_ERROR	_BITUL(2)	/* see err_* registers */
 #define HMIRROR_DEV_GONE	_BITUL(3)	/* model shut down */
+/*
+ * No access to guest RAM is in progress and none will start: the device
+ * acknowledged (dev_ctrl_ack) a drv_ctrl without BUS_MASTER.  Cleared when
+ * it acknowledges one with BUS_MASTER.
+ */
+#define HMIRROR_DEV_DMA_OFF	_BITUL(4)
 
-/* Driver control (hmirror_regs.drv_ctrl). */
+/*
+ * Driver control (hmirror_regs.drv_ctrl).  The device reads it before every
+ * access to guest RAM; a change takes effect for certain once the device
+ * has acknowledged the drv_ctrl_gen written after it (dev_ctrl_ack).
+ */
 #define HMIRROR_DRV_ENABLE	_BITUL(0)	/* driver ready, MSI-X enabled */
+#define HMIRROR_DRV_BUS_MASTER	_BITUL(1)	/* the device may access guest RAM */
 
 /* Error codes in hmirror_regs.err_code and completion status. */
 enum hmirror_status {
@@ -96,6 +112,7 @@ enum hmirror_status {
 	HMIRROR_ST_BAD_ALIGN = 8,
 	HMIRROR_ST_BAD_QUEUE = 9,
 	HMIRROR_ST_ABORTED = 10,	/* queue reset while in flight */
+	HMIRROR_ST_BAD_TAG = 11,	/* tag out of range or in use */
 };
 
 /*
@@ -123,35 +140,41 @@ struct hmirror_regs {
 	__u64 cnt_tlb_misses;
 	__u64 cnt_tlb_invals;
 	__u64 cnt_pages_walked;
-	__u64 dev_reserved[8];
+	__u32 dev_ctrl_ack;	/* last drv_ctrl_gen the device acted on */
+	__u32 dev_reserved0;
+	__u64 dev_reserved[7];
 
 	/* driver-written half, on its own cache line */
 	__u32 drv_ctrl;	/* HMIRROR_DRV_* */
 	__u32 drv_reset_gen;	/* bump + doorbell CTRL to reset the device */
-	__u32 drv_reserved[14];
+	__u32 drv_ctrl_gen;	/* bump + doorbell CTRL after changing drv_ctrl */
+	__u32 drv_reserved[13];
 };
 
 /*
  * Per-queue registers: a submission ring (driver produces, device consumes)
- * and a completion ring (device produces, driver consumes).
+ * and a completion ring (device produces, driver consumes).  Commands are
+ * fetched in order; a command stalled on a fault is parked and the queue
+ * goes on with the next one, so completions may come out of order (each
+ * names its tag and seqno).
  */
 struct hmirror_queue_regs {
 	__u32 sq_tail;		/* drv: next slot the driver will fill */
 	__u32 cq_head;		/* drv: next completion the driver will read */
-	__u32 fault_answer_id;	/* drv: fault_id being answered */
-	__u32 fault_answer;	/* drv: HMIRROR_FAULT_REPLAY or _CANCEL */
-	__u32 drv_reserved[12];
-	__u32 sq_head;	/* dev: consumed */
+	__u32 drv_reserved[14];
+	__u32 sq_head;		/* dev: descriptors fetched (copied out) */
 	__u32 cq_tail;		/* dev: next completion slot to write */
-	__u32 fault_id;		/* dev: id of the outstanding fault, 0 none */
+	__u32 parked;		/* dev: commands waiting (fault answer, fence) */
 	__u32 q_status;		/* dev: HMIRROR_Q_* */
-	__u64 completed_seqno;	/* dev: seqno of the last completed command */
-	__u32 dev_reserved[10];
+	__u64 completed_seqno;	/* dev: seqno of the last completion written */
+	/* dev: bumped by every fetch, chunk, fault, answer and completion */
+	__u64 progress;
+	__u32 dev_reserved[8];
 };
 
-#define HMIRROR_Q_IDLE		0
-#define HMIRROR_Q_RUNNING	1
-#define HMIRROR_Q_STALLED	2	/* waiting for a fault answer */
+#define HMIRROR_Q_IDLE		0	/* nothing fetched, nothing to fetch */
+#define HMIRROR_Q_RUNNING	1	/* work the device can do now */
+#define HMIRROR_Q_STALLED	2	/* every command in flight is parked */
 #define HMIRROR_Q_ERROR		3	/* stopped on a bad ring index */
 
 #define HMIRROR_FAULT_REPLAY	1
@@ -190,11 +213,18 @@ enum hmirror_opcode {
 #define HMIRROR_ATOMIC_FETCH_ADD	0
 #define HMIRROR_ATOMIC_CMPXCHG		1
 
+/*
+ * tag: < sq_entries and unique among the queue's commands in flight
+ * (fetched, not completed); echoed in the completion and in fault records,
+ * and it indexes the queue's fault answer table.  seqno is the driver's
+ * own tag, echoed too.
+ */
 struct hmirror_cmd {
 	__u8 opcode;		/* enum hmirror_opcode */
 	__u8 flags;
-	__u16 ctx;		/* context table index */
-	__u32 reserved0;
+	__u16 ctx;		/* context table index (FENCE: 0 = whole queue) */
+	__u16 tag;
+	__u16 reserved0;
 	__u64 seqno;		/* driver tag, echoed in the completion */
 	__u64 src;		/* virtual address */
 	__u64 dst;		/* virtual address */
@@ -215,7 +245,9 @@ struct hmirror_cpl {
 	__u64 t_fault;		/* first fault raised, 0 if none */
 	__u64 t_answer;		/* last fault answer seen, 0 if none */
 	__u64 t_done;		/* completion written */
-	__u64 reserved;
+	__u16 tag;		/* from the command */
+	__u16 reserved0;
+	__u32 reserved1;
 };
 
 /* ---- faults --------------------------------------------------------- */
@@ -225,16 +257,31 @@ struct hmirror_cpl {
 #define HMIRROR_ACCESS_ATOMIC	(HMIRROR_ACCESS_READ | HMIRROR_ACCESS_WRITE)
 
 struct hmirror_fault {
-	__u32 fault_id;		/* nonzero; answered via queue regs */
+	__u64 fault_id;		/* nonzero, unique for the device's lifetime */
 	__u16 ctx;
 	__u8 queue;
 	__u8 access;		/* HMIRROR_ACCESS_* */
+	__u16 tag;		/* the faulting command's tag */
+	__u16 reserved0;
 	__u64 addr;		/* first faulting virtual address, page aligned */
 	__u32 npages;		/* run of missing pages in this command */
-	__u32 reserved;
+	__u32 reserved1;
 	__u64 seqno;		/* command that faulted */
 	__u64 t_fault;		/* device clock */
-	__u64 reserved2[3];
+	__u64 reserved2[2];
+};
+
+/*
+ * Fault answers: one table per queue (hmirror_answers_off()), sq_entries
+ * entries indexed by the faulting command's tag.  The driver writes
+ * @answer, then @fault_id (release), then rings the FAULT doorbell; the
+ * device acts on an entry whose fault_id equals the parked command's
+ * outstanding fault.
+ */
+struct hmirror_fault_answer {
+	__u64 fault_id;		/* drv: the record being answered */
+	__u32 answer;		/* drv: HMIRROR_FAULT_REPLAY or _CANCEL */
+	__u32 reserved;
 };
 
 /* A fault record covers at most this many pages (hmirror_fault.npages). */
@@ -251,17 +298,24 @@ struct hmirror_fault_regs {
 /* ---- device page tables --------------------------------------------- */
 
 /*
- * Four levels of 512 eight-byte entries, 48-bit virtual addresses, like
- * x86-64.  A level-1 entry maps 4 KiB; a level-2 entry with HUGE maps 2 MiB.
+ * Levels of 512 eight-byte entries, like x86-64: four for 48-bit virtual
+ * addresses, five for 57-bit ones (hmirror_header.va_bits).  A level-1
+ * entry maps 4 KiB; a level-2 entry with HUGE maps 2 MiB.
  */
-#define HMIRROR_PT_LEVELS	4
+#define HMIRROR_VA_BITS_4LEVEL	48
+#define HMIRROR_VA_BITS_5LEVEL	57
+#define HMIRROR_PT_MAX_LEVELS	5
 #define HMIRROR_PTE_VALID	_BITULL(0)
 #define HMIRROR_PTE_WRITE	_BITULL(1)
 #define HMIRROR_PTE_HUGE	_BITULL(7)
 #define HMIRROR_PTE_ADDR_MASK	0x000ffffffffff000ull
 #define HMIRROR_PTE_RSVD_MASK	(~(HMIRROR_PTE_ADDR_MASK | HMIRROR_PTE_VALID | \
 				   HMIRROR_PTE_WRITE | HMIRROR_PTE_HUGE))
-#define HMIRROR_VA_BITS		48
+
+static inline __u32 hmirror_pt_levels(__u32 va_bits)
+{
+	return va_bits == HMIRROR_VA_BITS_5LEVEL ? 5 : 4;
+}
 
 /* ---- layout helpers ------------------------------------------------- */
 
@@ -273,7 +327,8 @@ struct hmirror_fault_regs {
 
 /*
  * Rings start at rings_off: for each queue its SQ then its CQ, then the
- * fault ring.  Every ring starts on a 4 KiB boundary.
+ * fault ring, then each queue's fault answer table.  Every ring and table
+ * starts on a 4 KiB boundary.
  */
 #define HMIRROR_ALIGN_4K(x)	(((x) + 4095u) & ~4095u)
 
@@ -296,10 +351,17 @@ static inline __u32 hmirror_fault_ring_off(const struct hmirror_header *h)
 	return hmirror_sq_off(h, h->num_queues);
 }
 
-static inline __u32 hmirror_layout_end(const struct hmirror_header *h)
+static inline __u32 hmirror_answers_off(const struct hmirror_header *h, __u32 q)
 {
 	return hmirror_fault_ring_off(h) +
-		HMIRROR_ALIGN_4K(h->fault_entries * (__u32)sizeof(struct hmirror_fault));
+		HMIRROR_ALIGN_4K(h->fault_entries * (__u32)sizeof(struct hmirror_fault)) +
+		q * HMIRROR_ALIGN_4K(h->sq_entries *
+				     (__u32)sizeof(struct hmirror_fault_answer));
+}
+
+static inline __u32 hmirror_layout_end(const struct hmirror_header *h)
+{
+	return hmirror_answers_off(h, h->num_queues);
 }
 
 /* Sizes both sides rely on. */
@@ -313,6 +375,8 @@ static_assert(sizeof(struct hmirror_fault_regs) == 128, "fault regs");
 static_assert(HMIRROR_FAULT_REGS_OFF + sizeof(struct hmirror_fault_regs) <=
 		      HMIRROR_CTX_OFF, "fault regs fit");
 static_assert(sizeof(struct hmirror_ctx_entry) == 32, "ctx entry");
+static_assert(sizeof(struct hmirror_fault_answer) == 16, "answer size");
+static_assert(sizeof(struct hmirror_regs) == 256, "regs size");
 static_assert(HMIRROR_REGS_OFF + sizeof(struct hmirror_regs) <=
 		      HMIRROR_QUEUES_OFF, "regs fit");
 static_assert(HMIRROR_QUEUES_OFF + HMIRROR_MAX_QUEUES *

@@ -16,8 +16,6 @@
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "the device ABI is little-endian; the model assumes a LE host");
 
-#define HM_ERR_LOG_LIMIT	32	/* errors logged per reset unless -v */
-
 
 uint64_t hmdev_now_ns(void)
 {
@@ -42,6 +40,7 @@ void hmdev_config_default(struct hmdev_config *cfg)
 	cfg->fault_entries = HMDEV_DEF_FAULTS;
 	cfg->max_contexts = HMDEV_DEF_CONTEXTS;
 	cfg->tlb_entries = HMDEV_DEF_TLB;
+	cfg->va_bits = HMDEV_DEF_VA_BITS;
 }
 
 static int check_ring(const char *what, unsigned v, char *err, size_t errlen)
@@ -66,8 +65,10 @@ static uint64_t layout_end64(const struct hmdev_config *cfg)
 	uint64_t sq = align4k((uint64_t)cfg->sq_entries * sizeof(struct hmirror_cmd));
 	uint64_t cq = align4k((uint64_t)cfg->cq_entries * sizeof(struct hmirror_cpl));
 	uint64_t fr = align4k((uint64_t)cfg->fault_entries * sizeof(struct hmirror_fault));
+	uint64_t ans = align4k((uint64_t)cfg->sq_entries *
+			       sizeof(struct hmirror_fault_answer));
 
-	return HMIRROR_RINGS_OFF + (uint64_t)(1 + cfg->engines) * (sq + cq) + fr;
+	return HMIRROR_RINGS_OFF + (uint64_t)(1 + cfg->engines) * (sq + cq + ans) + fr;
 }
 
 int hmdev_config_check(const struct hmdev_config *cfg, char *err, size_t errlen)
@@ -89,6 +90,13 @@ int hmdev_config_check(const struct hmdev_config *cfg, char *err, size_t errlen)
 	if (cfg->tlb_entries < 1 || cfg->tlb_entries > HMDEV_MAX_TLB) {
 		hm_seterr(err, errlen, "tlb-entries must be in [1, %u], got %u",
 		       HMDEV_MAX_TLB, cfg->tlb_entries);
+		return -1;
+	}
+	if (cfg->va_bits != HMIRROR_VA_BITS_4LEVEL &&
+	    cfg->va_bits != HMIRROR_VA_BITS_5LEVEL) {
+		hm_seterr(err, errlen, "va-bits must be %d or %d, got %u",
+			  HMIRROR_VA_BITS_4LEVEL, HMIRROR_VA_BITS_5LEVEL,
+			  cfg->va_bits);
 		return -1;
 	}
 	if (layout_end64(cfg) > (1ull << 31)) {
@@ -120,6 +128,7 @@ uint64_t hmdev_layout(const struct hmdev_config *cfg, struct hmirror_header *h)
 	h->ctx_off = HMIRROR_CTX_OFF;
 	h->rings_off = HMIRROR_RINGS_OFF;
 	h->fault_regs_off = HMIRROR_FAULT_REGS_OFF;
+	h->va_bits = cfg->va_bits;
 
 	end = layout_end64(cfg);
 	/* The header's u32 helpers must agree (no overflow on either side). */
@@ -199,20 +208,9 @@ void hmdev_error(struct hmdev *dev, uint32_t code, uint32_t queue,
 	set_status(dev, dev->status | HMIRROR_DEV_ERROR);
 	pthread_mutex_unlock(&dev->err_mu);
 	hmdev_pend_irq(dev, HMIRROR_VEC_CTRL);
-	if (hm_log_verbose || n <= HM_ERR_LOG_LIMIT)
-		hm_log("error %u on queue %u index %u info 0x%llx%s", code,
-		       queue, index, (unsigned long long)info,
-		       n == HM_ERR_LOG_LIMIT && !hm_log_verbose ?
-		       " (further errors not logged)" : "");
-}
-
-/* A bad ring index: the queue stops until the next reset. */
-static void queue_fail(struct hmdev *dev, unsigned qi, uint32_t index,
-		       uint64_t info)
-{
-	dev->q[qi].status = HMIRROR_Q_ERROR;
-	hm_store_rel(&dev->qregs[qi].q_status, HMIRROR_Q_ERROR);
-	hmdev_error(dev, HMIRROR_ST_BAD_INDEX, qi, index, info);
+	/* hm_log is rate limited and never blocks: no cap of our own */
+	hm_log("error %u on queue %u index %u info 0x%llx", code, queue, index,
+	       (unsigned long long)info);
 }
 
 /* ---- init ----------------------------------------------------------- */
@@ -222,7 +220,10 @@ static int init_locks(struct hmdev *dev)
 	pthread_rwlockattr_t ra;
 	unsigned q;
 
-	/* A TLB_INVAL must not starve behind a stream of engine chunks. */
+	/*
+	 * A TLB_INVAL or a bus-master-off must not starve behind a stream of
+	 * engine chunks: writers first.
+	 */
 	if (pthread_rwlockattr_init(&ra))
 		return -1;
 	pthread_rwlockattr_setkind_np(&ra,
@@ -262,6 +263,58 @@ static void fini_locks(struct hmdev *dev)
 	pthread_rwlock_destroy(&dev->inval_lock);
 }
 
+static const struct hmdev_list empty_list = { HMDEV_NO_TAG, HMDEV_NO_TAG };
+
+/* Nothing in flight (init and reset). */
+static void queue_clear(struct hmdev *dev, struct hmdev_queue *q)
+{
+	uint32_t t, n;
+
+	for (t = q->all.head; t != HMDEV_NO_TAG; t = n) {
+		n = q->slot[t].q_next;
+		q->slot[t].state = HMDEV_SLOT_FREE;
+	}
+	for (n = 0; n <= dev->hdr.max_contexts; n++)
+		q->by_ctx[n] = empty_list;
+	q->all = q->ready = empty_list;
+	q->sq_head = q->cq_tail = 0;
+	q->in_flight = q->parked = 0;
+	q->completed_seqno = q->progress = 0;
+	q->status = HMIRROR_Q_IDLE;
+}
+
+static void free_queues(struct hmdev *dev)
+{
+	unsigned q;
+
+	for (q = 0; q < HMIRROR_MAX_QUEUES; q++) {
+		free(dev->q[q].slot);
+		free(dev->q[q].by_ctx);
+		dev->q[q].slot = NULL;
+		dev->q[q].by_ctx = NULL;
+	}
+}
+
+static int alloc_queues(struct hmdev *dev)
+{
+	unsigned q;
+
+	for (q = 0; q < dev->num_queues; q++) {
+		struct hmdev_queue *qu = &dev->q[q];
+
+		/* calloc: FREE is 0, and untouched tags cost no memory */
+		qu->slot = calloc(dev->hdr.sq_entries, sizeof(*qu->slot));
+		qu->by_ctx = calloc(dev->hdr.max_contexts + 1, sizeof(*qu->by_ctx));
+		if (!qu->slot || !qu->by_ctx) {
+			free_queues(dev);
+			return -1;
+		}
+		qu->all = empty_list;
+		queue_clear(dev, qu);
+	}
+	return 0;
+}
+
 int hmdev_init(struct hmdev *dev, const struct hmdev_config *cfg,
 	       void *bar, size_t bar_size, const struct guest_ram *ram,
 	       hmdev_irq_fn raise_irq, void *irq_opaque,
@@ -284,13 +337,20 @@ int hmdev_init(struct hmdev *dev, const struct hmdev_config *cfg,
 		       bar_size, (unsigned long long)end);
 		return -1;
 	}
+	dev->num_queues = h->num_queues;
+	if (alloc_queues(dev)) {
+		hm_seterr(err, errlen, "cannot allocate the queues' command tables");
+		return -1;
+	}
 	if (hmdev_tlb_init(&dev->tlb, cfg->tlb_entries)) {
+		free_queues(dev);
 		hm_seterr(err, errlen, "cannot allocate a TLB of %u entries",
 		       cfg->tlb_entries);
 		return -1;
 	}
 	if (init_locks(dev)) {
 		hmdev_tlb_fini(&dev->tlb);
+		free_queues(dev);
 		hm_seterr(err, errlen, "cannot initialise locks");
 		return -1;
 	}
@@ -299,10 +359,11 @@ int hmdev_init(struct hmdev *dev, const struct hmdev_config *cfg,
 	dev->bar = bar;
 	dev->bar_size = bar_size;
 	dev->cfg = *cfg;
-	dev->num_queues = h->num_queues;
 	dev->sq_mask = h->sq_entries - 1;
 	dev->cq_mask = h->cq_entries - 1;
 	dev->fault_mask = h->fault_entries - 1;
+	dev->va_end = 1ull << h->va_bits;
+	dev->pt_levels = hmirror_pt_levels(h->va_bits);
 	dev->ram = ram;
 	dev->raise_irq = raise_irq;
 	dev->irq_opaque = irq_opaque;
@@ -314,14 +375,16 @@ int hmdev_init(struct hmdev *dev, const struct hmdev_config *cfg,
 	for (q = 0; q < dev->num_queues; q++) {
 		dev->sq[q] = (struct hmirror_cmd *)(dev->bar + hmirror_sq_off(h, q));
 		dev->cq[q] = (struct hmirror_cpl *)(dev->bar + hmirror_cq_off(h, q));
+		dev->answers[q] = (struct hmirror_fault_answer *)
+			(dev->bar + hmirror_answers_off(h, q));
 	}
 	dev->fault_ring = (struct hmirror_fault *)(dev->bar + hmirror_fault_ring_off(h));
 
 	memset(bar, 0, bar_size);
 	memcpy(bar, h, sizeof(*h));
-	for (q = 0; q < dev->num_queues; q++)
-		dev->q[q].status = HMIRROR_Q_IDLE;
-	set_status(dev, HMIRROR_DEV_ALIVE);
+	/* no DMA until the driver turns bus mastering on and we acknowledge */
+	dev->dma_off = true;
+	set_status(dev, HMIRROR_DEV_ALIVE | HMIRROR_DEV_DMA_OFF);
 	return 0;
 }
 
@@ -332,9 +395,23 @@ void hmdev_destroy(struct hmdev *dev)
 	hmdev_stop(dev);
 	fini_locks(dev);
 	hmdev_tlb_fini(&dev->tlb);
+	free_queues(dev);
 }
 
-/* ---- reset ---------------------------------------------------------- */
+/* ---- reset and control ---------------------------------------------- */
+
+static void publish_queue(struct hmdev *dev, unsigned qi)
+{
+	struct hmirror_queue_regs *qr = &dev->qregs[qi];
+	struct hmdev_queue *q = &dev->q[qi];
+
+	hm_store(&qr->sq_head, q->sq_head);
+	hm_store(&qr->cq_tail, q->cq_tail);
+	hm_store(&qr->parked, q->parked);
+	hm_store(&qr->q_status, q->status);
+	hm_store(&qr->completed_seqno, q->completed_seqno);
+	hm_store(&qr->progress, q->progress);
+}
 
 /* Every engine is quiesced (its run_mu held by the caller). */
 static void do_reset(struct hmdev *dev, uint32_t gen)
@@ -344,17 +421,10 @@ static void do_reset(struct hmdev *dev, uint32_t gen)
 	unsigned q, v, aborted = 0;
 
 	for (q = 0; q < dev->num_queues; q++) {
-		struct hmirror_queue_regs *qr = &dev->qregs[q];
-
-		/* a command in flight (stalled or not) is dropped */
-		aborted += dev->q[q].busy;
-		memset(&dev->q[q], 0, sizeof(dev->q[q]));
-		dev->q[q].status = HMIRROR_Q_IDLE;
-		hm_store(&qr->sq_head, 0);
-		hm_store(&qr->cq_tail, 0);
-		hm_store(&qr->fault_id, 0);
-		hm_store(&qr->q_status, HMIRROR_Q_IDLE);
-		hm_store(&qr->completed_seqno, 0);
+		/* commands in flight (parked or not) are dropped */
+		aborted += dev->q[q].in_flight;
+		queue_clear(dev, &dev->q[q]);
+		publish_queue(dev, q);
 	}
 	pthread_mutex_lock(&dev->fault_mu);
 	dev->fault_tail = 0;	/* fault_seq goes on: old answers never match */
@@ -388,7 +458,9 @@ static void do_reset(struct hmdev *dev, uint32_t gen)
 	hm_store(&r->cnt_tlb_invals, 0);
 	hm_store(&r->cnt_pages_walked, 0);
 
-	set_status(dev, HMIRROR_DEV_ALIVE | HMIRROR_DEV_ENABLED);
+	/* bus mastering is not reset: drv_ctrl_gen says what it is */
+	set_status(dev, HMIRROR_DEV_ALIVE | HMIRROR_DEV_ENABLED |
+		   (dev->status & HMIRROR_DEV_DMA_OFF));
 	pthread_mutex_unlock(&dev->err_mu);
 	dev->reset_ack = gen;
 	/* Last: the driver polls the ack, then everything above is visible. */
@@ -423,7 +495,10 @@ static void check_reset(struct hmdev *dev)
 
 	if (gen == dev->reset_ack)
 		return;
-	/* Stop the engines at their next chunk and wait until they are out. */
+	/*
+	 * Stop the engines at their next chunk and wait until they are out:
+	 * no guest RAM is touched while the reset runs.
+	 */
 	__atomic_store_n(&dev->abort, true, __ATOMIC_RELEASE);
 	for (q = 1; q < dev->num_queues; q++)
 		pthread_mutex_lock(&dev->eng[q].run_mu);
@@ -431,10 +506,182 @@ static void check_reset(struct hmdev *dev)
 	__atomic_store_n(&dev->abort, false, __ATOMIC_RELEASE);
 	for (q = dev->num_queues - 1; q >= 1; q--)
 		pthread_mutex_unlock(&dev->eng[q].run_mu);
-	kick_engines(dev);
+	/* the caller's run_queues() kicks the engines */
 }
 
-/* ---- queues --------------------------------------------------------- */
+bool hmdev_dma_allowed(struct hmdev *dev)
+{
+	/*
+	 * Both: our acknowledged state (so nothing starts before the driver's
+	 * BUS_MASTER is acknowledged), and drv_ctrl itself (so a driver that
+	 * clears it stops us at the next chunk, before it even asks).
+	 */
+	return !__atomic_load_n(&dev->dma_off, __ATOMIC_ACQUIRE) &&
+	       (hm_load_acq(&dev->regs->drv_ctrl) & HMIRROR_DRV_BUS_MASTER);
+}
+
+/* A new drv_ctrl_gen: act on drv_ctrl, then acknowledge. */
+static void check_ctrl(struct hmdev *dev)
+{
+	uint32_t gen = hm_load_acq(&dev->regs->drv_ctrl_gen), ctrl;
+	bool on;
+
+	if (gen == dev->ctrl_ack)
+		return;
+	ctrl = hm_load_acq(&dev->regs->drv_ctrl);
+	on = ctrl & HMIRROR_DRV_BUS_MASTER;
+	if (on) {
+		__atomic_store_n(&dev->dma_off, false, __ATOMIC_RELEASE);
+	} else {
+		/* waits out every chunk, walk and fault sizing in progress */
+		pthread_rwlock_wrlock(&dev->inval_lock);
+		__atomic_store_n(&dev->dma_off, true, __ATOMIC_RELEASE);
+		pthread_rwlock_unlock(&dev->inval_lock);
+	}
+	pthread_mutex_lock(&dev->err_mu);
+	set_status(dev, on ? dev->status & ~HMIRROR_DEV_DMA_OFF :
+		   dev->status | HMIRROR_DEV_DMA_OFF);
+	pthread_mutex_unlock(&dev->err_mu);
+	dev->ctrl_ack = gen;
+	hm_store_rel(&dev->regs->dev_ctrl_ack, gen);
+	hmdev_pend_irq(dev, HMIRROR_VEC_CTRL);
+	hm_dbg("drv_ctrl 0x%x acknowledged (gen %u)", ctrl, gen);
+}
+
+/* ---- commands in flight ---------------------------------------------- */
+
+/*
+ * Lists of tags.  Every command in flight is on its queue's "all" list
+ * and on its context's list (fetch order, so a FENCE can tell whether an
+ * earlier command of its scope is still in flight); runnable ones also on
+ * the ready list.
+ */
+static void list_append(struct hmdev_list *l, struct hmdev_inflight *slot,
+			uint32_t tag, bool by_ctx)
+{
+	uint32_t *prev = by_ctx ? &slot[tag].c_prev : &slot[tag].q_prev;
+	uint32_t *next = by_ctx ? &slot[tag].c_next : &slot[tag].q_next;
+
+	*prev = l->tail;
+	*next = HMDEV_NO_TAG;
+	if (l->tail == HMDEV_NO_TAG)
+		l->head = tag;
+	else if (by_ctx)
+		slot[l->tail].c_next = tag;
+	else
+		slot[l->tail].q_next = tag;
+	l->tail = tag;
+}
+
+static void list_remove(struct hmdev_list *l, struct hmdev_inflight *slot,
+			uint32_t tag, bool by_ctx)
+{
+	uint32_t prev = by_ctx ? slot[tag].c_prev : slot[tag].q_prev;
+	uint32_t next = by_ctx ? slot[tag].c_next : slot[tag].q_next;
+
+	if (prev == HMDEV_NO_TAG)
+		l->head = next;
+	else if (by_ctx)
+		slot[prev].c_next = next;
+	else
+		slot[prev].q_next = next;
+	if (next == HMDEV_NO_TAG)
+		l->tail = prev;
+	else if (by_ctx)
+		slot[next].c_prev = prev;
+	else
+		slot[next].q_prev = prev;
+}
+
+static void ready_push(struct hmdev_queue *q, uint32_t tag, bool front)
+{
+	q->slot[tag].r_next = HMDEV_NO_TAG;
+	if (q->ready.head == HMDEV_NO_TAG) {
+		q->ready.head = q->ready.tail = tag;
+	} else if (front) {
+		q->slot[tag].r_next = q->ready.head;
+		q->ready.head = tag;
+	} else {
+		q->slot[q->ready.tail].r_next = tag;
+		q->ready.tail = tag;
+	}
+}
+
+static uint32_t ready_pop(struct hmdev_queue *q)
+{
+	uint32_t tag = q->ready.head;
+
+	if (tag != HMDEV_NO_TAG) {
+		q->ready.head = q->slot[tag].r_next;
+		if (q->ready.head == HMDEV_NO_TAG)
+			q->ready.tail = HMDEV_NO_TAG;
+	}
+	return tag;
+}
+
+static struct hmdev_list *ctx_list(struct hmdev *dev, struct hmdev_queue *q,
+				   uint16_t ctx)
+{
+	return &q->by_ctx[ctx < dev->hdr.max_contexts ? ctx : dev->hdr.max_contexts];
+}
+
+static bool is_parked(uint8_t state)
+{
+	return state == HMDEV_SLOT_FAULT || state == HMDEV_SLOT_ROOM ||
+	       state == HMDEV_SLOT_FENCE;
+}
+
+static void set_state(struct hmdev *dev, unsigned qi,
+		      struct hmdev_inflight *in, uint8_t state)
+{
+	struct hmdev_queue *q = &dev->q[qi];
+	bool was = is_parked(in->state), now = is_parked(state);
+
+	in->state = state;
+	if (was != now) {
+		q->parked += now ? 1 : -1;
+		hm_store_rel(&dev->qregs[qi].parked, q->parked);
+	}
+}
+
+void hmdev_progress(struct hmdev *dev, unsigned qi)
+{
+	struct hmdev_queue *q = &dev->q[qi];
+
+	hm_store_rel(&dev->qregs[qi].progress, ++q->progress);
+}
+
+bool hmdev_fence_ready(struct hmdev *dev, unsigned qi,
+		       const struct hmdev_inflight *in)
+{
+	struct hmdev_queue *q = &dev->q[qi];
+	uint32_t tag = in->cmd.tag;
+
+	/*
+	 * Fetch-ordered lists: the FENCE is ready when it heads the list of
+	 * its scope.  (Commands with a ctx >= max_contexts share one list:
+	 * they all complete at fetch, so that list never holds one behind
+	 * another.)
+	 */
+	if (in->cmd.ctx == 0)
+		return q->all.head == tag;
+	return ctx_list(dev, q, in->cmd.ctx)->head == tag;
+}
+
+/* A parked FENCE that now heads its scope becomes runnable. */
+static void release_fence(struct hmdev *dev, unsigned qi, uint32_t tag,
+			  bool whole_queue)
+{
+	struct hmdev_inflight *in;
+
+	if (tag == HMDEV_NO_TAG)
+		return;
+	in = &dev->q[qi].slot[tag];
+	if (in->state != HMDEV_SLOT_FENCE || (in->cmd.ctx == 0) != whole_queue)
+		return;
+	set_state(dev, qi, in, HMDEV_SLOT_READY);
+	ready_push(&dev->q[qi], tag, false);
+}
 
 /* Copy a descriptor out of shared memory exactly once. */
 static void read_cmd(struct hmirror_cmd *dst, const struct hmirror_cmd *src)
@@ -459,54 +706,205 @@ static void write_cpl(struct hmirror_cpl *dst, const struct hmirror_cpl *src)
 		__atomic_store_n(&d[i], w[i], __ATOMIC_RELAXED);
 }
 
-/* Take the next descriptor: it is consumed (sq_head) once copied. */
-static void fetch(struct hmdev *dev, unsigned qi)
-{
-	struct hmdev_queue *q = &dev->q[qi];
-	struct hmdev_inflight *in = &q->cur;
-
-	memset(in, 0, sizeof(*in));
-	read_cmd(&in->cmd, &dev->sq[qi][q->sq_head & dev->sq_mask]);
-	in->index = q->sq_head;
-	in->cpl.t_submit = hmdev_now_ns();
-	in->cpl.seqno = in->cmd.seqno;
-	in->cpl.opcode = in->cmd.opcode;
-	in->cpl.queue = (uint8_t)qi;
-	q->busy = true;
-	q->sq_head++;
-	hm_store_rel(&dev->qregs[qi].sq_head, q->sq_head);
-}
-
-static void complete(struct hmdev *dev, unsigned qi)
+/*
+ * Write @in's completion.  Its CQ slot is free: a command is fetched only
+ * while completions written and unread plus commands in flight leave room.
+ * @in_table: @in is in the tag table (not a BAD_TAG at fetch).
+ */
+static void complete(struct hmdev *dev, unsigned qi, struct hmdev_inflight *in,
+		     bool in_table)
 {
 	struct hmdev_queue *q = &dev->q[qi];
 	struct hmirror_queue_regs *qr = &dev->qregs[qi];
-	struct hmdev_inflight *in = &q->cur;
+	uint32_t tag = in->cmd.tag;
+	struct hmdev_list *cl;
 
 	if (in->cpl.status != HMIRROR_ST_OK && !in->quiet)
 		hmdev_error(dev, in->cpl.status, qi, in->index, in->err_info);
+	/* COPY and FILL report how far they got, done or not. */
+	if (in->cmd.opcode == HMIRROR_OP_COPY || in->cmd.opcode == HMIRROR_OP_FILL)
+		in->cpl.result = in->done;
 	in->cpl.t_done = hmdev_now_ns();
-	/* the slot was free when the command was fetched */
 	write_cpl(&dev->cq[qi][q->cq_tail & dev->cq_mask], &in->cpl);
-	q->busy = false;
 	q->cq_tail++;
 	q->completed_seqno = in->cmd.seqno;
 	HMDEV_CNT_ADD(dev, commands, 1);
 	hm_store_rel(&qr->completed_seqno, q->completed_seqno);
 	hm_store_rel(&qr->cq_tail, q->cq_tail);
+	hmdev_progress(dev, qi);
+	if (!in_table)
+		return;
+
+	cl = ctx_list(dev, q, in->cmd.ctx);
+	list_remove(&q->all, q->slot, tag, false);
+	list_remove(cl, q->slot, tag, true);
+	set_state(dev, qi, in, HMDEV_SLOT_FREE);
+	q->in_flight--;
+	/* fences that waited for this one may now head their scope */
+	release_fence(dev, qi, q->all.head, true);
+	release_fence(dev, qi, cl->head, false);
 }
 
 /*
- * Run queue @qi until its SQ snapshot is empty, its CQ full, or its
- * command stalls on a fault.  Returns the completions written.
+ * Take the next descriptor: it is consumed (sq_head) once copied.  Returns
+ * its tag, or HMDEV_NO_TAG when it completed at once with BAD_TAG.
+ */
+static uint32_t fetch(struct hmdev *dev, unsigned qi)
+{
+	struct hmdev_queue *q = &dev->q[qi];
+	struct hmirror_cmd cmd;
+	struct hmdev_inflight *in;
+	uint32_t index = q->sq_head;
+
+	read_cmd(&cmd, &dev->sq[qi][index & dev->sq_mask]);
+	q->sq_head++;
+	hm_store_rel(&dev->qregs[qi].sq_head, q->sq_head);
+	hmdev_progress(dev, qi);
+
+	if (cmd.tag >= dev->hdr.sq_entries ||
+	    q->slot[cmd.tag].state != HMDEV_SLOT_FREE)
+		in = &q->bad_tag;
+	else
+		in = &q->slot[cmd.tag];
+	memset(in, 0, sizeof(*in));
+	in->cmd = cmd;
+	in->index = index;
+	in->cpl.t_submit = hmdev_now_ns();
+	in->cpl.seqno = cmd.seqno;
+	in->cpl.opcode = cmd.opcode;
+	in->cpl.queue = (uint8_t)qi;
+	in->cpl.tag = cmd.tag;
+	if (in == &q->bad_tag) {
+		in->cpl.status = HMIRROR_ST_BAD_TAG;
+		in->err_info = cmd.tag;
+		complete(dev, qi, in, false);
+		return HMDEV_NO_TAG;
+	}
+	in->state = HMDEV_SLOT_READY;
+	list_append(&q->all, q->slot, cmd.tag, false);
+	list_append(ctx_list(dev, q, cmd.ctx), q->slot, cmd.tag, true);
+	q->in_flight++;
+	return cmd.tag;
+}
+
+/*
+ * Run a runnable command.  Returns 1 if it completed, 0 if it parked, -1
+ * if it is held (bus mastering off, or engines stopping): it then keeps
+ * the head of the ready list and the pass ends.
+ */
+static int run_one(struct hmdev *dev, unsigned qi, uint32_t tag)
+{
+	struct hmdev_inflight *in = &dev->q[qi].slot[tag];
+
+	switch (hmdev_cmd_run(dev, qi, in)) {
+	case HMDEV_EXEC_DONE:
+		complete(dev, qi, in, true);
+		return 1;
+	case HMDEV_EXEC_PARK_FAULT:
+		set_state(dev, qi, in, HMDEV_SLOT_FAULT);
+		return 0;
+	case HMDEV_EXEC_PARK_ROOM:
+		set_state(dev, qi, in, HMDEV_SLOT_ROOM);
+		return 0;
+	case HMDEV_EXEC_PARK_FENCE:
+		set_state(dev, qi, in, HMDEV_SLOT_FENCE);
+		return 0;
+	default:
+		ready_push(&dev->q[qi], tag, true);
+		return -1;
+	}
+}
+
+/*
+ * Parked commands: take the driver's answers, retry fault records waiting
+ * for ring room.  Touches no guest RAM.  Returns the completions written.
+ */
+static unsigned service_parked(struct hmdev *dev, unsigned qi)
+{
+	struct hmdev_queue *q = &dev->q[qi];
+	unsigned done = 0;
+	bool room = true;
+	uint32_t t, next;
+
+	for (t = q->all.head; t != HMDEV_NO_TAG; t = next) {
+		struct hmdev_inflight *in = &q->slot[t];
+
+		/* completing @in unlinks it only: fences released are not */
+		next = in->q_next;
+		switch (in->state) {
+		case HMDEV_SLOT_FAULT:
+			switch (hmdev_cmd_take_answer(dev, qi, in)) {
+			case HMDEV_ANSWER_NONE:
+				break;
+			case HMDEV_ANSWER_REPLAY:
+				hmdev_progress(dev, qi);
+				set_state(dev, qi, in, HMDEV_SLOT_READY);
+				ready_push(q, t, false);
+				break;
+			default:
+				hmdev_progress(dev, qi);
+				complete(dev, qi, in, true);
+				done++;
+				break;
+			}
+			break;
+		case HMDEV_SLOT_ROOM:
+			if (!room)
+				break;
+			switch (hmdev_cmd_retry_fault(dev, qi, in)) {
+			case HMDEV_EXEC_PARK_ROOM:
+				room = false;	/* the ring is still full */
+				break;
+			case HMDEV_EXEC_PARK_FAULT:
+				set_state(dev, qi, in, HMDEV_SLOT_FAULT);
+				break;
+			default:
+				complete(dev, qi, in, true);
+				done++;
+				break;
+			}
+			break;
+		case HMDEV_SLOT_FENCE:
+			if (hmdev_fence_ready(dev, qi, in)) {
+				set_state(dev, qi, in, HMDEV_SLOT_READY);
+				ready_push(q, t, false);
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	return done;
+}
+
+/* ---- queues --------------------------------------------------------- */
+
+/* A bad ring index: the queue stops until the next reset. */
+static void queue_fail(struct hmdev *dev, unsigned qi, uint32_t index,
+		       uint64_t info)
+{
+	dev->q[qi].status = HMIRROR_Q_ERROR;
+	hm_store_rel(&dev->qregs[qi].q_status, HMIRROR_Q_ERROR);
+	hmdev_error(dev, HMIRROR_ST_BAD_INDEX, qi, index, info);
+}
+
+/*
+ * One pass over queue @qi: answers and parked commands first, then the
+ * runnable commands, then new ones from the SQ until its snapshot is
+ * empty, the CQ room is all spoken for, or a command is held.  Returns
+ * the completions written.
  */
 static unsigned queue_run(struct hmdev *dev, unsigned qi)
 {
 	struct hmdev_queue *q = &dev->q[qi];
 	struct hmirror_queue_regs *qr = &dev->qregs[qi];
-	uint32_t tail, cq_head, used;
+	uint32_t tail, cq_head, used, tag;
 	unsigned done = 0;
+	bool held = false;
+	int r;
 
+	if (dev->hook)
+		dev->hook(dev->hook_opaque, qi, HMDEV_HOOK_PASS);
 	if (q->status == HMIRROR_Q_ERROR)
 		return 0;
 	tail = hm_load_acq(&qr->sq_tail);
@@ -514,32 +912,51 @@ static unsigned queue_run(struct hmdev *dev, unsigned qi)
 		queue_fail(dev, qi, q->sq_head, tail);
 		return 0;
 	}
+	if (q->parked)
+		done += service_parked(dev, qi);
 
-	for (;;) {
-		if (__atomic_load_n(&dev->abort, __ATOMIC_ACQUIRE))
-			return done;
-		if (!q->busy) {
+	while (!__atomic_load_n(&dev->abort, __ATOMIC_ACQUIRE)) {
+		tag = ready_pop(q);
+		if (tag == HMDEV_NO_TAG) {
 			if (q->sq_head == tail)
 				break;
+			/*
+			 * Room: every command in flight will need a CQ slot.
+			 * More than cq_entries between unread completions and
+			 * commands in flight means cq_head moved backwards
+			 * or past cq_tail.
+			 */
 			cq_head = hm_load_acq(&qr->cq_head);
 			used = q->cq_tail - cq_head;
-			if (used > dev->hdr.cq_entries) {
+			if (used > dev->hdr.cq_entries ||
+			    used + q->in_flight > dev->hdr.cq_entries) {
 				queue_fail(dev, qi, q->cq_tail, cq_head);
 				return done;
 			}
-			if (used == dev->hdr.cq_entries)
-				break;	/* CQ full: resume on a doorbell or tick */
-			fetch(dev, qi);
+			if (used + q->in_flight == dev->hdr.cq_entries)
+				break;	/* resume on a doorbell or tick */
+			tag = fetch(dev, qi);
+			if (tag == HMDEV_NO_TAG) {
+				done++;		/* BAD_TAG */
+				continue;
+			}
 		}
-		if (hmdev_cmd_run(dev, qi, &q->cur) == HMDEV_EXEC_STALL)
+		r = run_one(dev, qi, tag);
+		if (r < 0) {
+			held = true;
 			break;
-		complete(dev, qi);
-		done++;
+		}
+		done += (unsigned)r;
 	}
-	if (q->busy)
-		q->status = q->cur.fault_id ? HMIRROR_Q_STALLED : HMIRROR_Q_RUNNING;
-	else
+
+	if (held || q->ready.head != HMDEV_NO_TAG)
+		q->status = HMIRROR_Q_RUNNING;
+	else if (!q->in_flight)
 		q->status = q->sq_head != tail ? HMIRROR_Q_RUNNING : HMIRROR_Q_IDLE;
+	else if (q->parked == q->in_flight)
+		q->status = HMIRROR_Q_STALLED;
+	else
+		q->status = HMIRROR_Q_RUNNING;
 	hm_store_rel(&qr->q_status, q->status);
 	return done;
 }
@@ -656,8 +1073,11 @@ void hmdev_doorbell_n(struct hmdev *dev, unsigned vector, uint64_t rings)
 	dev->cnt.doorbells += (uint32_t)rings;
 	hm_store(&dev->regs->doorbells_seen, dev->cnt.doorbells);
 	hm_dbg("doorbell %u", vector);
-	if (vector == HMIRROR_VEC_CTRL)
+	if (vector == HMIRROR_VEC_CTRL) {
+		/* a reset first, then the control change, when both wait */
 		check_reset(dev);
+		check_ctrl(dev);
+	}
 	/* CQ: new submissions or room; FAULT: answers; CTRL: rescan. */
 	run_queues(dev);
 	hmdev_flush_irqs(dev);
@@ -670,6 +1090,7 @@ void hmdev_tick(struct hmdev *dev)
 	hm_store(&dev->regs->dev_time_ns, hmdev_now_ns());
 	hm_store_rel(&dev->regs->heartbeat, ++dev->cnt.heartbeat);
 	check_reset(dev);
+	check_ctrl(dev);
 	run_queues(dev);
 	hmdev_flush_irqs(dev);
 }
@@ -680,7 +1101,8 @@ void hmdev_shutdown(struct hmdev *dev)
 		return;
 	hmdev_stop(dev);
 	pthread_mutex_lock(&dev->err_mu);
-	set_status(dev, HMIRROR_DEV_GONE | (dev->status & HMIRROR_DEV_ERROR));
+	set_status(dev, HMIRROR_DEV_GONE |
+		   (dev->status & (HMIRROR_DEV_ERROR | HMIRROR_DEV_DMA_OFF)));
 	pthread_mutex_unlock(&dev->err_mu);
 	__atomic_store_n(&dev->pending_irqs, 1u << HMIRROR_VEC_CTRL,
 			 __ATOMIC_RELEASE);

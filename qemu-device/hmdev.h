@@ -17,12 +17,26 @@
  *    then run only the management queue themselves and kick the engines,
  *    so a stalled engine never blocks queue 0 or another engine.
  *
+ * Queues and parking.  A queue's private state (struct hmdev_queue: ring
+ * indices, the commands in flight, their lists) is touched by its runner
+ * only: the engine thread (threaded, under its run_mu), else the event
+ * loop's thread (queue 0; every queue inline).  A reset takes every run_mu,
+ * so it too is the only runner while it clears them.  Commands in flight
+ * live in a table indexed by their tag; a command stalled on a fault (or
+ * waiting for fault ring room, or a FENCE waiting for earlier commands) is
+ * *parked* there and the runner goes on with the next commands.  The
+ * runner looks at the driver's answer table (for its parked faults) at the
+ * start of every pass: a doorbell or a heartbeat tick kicks a pass.
+ *
  * Locks (never nested except as listed):
  *  engine[q].run_mu   held by the engine's thread while it runs its queue;
  *                     a reset takes all of them (engines quiesced)
- *  inval_lock (rw)    read: an engine translating + accessing one chunk;
+ *  inval_lock (rw)    read: an engine checking bus mastering, translating
+ *                     (walks, fault-run sizing) and accessing one chunk:
+ *                     every guest-RAM access happens under a read hold;
  *                     write: TLB_INVAL dropping entries (so its completion
- *                     follows every access that used a dropped entry)
+ *                     follows every access that used a dropped entry), and
+ *                     bus mastering turned off (waits out every access)
  *  tlb.mu             the TLB and its counters (inside inval_lock)
  *  fault_mu           the fault ring producer
  *  err_mu, cnt_mu     err_* registers / status, other counters (leaves)
@@ -52,6 +66,7 @@ struct hmdev_config {
 	unsigned fault_entries;
 	unsigned max_contexts;
 	unsigned tlb_entries;
+	unsigned va_bits;	/* HMIRROR_VA_BITS_4LEVEL or _5LEVEL */
 };
 
 #define HMDEV_DEF_ENGINES	2
@@ -60,6 +75,7 @@ struct hmdev_config {
 #define HMDEV_DEF_FAULTS	256
 #define HMDEV_DEF_CONTEXTS	64
 #define HMDEV_DEF_TLB		1024
+#define HMDEV_DEF_VA_BITS	HMIRROR_VA_BITS_4LEVEL
 
 #define HMDEV_FEATURES		(HMIRROR_FEAT_NOP | HMIRROR_FEAT_TRANSLATE | \
 				 HMIRROR_FEAT_HUGE_2M | HMIRROR_FEAT_ATOMIC | \
@@ -69,7 +85,6 @@ struct hmdev_config {
 #define HMDEV_CHUNK_MAX		(64u << 10)
 #define HMDEV_PAGE		4096ull
 #define HMDEV_HUGE		(2ull << 20)
-#define HMDEV_VA_END		(1ull << HMIRROR_VA_BITS)
 
 void hmdev_config_default(struct hmdev_config *cfg);
 /* 0 if valid, else -1 with a one-line reason in err. */
@@ -85,26 +100,47 @@ uint64_t hmdev_bar_size(const struct hmdev_config *cfg);
 typedef void (*hmdev_irq_fn)(void *opaque, unsigned vector);
 
 /*
- * Test hook, called by an engine with inval_lock held for reading, right
- * before (HMDEV_HOOK_ACCESS) and after (HMDEV_HOOK_ACCESSED) it touches
- * guest memory for one chunk.
+ * Test hook, called by a queue's runner with inval_lock held for reading,
+ * right before (HMDEV_HOOK_ACCESS) and after (HMDEV_HOOK_ACCESSED) it
+ * touches guest memory for one chunk; and, without inval_lock, at the
+ * start of every pass over a queue (HMDEV_HOOK_PASS).
  */
-enum { HMDEV_HOOK_ACCESS, HMDEV_HOOK_ACCESSED };
+enum { HMDEV_HOOK_ACCESS, HMDEV_HOOK_ACCESSED, HMDEV_HOOK_PASS };
 typedef void (*hmdev_hook_fn)(void *opaque, unsigned queue, int phase);
+
+/* Where a command in flight stands (struct hmdev_inflight.state). */
+enum hmdev_slot_state {
+	HMDEV_SLOT_FREE,	/* no command with this tag in flight */
+	HMDEV_SLOT_READY,	/* runnable: on the ready list or running */
+	HMDEV_SLOT_FAULT,	/* parked: fault posted, waiting for its answer */
+	HMDEV_SLOT_ROOM,	/* parked: fault built, waiting for ring room */
+	HMDEV_SLOT_FENCE,	/* parked: FENCE waiting for earlier commands */
+};
+
+#define HMDEV_NO_TAG	0xffffffffu	/* end of a list of tags */
+
+/* A list of commands in flight, linked by tag. */
+struct hmdev_list {
+	uint32_t head, tail;
+};
 
 /* A command the queue has fetched and not completed yet (private copy). */
 struct hmdev_inflight {
 	struct hmirror_cmd cmd;
 	struct hmirror_cpl cpl;
+	struct hmirror_fault rec;	/* fault record being posted */
 	uint64_t err_info;	/* offending value when cpl.status != OK */
-	uint32_t index;		/* SQ index it came from (err_index) */
-	bool checked;		/* static checks done */
-	bool quiet;		/* non-OK status that is no error (CANCEL) */
 	uint64_t done;		/* bytes done; they stay done across faults */
 	uint64_t acc;		/* READ: checksum so far */
-	uint32_t fault_id;	/* posted fault awaiting its answer, 0 none */
-	bool fault_queued;	/* rec built, waiting for fault ring room */
-	struct hmirror_fault rec;
+	uint64_t fault_id;	/* posted fault awaiting its answer, 0 none */
+	uint32_t index;		/* SQ index it came from (err_index) */
+	uint8_t state;		/* enum hmdev_slot_state */
+	bool checked;		/* static checks done */
+	bool quiet;		/* non-OK status that is no error (CANCEL) */
+	/* links (tags), HMDEV_NO_TAG at the ends */
+	uint32_t q_prev, q_next;	/* the queue's commands in flight */
+	uint32_t c_prev, c_next;	/* the same context's, fetch order */
+	uint32_t r_next;		/* ready list */
 };
 
 /* Device-private state of one queue; touched by its runner only. */
@@ -112,9 +148,19 @@ struct hmdev_queue {
 	uint32_t sq_head;	/* next SQ index to fetch */
 	uint32_t cq_tail;	/* next CQ index to write */
 	uint32_t status;	/* HMIRROR_Q_* */
+	uint32_t in_flight;	/* fetched, not completed (parked included) */
+	uint32_t parked;	/* in states FAULT, ROOM, FENCE */
 	uint64_t completed_seqno;
-	bool busy;		/* cur holds a command */
-	struct hmdev_inflight cur;
+	uint64_t progress;
+	struct hmdev_inflight *slot;	/* [sq_entries], indexed by tag */
+	struct hmdev_list all;		/* in flight, fetch order */
+	/*
+	 * In flight by context, fetch order: [ctx] for ctx < max_contexts,
+	 * [max_contexts] for every other ctx value (such commands never park).
+	 */
+	struct hmdev_list *by_ctx;
+	struct hmdev_list ready;	/* runnable, oldest first */
+	struct hmdev_inflight bad_tag;	/* completed at fetch, no slot */
 };
 
 struct hmdev_engine {
@@ -169,12 +215,18 @@ struct hmdev {
 	struct hmirror_cmd *sq[HMIRROR_MAX_QUEUES];
 	struct hmirror_cpl *cq[HMIRROR_MAX_QUEUES];
 	struct hmirror_fault *fault_ring;
+	struct hmirror_fault_answer *answers[HMIRROR_MAX_QUEUES];
+	uint64_t va_end;	/* 2^va_bits */
+	unsigned pt_levels;
 
 	struct hmdev_queue q[HMIRROR_MAX_QUEUES];
 	struct hmdev_engine eng[HMIRROR_MAX_QUEUES];	/* [1..num_queues-1] */
 	bool threaded;
 	uint32_t status;	/* HMIRROR_DEV_*, mirrored to regs (atomic) */
 	uint32_t reset_ack;	/* last drv_reset_gen acted on */
+	uint32_t ctrl_ack;	/* last drv_ctrl_gen acted on */
+	bool dma_off;		/* DMA_OFF: no guest RAM access (atomic; set
+				 * under inval_lock held for writing) */
 	uint32_t pending_irqs;	/* vectors to raise (atomic) */
 	bool gone;		/* hmdev_shutdown() done (atomic) */
 	bool abort;		/* engines: stop at the next chunk (atomic) */
@@ -185,7 +237,7 @@ struct hmdev {
 
 	/* fault ring producer, under fault_mu */
 	uint32_t fault_tail;
-	uint32_t fault_seq;	/* last fault_id handed out; never reset */
+	uint64_t fault_seq;	/* last fault_id handed out; never reset */
 	bool fault_ring_bad;	/* driver's head was impossible: until reset */
 
 	/* private copies of the device-written counters (never read back) */
@@ -256,23 +308,59 @@ void hmdev_cnt_add(struct hmdev *dev, uint64_t *priv, __u64 *reg, uint64_t n);
 	hmdev_cnt_add((dev), &(dev)->cnt.name, &(dev)->regs->cnt_##name, (n))
 
 /*
- * Run the command in @in (already copied out of the ring, so stable) on
- * queue @q, from where it stopped.  DONE: in->cpl.status (and result) are
- * final.  STALL: a fault is posted (or waits for ring room); call again on
- * the next doorbell or tick.  Engines stop early (STALL) when dev->abort.
+ * What running a command did (hmdev_cmd_run(), hmdev_cmd_retry_fault()):
+ *  DONE        in->cpl.status (and result) are final: complete it;
+ *  PARK_FAULT  a fault record is posted (in->fault_id): wait for its answer;
+ *  PARK_ROOM   a fault record is built, the fault ring is full: retry;
+ *  PARK_FENCE  a FENCE with earlier commands of its scope in flight;
+ *  HOLD        bus mastering is off (or the engines are stopping): the
+ *              command keeps its place and runs again from where it stopped.
  */
 enum hmdev_exec {
 	HMDEV_EXEC_DONE,
-	HMDEV_EXEC_STALL,
+	HMDEV_EXEC_PARK_FAULT,
+	HMDEV_EXEC_PARK_ROOM,
+	HMDEV_EXEC_PARK_FENCE,
+	HMDEV_EXEC_HOLD,
 };
+
+/*
+ * Run the command in @in (already copied out of the ring, so stable) on
+ * queue @q, from where it stopped.
+ */
 enum hmdev_exec hmdev_cmd_run(struct hmdev *dev, unsigned q,
 			      struct hmdev_inflight *in);
+/* A PARK_ROOM command: try to post its fault record again. */
+enum hmdev_exec hmdev_cmd_retry_fault(struct hmdev *dev, unsigned q,
+				      struct hmdev_inflight *in);
+
+/* The driver's answer to a parked fault (hmdev_cmd_take_answer()). */
+enum hmdev_answer {
+	HMDEV_ANSWER_NONE,	/* not answered yet */
+	HMDEV_ANSWER_REPLAY,	/* run again from where it stopped */
+	HMDEV_ANSWER_DONE,	/* cancelled: in->cpl.status is final */
+};
+enum hmdev_answer hmdev_cmd_take_answer(struct hmdev *dev, unsigned q,
+					struct hmdev_inflight *in);
+
+/* Has every earlier command in the FENCE @in's scope completed? */
+bool hmdev_fence_ready(struct hmdev *dev, unsigned q,
+		       const struct hmdev_inflight *in);
+
+/*
+ * May the device access guest RAM now?  Call with inval_lock held for
+ * reading, before the access, and keep holding it through the access.
+ */
+bool hmdev_dma_allowed(struct hmdev *dev);
+
+/* Bump queue @q's progress register (its runner only). */
+void hmdev_progress(struct hmdev *dev, unsigned q);
 
 /* ---- translation (hmdev_mmu.c) --------------------------------------- */
 
 int hmdev_tlb_init(struct hmdev_tlb *tlb, unsigned entries);
 void hmdev_tlb_fini(struct hmdev_tlb *tlb);
-/* Drop every entry of @ctx overlapping [start, end) (end clamped to 2^48). */
+/* Drop every entry of @ctx overlapping [start, end) (end clamped to 2^va_bits). */
 void hmdev_tlb_drop(struct hmdev *dev, unsigned ctx, uint64_t start,
 		    uint64_t end);
 /* Drop everything (reset). */
@@ -293,7 +381,10 @@ enum hmdev_walk {
 	HMDEV_WALK_BAD_PTE,	/* *info = the entry */
 	HMDEV_WALK_BAD_ADDR,	/* *info = the guest-physical address */
 };
-/* Walk @root's tables for @va (< 2^48), no TLB.  Counts nothing. */
+/*
+ * Walk @root's tables for @va (< 2^va_bits), no TLB.  Counts nothing.
+ * Caller holds inval_lock for reading and checked hmdev_dma_allowed().
+ */
 enum hmdev_walk hmdev_walk(struct hmdev *dev, uint64_t root, uint64_t va,
 			   struct hmdev_xlate *x, uint64_t *info);
 
@@ -301,7 +392,8 @@ enum hmdev_walk hmdev_walk(struct hmdev *dev, uint64_t root, uint64_t va,
  * Translate @va for @access (HMIRROR_ACCESS_*) through the TLB.  Returns
  * HMIRROR_ST_OK with *x, HMIRROR_ST_FAULT when the page is not present or
  * not writable for a write (nothing cached), or an error status with
- * *info.  Caller holds inval_lock for reading.
+ * *info.  Caller holds inval_lock for reading and checked
+ * hmdev_dma_allowed().
  */
 int hmdev_translate(struct hmdev *dev, unsigned ctx, uint64_t va,
 		    unsigned access, struct hmdev_xlate *x, uint64_t *info);
@@ -309,7 +401,9 @@ int hmdev_translate(struct hmdev *dev, unsigned ctx, uint64_t va,
 /*
  * Pages from @addr (page aligned) that would fault for @access, stopping
  * at @end, at the first page that would not, or at
- * HMIRROR_FAULT_NPAGES_MAX; at least 1.  Drops their TLB entries.
+ * HMIRROR_FAULT_NPAGES_MAX; at least 1.  Drops their TLB entries.  Walks
+ * guest RAM: caller holds inval_lock for reading and checked
+ * hmdev_dma_allowed().
  */
 uint32_t hmdev_fault_run(struct hmdev *dev, unsigned ctx, uint64_t addr,
 			 uint64_t end, unsigned access);

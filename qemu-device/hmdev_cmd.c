@@ -11,8 +11,9 @@
  *  2. opcode allowed on this queue (else BAD_QUEUE, err_info = opcode);
  *  3. data commands: length (BAD_LENGTH, err_info = len), alignment
  *     (BAD_ALIGN, err_info = the address, or len), virtual range below
- *     2^48 (BAD_ADDRESS, err_info = the address), context valid
+ *     2^va_bits (BAD_ADDRESS, err_info = the address), context valid
  *     (BAD_CONTEXT, err_info = ctx); TLB_INVAL: ctx < max_contexts.
+ * (The tag was checked at fetch: BAD_TAG.)
  * Then, while running: BAD_PTE (err_info = the entry), BAD_ADDRESS
  * (err_info = the guest-physical address), BAD_CONTEXT (the context went
  * invalid), FAULT (cancelled).  Bytes done before an error stay done.
@@ -21,6 +22,11 @@
  * of any operand nor HMDEV_CHUNK_MAX bytes.  Each chunk is translated and
  * performed under inval_lock held for reading, so a TLB_INVAL (write side)
  * completes only after every access that used a translation it dropped.
+ * The same read hold covers the bus-master check before the chunk and the
+ * sizing of a fault's run (page walks), so turning bus mastering off (write
+ * side) waits out every guest-RAM access in progress and no later one
+ * starts.  A command that stalls on a fault parks (PARK_FAULT, PARK_ROOM);
+ * its queue goes on with other commands until the answer comes.
  */
 #include <string.h>
 
@@ -50,20 +56,24 @@ static enum hmdev_exec exec_nop(struct hmdev *dev, unsigned q,
 }
 
 /*
- * FENCE: a queue executes in order and completes in order, so every
- * earlier command of the queue has completed by the time this one runs.
+ * FENCE: completes once every earlier-fetched command of its context
+ * (ctx 0: of the whole queue) has completed; until then it is parked and
+ * the queue goes on.  Queue 0 never parks anything, so its fences complete
+ * at once.
  */
 static enum hmdev_exec exec_fence(struct hmdev *dev, unsigned q,
 				  struct hmdev_inflight *in)
 {
+	if (!hmdev_fence_ready(dev, q, in))
+		return HMDEV_EXEC_PARK_FENCE;
 	return exec_nop(dev, q, in);
 }
 
 /*
  * TLB_INVAL: drop the context's entries overlapping [src, src + len)
- * (clamped to 2^48) with inval_lock held for writing: taking it waits for
- * every chunk in progress, and no engine can insert a translation of the
- * range between the drop and the completion.  The context need not be
+ * (clamped to 2^va_bits) with inval_lock held for writing: taking it waits
+ * for every chunk in progress, and no engine can insert a translation of
+ * the range between the drop and the completion.  The context need not be
  * VALID (the driver disables a context, then flushes it).
  */
 static enum hmdev_exec exec_tlb_inval(struct hmdev *dev, unsigned q,
@@ -86,10 +96,10 @@ static enum hmdev_exec exec_tlb_inval(struct hmdev *dev, unsigned q,
 
 /* ---- data commands -------------------------------------------------- */
 
-/* [va, va + len) must lie below 2^48 (len <= 1 GiB, so no overflow). */
-static bool va_ok(uint64_t va, uint64_t len)
+/* [va, va + len) must lie below 2^va_bits (no overflow). */
+static bool va_ok(const struct hmdev *dev, uint64_t va, uint64_t len)
 {
-	return va < HMDEV_VA_END && len <= HMDEV_VA_END - va;
+	return va < dev->va_end && len <= dev->va_end - va;
 }
 
 /* Static checks of a data command.  0 or a status (err_info set). */
@@ -125,12 +135,12 @@ static int data_check(struct hmdev *dev, struct hmdev_inflight *in)
 		break;
 	}
 	if (c->opcode == HMIRROR_OP_COPY || c->opcode == HMIRROR_OP_READ) {
-		if (!va_ok(c->src, c->len)) {
+		if (!va_ok(dev, c->src, c->len)) {
 			in->err_info = c->src;
 			return HMIRROR_ST_BAD_ADDRESS;
 		}
 	}
-	if (c->opcode != HMIRROR_OP_READ && !va_ok(c->dst, c->len)) {
+	if (c->opcode != HMIRROR_OP_READ && !va_ok(dev, c->dst, c->len)) {
 		in->err_info = c->dst;
 		return HMIRROR_ST_BAD_ADDRESS;
 	}
@@ -141,14 +151,17 @@ static int data_check(struct hmdev *dev, struct hmdev_inflight *in)
 	return 0;
 }
 
-/* Try to put the built fault record on the ring.  Always STALL. */
+/*
+ * Try to put the built fault record on the ring: PARK_FAULT (posted),
+ * PARK_ROOM (ring full, retried on the next pass) or DONE (BAD_INDEX: the
+ * driver's head is impossible).  Touches no guest RAM.
+ */
 static enum hmdev_exec fault_post(struct hmdev *dev, unsigned q,
 				  struct hmdev_inflight *in)
 {
-	struct hmirror_queue_regs *qr = &dev->qregs[q];
-	uint32_t entries = dev->hdr.fault_entries, head, id;
+	uint32_t entries = dev->hdr.fault_entries, head;
 	hm_u64a *d;
-	uint64_t w[sizeof(struct hmirror_fault) / 8];
+	uint64_t w[sizeof(struct hmirror_fault) / 8], id;
 	unsigned i;
 
 	pthread_mutex_lock(&dev->fault_mu);
@@ -157,17 +170,14 @@ static enum hmdev_exec fault_post(struct hmdev *dev, unsigned q,
 		/* the driver claims records it never got: no faults until reset */
 		dev->fault_ring_bad = true;
 		pthread_mutex_unlock(&dev->fault_mu);
-		in->fault_queued = false;
 		return fail(in, HMIRROR_ST_BAD_INDEX, head);
 	}
 	if (dev->fault_tail - head == entries) {
-		/* full: retried on the next doorbell or tick */
 		pthread_mutex_unlock(&dev->fault_mu);
-		return HMDEV_EXEC_STALL;
+		return HMDEV_EXEC_PARK_ROOM;
 	}
+	/* 64 bits from 1: never 0, never wraps, never reused */
 	id = ++dev->fault_seq;
-	if (!id)
-		id = ++dev->fault_seq;
 	in->rec.fault_id = id;
 	in->rec.t_fault = hmdev_now_ns();
 	memcpy(w, &in->rec, sizeof(w));
@@ -175,9 +185,6 @@ static enum hmdev_exec fault_post(struct hmdev *dev, unsigned q,
 	for (i = 0; i < sizeof(w) / 8; i++)
 		hm_store(&d[i], w[i]);
 	in->fault_id = id;
-	in->fault_queued = false;
-	hm_store(&qr->fault_id, id);
-	hm_store_rel(&qr->q_status, HMIRROR_Q_STALLED);
 	dev->fault_tail++;
 	hm_store_rel(&dev->fregs->tail, dev->fault_tail);
 	pthread_mutex_unlock(&dev->fault_mu);
@@ -186,18 +193,26 @@ static enum hmdev_exec fault_post(struct hmdev *dev, unsigned q,
 	if (!in->cpl.t_fault)
 		in->cpl.t_fault = in->rec.t_fault;
 	HMDEV_CNT_ADD(dev, faults, 1);
+	hmdev_progress(dev, q);
 	hmdev_pend_irq(dev, HMIRROR_VEC_FAULT);
-	return HMDEV_EXEC_STALL;
+	return HMDEV_EXEC_PARK_FAULT;
+}
+
+enum hmdev_exec hmdev_cmd_retry_fault(struct hmdev *dev, unsigned q,
+				      struct hmdev_inflight *in)
+{
+	return fault_post(dev, q, in);
 }
 
 /*
  * The operand at @va (its range ends at @hi) needs a fault for @access:
- * size the run of faulting pages up to the operand's page-rounded end, drop
- * their TLB entries and post the record.
+ * size the run of faulting pages up to the operand's page-rounded end and
+ * drop their TLB entries.  The run is sized by walking guest RAM: called
+ * with inval_lock held for reading, bus mastering checked.
  */
-static enum hmdev_exec fault_raise(struct hmdev *dev, unsigned q,
-				   struct hmdev_inflight *in, uint64_t va,
-				   uint64_t hi, unsigned access)
+static void fault_build(struct hmdev *dev, unsigned q,
+			struct hmdev_inflight *in, uint64_t va, uint64_t hi,
+			unsigned access)
 {
 	uint64_t addr = va & ~(HMDEV_PAGE - 1);
 	uint64_t end = (hi + HMDEV_PAGE - 1) & ~(HMDEV_PAGE - 1);
@@ -207,11 +222,10 @@ static enum hmdev_exec fault_raise(struct hmdev *dev, unsigned q,
 	r->ctx = in->cmd.ctx;
 	r->queue = (uint8_t)q;
 	r->access = (uint8_t)access;
+	r->tag = in->cmd.tag;
 	r->addr = addr;
 	r->npages = hmdev_fault_run(dev, in->cmd.ctx, addr, end, access);
 	r->seqno = in->cmd.seqno;
-	in->fault_queued = true;
-	return fault_post(dev, q, in);
 }
 
 /* One operand of the current chunk. */
@@ -277,10 +291,14 @@ static enum hmdev_exec exec_data(struct hmdev *dev, unsigned q,
 		uint64_t n = c->len - in->done, info = 0;
 
 		if (__atomic_load_n(&dev->abort, __ATOMIC_ACQUIRE))
-			return HMDEV_EXEC_STALL;	/* reset or shutdown */
+			return HMDEV_EXEC_HOLD;	/* reset or shutdown */
 		if (n > HMDEV_CHUNK_MAX)
 			n = HMDEV_CHUNK_MAX;
 		pthread_rwlock_rdlock(&dev->inval_lock);
+		if (!hmdev_dma_allowed(dev)) {
+			pthread_rwlock_unlock(&dev->inval_lock);
+			return HMDEV_EXEC_HOLD;	/* until BUS_MASTER is back */
+		}
 		for (i = 0; i < nops; i++) {
 			st = op_translate(dev, in, &ops[i], in->done, &info);
 			if (st)
@@ -289,12 +307,13 @@ static enum hmdev_exec exec_data(struct hmdev *dev, unsigned q,
 				n = ops[i].x.avail;
 		}
 		if (i < nops) {
+			if (st == HMIRROR_ST_FAULT) {
+				fault_build(dev, q, in, ops[i].base + in->done,
+					    ops[i].base + c->len, ops[i].access);
+				pthread_rwlock_unlock(&dev->inval_lock);
+				return fault_post(dev, q, in);
+			}
 			pthread_rwlock_unlock(&dev->inval_lock);
-			if (st == HMIRROR_ST_FAULT)
-				return fault_raise(dev, q, in,
-						   ops[i].base + in->done,
-						   ops[i].base + c->len,
-						   ops[i].access);
 			return fail(in, (uint16_t)st, info);
 		}
 		if (dev->hook)
@@ -330,6 +349,7 @@ static enum hmdev_exec exec_data(struct hmdev *dev, unsigned q,
 			dev->hook(dev->hook_opaque, q, HMDEV_HOOK_ACCESSED);
 		pthread_rwlock_unlock(&dev->inval_lock);
 		in->done += n;
+		hmdev_progress(dev, q);
 	}
 	if (c->opcode == HMIRROR_OP_READ)
 		in->cpl.result = in->acc;
@@ -352,34 +372,34 @@ static const struct {
 };
 
 /*
- * The driver's answer to the outstanding fault, if it came: STALL (not
- * yet), DONE with status FAULT (cancelled), DONE with status OK (replay).
+ * The driver's answer to @in's posted fault, from the queue's answer table
+ * at @in's tag: the driver writes the answer, then the fault id (release).
+ * An entry with another id (older fault, another command) is not ours.
  */
-static enum hmdev_exec check_answer(struct hmdev *dev, unsigned q,
-				    struct hmdev_inflight *in)
+enum hmdev_answer hmdev_cmd_take_answer(struct hmdev *dev, unsigned q,
+					struct hmdev_inflight *in)
 {
-	struct hmirror_queue_regs *qr = &dev->qregs[q];
+	const struct hmirror_fault_answer *a = &dev->answers[q][in->cmd.tag];
 	uint32_t answer;
 
-	/* The driver writes the answer, then the id. */
-	if (hm_load_acq(&qr->fault_answer_id) != in->fault_id)
-		return HMDEV_EXEC_STALL;
-	answer = hm_load_acq(&qr->fault_answer);
+	if (!in->fault_id || hm_load_acq(&a->fault_id) != in->fault_id)
+		return HMDEV_ANSWER_NONE;
+	answer = hm_load(&a->answer);
 	in->cpl.t_answer = hmdev_now_ns();
 	in->fault_id = 0;
-	hm_store(&qr->fault_id, 0);
-	hm_store_rel(&qr->q_status, HMIRROR_Q_RUNNING);
 	switch (answer) {
 	case HMIRROR_FAULT_REPLAY:
 		HMDEV_CNT_ADD(dev, replays, 1);
-		return HMDEV_EXEC_DONE;
+		return HMDEV_ANSWER_REPLAY;
 	case HMIRROR_FAULT_CANCEL:
 		HMDEV_CNT_ADD(dev, cancels, 1);
 		in->quiet = true;	/* an outcome, not an error */
-		return fail(in, HMIRROR_ST_FAULT, in->rec.addr);
+		fail(in, HMIRROR_ST_FAULT, in->rec.addr);
+		return HMDEV_ANSWER_DONE;
 	default:
 		/* not an answer: cancel, and record the bad value */
-		return fail(in, HMIRROR_ST_FAULT, answer);
+		fail(in, HMIRROR_ST_FAULT, answer);
+		return HMDEV_ANSWER_DONE;
 	}
 }
 
@@ -417,15 +437,6 @@ enum hmdev_exec hmdev_cmd_run(struct hmdev *dev, unsigned q,
 				return fail(in, (uint16_t)st, in->err_info);
 			in->acc = HMIRROR_FNV_BASIS;
 		}
-	}
-	if (in->fault_queued)
-		return fault_post(dev, q, in);
-	if (in->fault_id) {
-		if (check_answer(dev, q, in) == HMDEV_EXEC_STALL)
-			return HMDEV_EXEC_STALL;
-		if (in->cpl.status != HMIRROR_ST_OK)
-			return HMDEV_EXEC_DONE;
-		/* REPLAY: go on from where the command stopped */
 	}
 	return ops[cmd->opcode].exec(dev, q, in);
 }

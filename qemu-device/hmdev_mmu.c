@@ -5,7 +5,10 @@
  * Page tables live in guest RAM and the guest CPU edits them while we walk,
  * so every entry is read once with a 64-bit atomic load and every table or
  * page address is checked against guest RAM (guest_ram_ptr()) before it is
- * touched.  Nothing here trusts a value it read for longer than one walk,
+ * touched: a 2 MiB page must lie wholly in one RAM window.  Four levels for
+ * 48-bit virtual addresses, five for 57-bit ones (hmirror_header.va_bits).
+ * Walks run under inval_lock held for reading, after the bus-master check
+ * (hmdev_dma_allowed()), like every other guest-RAM access.  Nothing here trusts a value it read for longer than one walk,
  * except the TLB, which only TLB_INVAL (or a reset) empties.
  *
  * The TLB is set associative (up to 8 ways, LRU within a set), shared by the
@@ -26,27 +29,31 @@
 /* ---- TLB ------------------------------------------------------------ */
 
 /*
- * Key: bit 63 set (0 is "empty"), context in bits 40..55, virtual page
- * number (of the entry's size) shifted left by one, bit 0 = 2 MiB.
+ * Key: bit 63 set (0 is "empty"), context in bits 46..61, virtual page
+ * number (of the entry's size; below 2^45 for a 57-bit address) in bits
+ * 1..45, bit 0 = 2 MiB.
  */
+#define KEY_CTX_SHIFT	46
+#define KEY_VPN_MASK	((1ull << 45) - 1)
+
 static uint64_t tlb_key(unsigned ctx, uint64_t va, bool huge)
 {
 	unsigned shift = huge ? 21 : 12;
 
-	return (1ull << 63) | ((uint64_t)(ctx & 0xffff) << 40) |
-	       ((va >> shift) << 1) | (huge ? 1 : 0);
+	return (1ull << 63) | ((uint64_t)(ctx & 0xffff) << KEY_CTX_SHIFT) |
+	       (((va >> shift) & KEY_VPN_MASK) << 1) | (huge ? 1 : 0);
 }
 
 static unsigned key_ctx(uint64_t key)
 {
-	return (unsigned)((key >> 40) & 0xffff);
+	return (unsigned)((key >> KEY_CTX_SHIFT) & 0xffff);
 }
 
 static uint64_t key_start(uint64_t key)
 {
 	unsigned shift = (key & 1) ? 21 : 12;
 
-	return ((key >> 1) & ((1ull << 39) - 1)) << shift;
+	return ((key >> 1) & KEY_VPN_MASK) << shift;
 }
 
 static uint64_t key_size(uint64_t key)
@@ -129,13 +136,13 @@ static void tlb_insert(struct hmdev_tlb *t, uint64_t key, uint8_t *host,
 }
 
 static void tlb_drop_locked(struct hmdev_tlb *t, unsigned ctx, uint64_t start,
-			    uint64_t end)
+			    uint64_t end, uint64_t va_end)
 {
 	uint64_t n4, n2, p;
 	unsigned i;
 
-	if (end > HMDEV_VA_END)
-		end = HMDEV_VA_END;
+	if (end > va_end)
+		end = va_end;
 	if (start >= end)
 		return;
 	n4 = ((end - 1) >> 12) - (start >> 12) + 1;
@@ -173,7 +180,7 @@ void hmdev_tlb_drop(struct hmdev *dev, unsigned ctx, uint64_t start,
 		    uint64_t end)
 {
 	pthread_mutex_lock(&dev->tlb.mu);
-	tlb_drop_locked(&dev->tlb, ctx, start, end);
+	tlb_drop_locked(&dev->tlb, ctx, start, end, dev->va_end);
 	pthread_mutex_unlock(&dev->tlb.mu);
 }
 
@@ -236,7 +243,7 @@ enum hmdev_walk hmdev_walk(struct hmdev *dev, uint64_t root, uint64_t va,
 		*info = root;
 		return HMDEV_WALK_BAD_ADDR;
 	}
-	for (level = HMIRROR_PT_LEVELS; level >= 1; level--) {
+	for (level = (int)dev->pt_levels; level >= 1; level--) {
 		const hm_u64a *t = guest_ram_ptr(dev->ram, table, HMDEV_PAGE);
 		unsigned idx = (unsigned)(va >> (12 + 9 * (level - 1))) & 511;
 		uint64_t e;
@@ -342,8 +349,8 @@ uint32_t hmdev_fault_run(struct hmdev *dev, unsigned ctx, uint64_t addr,
 	uint64_t root, va, info, walked = 0;
 	uint32_t n = 0;
 
-	if (end > HMDEV_VA_END)
-		end = HMDEV_VA_END;
+	if (end > dev->va_end)
+		end = dev->va_end;
 	if (!hmdev_ctx_root(dev, ctx, &root)) {
 		for (va = addr; va < end && n < HMIRROR_FAULT_NPAGES_MAX;
 		     va += HMDEV_PAGE) {
@@ -361,7 +368,8 @@ uint32_t hmdev_fault_run(struct hmdev *dev, unsigned ctx, uint64_t addr,
 	if (!n)
 		n = 1;
 	pthread_mutex_lock(&dev->tlb.mu);
-	tlb_drop_locked(&dev->tlb, ctx, addr, addr + (uint64_t)n * HMDEV_PAGE);
+	tlb_drop_locked(&dev->tlb, ctx, addr, addr + (uint64_t)n * HMDEV_PAGE,
+			dev->va_end);
 	dev->cnt.pages_walked += walked;
 	hm_store(&dev->regs->cnt_pages_walked, dev->cnt.pages_walked);
 	pthread_mutex_unlock(&dev->tlb.mu);

@@ -53,12 +53,14 @@ static void usage(FILE *f)
 "  --fault-entries N    fault ring entries (default %d)\n"
 "  --max-contexts N     context table entries (default %d)\n"
 "  --tlb-entries N      device TLB entries (default %d)\n"
+"  --va-bits 48|57      virtual address width: 4- or 5-level tables (default %d)\n"
 "  --ready-fd FD        write \"ready\\n\" to FD once listening, then close it\n"
 "  --log FILE           log here instead of stderr\n"
 "  -v, --verbose        debug log\n"
 "  -h, --help\n",
 		HMDEV_DEF_ENGINES, HMIRROR_MAX_QUEUES - 1, HMDEV_DEF_SQ,
-		HMDEV_DEF_CQ, HMDEV_DEF_FAULTS, HMDEV_DEF_CONTEXTS, HMDEV_DEF_TLB);
+		HMDEV_DEF_CQ, HMDEV_DEF_FAULTS, HMDEV_DEF_CONTEXTS, HMDEV_DEF_TLB,
+		HMDEV_DEF_VA_BITS);
 }
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -125,7 +127,7 @@ static unsigned parse_uint(const char *opt, const char *s)
 static void parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_SOCKET = 256, O_RAM, O_LOWMEM, O_ENGINES, O_SQ, O_CQ,
-	       O_FAULTS, O_CTX, O_TLB, O_READY, O_LOG };
+	       O_FAULTS, O_CTX, O_TLB, O_READY, O_LOG, O_VA_BITS };
 	static const struct option lo[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "ram", required_argument, NULL, O_RAM },
@@ -136,6 +138,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "fault-entries", required_argument, NULL, O_FAULTS },
 		{ "max-contexts", required_argument, NULL, O_CTX },
 		{ "tlb-entries", required_argument, NULL, O_TLB },
+		{ "va-bits", required_argument, NULL, O_VA_BITS },
 		{ "ready-fd", required_argument, NULL, O_READY },
 		{ "log", required_argument, NULL, O_LOG },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -164,6 +167,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case O_FAULTS: o->cfg.fault_entries = parse_uint("--fault-entries", optarg); break;
 		case O_CTX: o->cfg.max_contexts = parse_uint("--max-contexts", optarg); break;
 		case O_TLB: o->cfg.tlb_entries = parse_uint("--tlb-entries", optarg); break;
+		case O_VA_BITS: o->cfg.va_bits = parse_uint("--va-bits", optarg); break;
 		case O_READY:
 			o->ready_fd = (int)parse_uint("--ready-fd", optarg);
 			if (o->ready_fd > INT_MAX - 1 || fcntl(o->ready_fd, F_GETFD) < 0)

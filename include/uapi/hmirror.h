@@ -36,6 +36,9 @@ extern "C" {
  * @max_contexts: device context table entries
  * @tlb_entries: device TLB capacity
  * @num_vectors: MSI-X vectors in use
+ * @va_bits: the device's virtual address width: it reaches user addresses
+ *	below 2^va_bits only (48 or 57); addresses above are refused with
+ *	-EFAULT
  * @reserved: zero
  */
 struct drm_hmirror_info {
@@ -49,7 +52,8 @@ struct drm_hmirror_info {
 	__u32 max_contexts;
 	__u32 tlb_entries;
 	__u32 num_vectors;
-	__u32 reserved[9];
+	__u32 va_bits;
+	__u32 reserved[8];
 };
 
 /* drm_hmirror_submit_nop.flags */
@@ -100,6 +104,12 @@ struct drm_hmirror_wait {
  * @dev_errors: errors the device has reported since reset
  * @doorbells: doorbells the driver has rung
  * @live_contexts: contexts (open files) alive on this device
+ * @state: DRM_HMIRROR_STATE_* bits
+ * @nonblock_deferred: non-blockable invalidations (OOM reaper,
+ *	process_mrelease) whose clearing was handed to a worker, all contexts
+ * @faults_orphaned: fault records for commands nobody waited for, cancelled
+ * @kept_pages: pages a dead device might still reach, kept referenced
+ *	until it proves it stopped DMA (or forever)
  * @reserved: zero
  */
 struct drm_hmirror_stats {
@@ -111,8 +121,16 @@ struct drm_hmirror_stats {
 	__u64 dev_errors;
 	__u64 doorbells;
 	__u64 live_contexts;
-	__u64 reserved[10];
+	__u64 state;
+	__u64 nonblock_deferred;
+	__u64 faults_orphaned;
+	__u64 kept_pages;
+	__u64 reserved[6];
 };
+
+/* drm_hmirror_stats.state */
+#define DRM_HMIRROR_STATE_DEAD		(1u << 0)	/* device declared dead */
+#define DRM_HMIRROR_STATE_QUIESCED	(1u << 1)	/* and it proved it stopped DMA */
 
 /* Fault backends (drm_hmirror_ctx_options.backend). */
 #define DRM_HMIRROR_BACKEND_GUP	0	/* get_user_pages_remote() */
@@ -183,8 +201,11 @@ enum drm_hmirror_op {
  * @reserved: zero
  *
  * Returns -EFAULT when the device touched an address the process cannot
- * access that way (the command is cancelled), -EINTR when a signal ended a
- * fault service (cancelled too), -EIO when the device is dead.  The
+ * access that way (the command is cancelled) or a range reaches beyond
+ * the device's address width (drm_hmirror_info.va_bits; nothing is run),
+ * -EINVAL for a range that is not a user range, -EINTR when a signal
+ * ended a fault service (cancelled too) or a fatal signal the wait, -EIO
+ * when the device is dead.  The
  * checksum is FNV-1a over 64-bit little-endian words: h = 0xcbf29ce484222325,
  * then for each word h = (h ^ w) * 0x100000001b3.
  */
@@ -215,6 +236,9 @@ struct drm_hmirror_exec {
  * @len: bytes, page multiple, at most DRM_HMIRROR_EXEC_MAX_LEN
  * @flags: DRM_HMIRROR_PREFETCH_WRITE maps writable (breaking COW)
  * @pad: zero
+ *
+ * Returns -EFAULT when the range cannot be accessed that way or reaches
+ * beyond the device's address width (drm_hmirror_info.va_bits).
  */
 struct drm_hmirror_prefetch {
 	__u64 addr;
@@ -235,6 +259,8 @@ struct drm_hmirror_prefetch {
  * @npages: pages, 1 .. 65536
  * @out: user pointer to @npages bytes of DRM_HMIRROR_SNAP_* values
  * @pad: zero
+ *
+ * Returns -EFAULT for a range beyond the device's address width.
  */
 struct drm_hmirror_snapshot {
 	__u64 addr;
@@ -260,7 +286,7 @@ struct drm_hmirror_snapshot {
  * @pages_unmapped: device entries cleared by invalidations
  * @invalidation_ns: total time in invalidation starts
  * @inv_wait_ns: total time faults waited for invalidations
- * @nonblock_eagain: non-blockable invalidations refused
+ * @nonblock_deferred: non-blockable invalidations handed to a worker
  * @mapped: pages the device page table maps now
  * @reserved: zero
  */
@@ -280,7 +306,7 @@ struct drm_hmirror_ctx_stats {
 	__u64 pages_unmapped;
 	__u64 invalidation_ns;
 	__u64 inv_wait_ns;
-	__u64 nonblock_eagain;
+	__u64 nonblock_deferred;
 	__u64 mapped;
 	__u64 reserved[7];
 };

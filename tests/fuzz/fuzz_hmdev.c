@@ -2,17 +2,22 @@
 /*
  * libFuzzer target for the hmirror device model: the input is a little
  * program for a hostile guest that writes page tables, context entries,
- * descriptors (structured and raw), ring indices, fault answers and any
- * other BAR2 word, and rings doorbells.  The model runs inline (no
- * threads), on a fresh device and a zeroed fake guest RAM per input, so a
- * run is deterministic.
+ * descriptors (structured and raw, any tag), ring indices, fault answers,
+ * drv_ctrl (bus mastering) and any other BAR2 word, and rings doorbells.
+ * The model runs inline (no threads), on a fresh device and a zeroed fake
+ * guest RAM per input, so a run is deterministic.
  *
- * Guest RAM is 4 MiB between PROT_NONE guards (GPA [0, 2M) and [4G, 4G+2M),
- * each a 2 MiB frame), so any access outside it crashes; the BAR is a heap
- * block (ASan redzones).  Besides the sanitizers the target checks what the
- * driver relies on: fault records are well formed and name an engine, a
- * command in flight, a page run of 1..512 pages below 2^48; completions
- * never overrun a sane CQ; queue states are valid.
+ * Guest RAM is 4 MiB (GPA [0, 2M) and [4G, 4G+2M)) between PROT_NONE
+ * guards of 2 MiB each, so any access outside it crashes, even a whole
+ * 2 MiB page beyond an end; the BAR is a heap block (ASan redzones).  While
+ * the device has acknowledged bus mastering off (DMA_OFF) the whole RAM is
+ * PROT_NONE during every call into the model, so any guest-RAM access
+ * then (walk, chunk, fault sizing) crashes too.  Besides the sanitizers
+ * the target checks what the driver relies on: fault records are well
+ * formed and name an engine, a tag, a page run of 1..512 pages below
+ * 2^va_bits, with ids increasing across resets; completions never overrun
+ * a sane CQ and carry a valid tag; queue states and parked counts are
+ * valid.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -29,9 +34,11 @@
 #define G4		0x100000000ull
 #define PG		4096ull
 #define BAR_SIZE	(1u << 20)	/* every configuration below fits */
+#define GUARD		(2ull << 20)
 
 static struct guest_ram ram;
 static uint8_t *ram_map;	/* guard + RAM + guard */
+static int ram_locked;		/* RAM is PROT_NONE now */
 static struct hmdev dev;
 static int verbose;		/* FUZZ_VERBOSE=1: print completions */
 static uint8_t *bar;
@@ -87,6 +94,7 @@ static struct {
 	uint64_t root[4];
 	int hostile;		/* indices were scribbled: skip checks */
 	struct hmirror_fault last;
+	uint32_t ctrl_gen;
 } drv;
 
 static int fatal(const char *what)
@@ -115,9 +123,11 @@ static uint64_t frame(void)
 	return g;
 }
 
+/* The last two are 57-bit addresses (out of range on 48-bit devices). */
 static const uint64_t va_base[8] = {
 	0, 0x1000, 0x7f1234560000ull, 0x40000000ull, 0xffffffff000ull,
-	(1ull << 48) - 0x10000, 1ull << 47, 0x200000ull,
+	(1ull << 48) - 0x10000, (1ull << 48) | 0x7f1234560000ull,
+	(1ull << 57) - 0x10000,
 };
 
 static uint64_t va_of(uint8_t sel, uint8_t page, uint16_t off)
@@ -131,7 +141,7 @@ static uint64_t *slot(uint64_t root, uint64_t va, int level)
 	uint64_t table = root, *e;
 	int l;
 
-	for (l = 4; l > level; l--) {
+	for (l = (int)hmirror_pt_levels(dev.hdr.va_bits); l > level; l--) {
 		e = gptr(table + 8 * ((va >> (12 + 9 * (l - 1))) & 511));
 		if (!e)
 			return NULL;
@@ -188,17 +198,20 @@ static void reap(void)
 			continue;
 		if (tail - drv.cq_head[q] > dev.hdr.cq_entries)
 			fatal("cq_tail ran past a sane cq_head");
-		if (verbose)
-			for (; drv.cq_head[q] != tail; drv.cq_head[q]++) {
-				struct hmirror_cpl *c =
-					&dev.cq[q][drv.cq_head[q] & dev.cq_mask];
+		for (; drv.cq_head[q] != tail; drv.cq_head[q]++) {
+			struct hmirror_cpl *c = &dev.cq[q][drv.cq_head[q] & dev.cq_mask];
 
-				fprintf(stderr, "q%u seq %llu op %u status %u faults %u result 0x%llx\n",
-					q, (unsigned long long)c->seqno, c->opcode,
-					c->status, c->nfaults,
+			if (c->tag >= dev.hdr.sq_entries &&
+			    c->status != HMIRROR_ST_BAD_TAG)
+				fatal("completion with a tag out of range");
+			if (c->queue != q)
+				fatal("completion names another queue");
+			if (verbose)
+				fprintf(stderr, "q%u seq %llu tag %u op %u status %u faults %u result 0x%llx\n",
+					q, (unsigned long long)c->seqno, c->tag,
+					c->opcode, c->status, c->nfaults,
 					(unsigned long long)c->result);
-			}
-		drv.cq_head[q] = tail;
+		}
 		__atomic_store_n(&qr(q)->cq_head, tail, __ATOMIC_RELEASE);
 	}
 }
@@ -215,11 +228,12 @@ static void check_fault(const struct hmirror_fault *f)
 		fatal("fault addr not page aligned");
 	if (f->npages < 1 || f->npages > HMIRROR_FAULT_NPAGES_MAX)
 		fatal("fault npages out of 1..512");
-	if (f->addr >= (1ull << 48) ||
-	    f->npages > ((1ull << 48) - f->addr) / PG)
-		fatal("fault run beyond 2^48");
+	if (f->addr >= dev.va_end || f->npages > (dev.va_end - f->addr) / PG)
+		fatal("fault run beyond 2^va_bits");
 	if (f->ctx >= dev.hdr.max_contexts)
 		fatal("fault on a context that cannot exist");
+	if (f->tag >= dev.hdr.sq_entries)
+		fatal("fault names a tag out of range");
 	if (f->fault_id <= drv.last.fault_id && drv.last.fault_id &&
 	    !drv.hostile)
 		fatal("fault ids not increasing");
@@ -251,26 +265,82 @@ static int next_fault(struct hmirror_fault *f)
 	return 1;
 }
 
-static void answer(unsigned q, uint32_t id, uint32_t a)
+/* Answer table entry @tag of queue @q: the answer, then the id. */
+static void answer(unsigned q, uint16_t tag, uint64_t id, uint32_t a)
 {
-	__atomic_store_n(&qr(q)->fault_answer, a, __ATOMIC_RELEASE);
-	__atomic_store_n(&qr(q)->fault_answer_id, id, __ATOMIC_RELEASE);
+	struct hmirror_fault_answer *t = &dev.answers[q][tag % dev.hdr.sq_entries];
+
+	__atomic_store_n(&t->answer, a, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->fault_id, id, __ATOMIC_RELEASE);
 }
 
 static void check_queues(void)
 {
 	unsigned q;
 
+	if (drv.hostile)
+		return;		/* the guest wrote these registers itself */
 	for (q = 0; q < dev.num_queues; q++) {
 		uint32_t st = __atomic_load_n(&qr(q)->q_status, __ATOMIC_ACQUIRE);
+		uint32_t parked = __atomic_load_n(&qr(q)->parked, __ATOMIC_ACQUIRE);
 
 		if (st > HMIRROR_Q_ERROR)
 			fatal("queue status");
-		if (q == 0 && st == HMIRROR_Q_STALLED)
+		if (q == 0 && (st == HMIRROR_Q_STALLED || parked))
 			fatal("management queue stalled");
+		if (parked > dev.hdr.sq_entries || parked > dev.hdr.cq_entries)
+			fatal("more commands parked than can be in flight");
+		if (st == HMIRROR_Q_STALLED && !parked)
+			fatal("stalled with nothing parked");
 	}
 }
 
+/*
+ * Guest RAM is PROT_NONE during a call into the model exactly when the
+ * model has acknowledged bus mastering off and will not turn it on in
+ * this call (a new drv_ctrl_gen with BUS_MASTER set).
+ */
+static void ram_lock(int lock)
+{
+	if (lock == ram_locked)
+		return;
+	if (mprotect(ram.base, RAM_SIZE, lock ? PROT_NONE : PROT_READ | PROT_WRITE))
+		abort();
+	ram_locked = lock;
+}
+
+static int dma_must_be_off(void)
+{
+	int turning_on = dev.ctrl_ack != __atomic_load_n(&dev.regs->drv_ctrl_gen,
+							 __ATOMIC_ACQUIRE) &&
+			 (__atomic_load_n(&dev.regs->drv_ctrl, __ATOMIC_ACQUIRE) &
+			  HMIRROR_DRV_BUS_MASTER);
+
+	return __atomic_load_n(&dev.dma_off, __ATOMIC_ACQUIRE) && !turning_on;
+}
+
+static void doorbell(unsigned v)
+{
+	ram_lock(dma_must_be_off());
+	hmdev_doorbell(&dev, v);
+	ram_lock(0);
+}
+
+static void tick(void)
+{
+	ram_lock(dma_must_be_off());
+	hmdev_tick(&dev);
+	ram_lock(0);
+}
+
+/* drv_ctrl = @ctrl, announced by a new drv_ctrl_gen. */
+static void set_ctrl(uint32_t ctrl)
+{
+	__atomic_store_n(&dev.regs->drv_ctrl, ctrl, __ATOMIC_RELEASE);
+	__atomic_store_n(&dev.regs->drv_ctrl_gen, ++drv.ctrl_gen, __ATOMIC_RELEASE);
+}
+
+/* The driver's probe: zero its indices, bus mastering on, reset, ring. */
 static void reset(void)
 {
 	unsigned q;
@@ -284,8 +354,9 @@ static void reset(void)
 	drv.fault_head = 0;
 	dev.fregs->head = 0;
 	drv.hostile = 0;
+	set_ctrl(HMIRROR_DRV_ENABLE | HMIRROR_DRV_BUS_MASTER);
 	dev.regs->drv_reset_gen = ++drv.reset_gen;
-	hmdev_doorbell(&dev, HMIRROR_VEC_CTRL);
+	doorbell(HMIRROR_VEC_CTRL);
 }
 
 /* ---- setup ------------------------------------------------------------- */
@@ -299,14 +370,14 @@ static void setup_once(void)
 	done = 1;
 	verbose = getenv("FUZZ_VERBOSE") != NULL;
 	hm_log_file = verbose ? stderr : fopen("/dev/null", "we");
-	ram_map = mmap(NULL, RAM_SIZE + 2 * PG, PROT_NONE,
+	ram_map = mmap(NULL, GUARD + RAM_SIZE + GUARD, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (ram_map == MAP_FAILED)
 		abort();
-	if (mprotect(ram_map + PG, RAM_SIZE, PROT_READ | PROT_WRITE))
+	if (mprotect(ram_map + GUARD, RAM_SIZE, PROT_READ | PROT_WRITE))
 		abort();
 	guest_ram_set_layout(&ram, RAM_SIZE, LOWMEM);
-	ram.base = ram_map + PG;
+	ram.base = ram_map + GUARD;
 	/* one heap block (ASan redzones around it), reused: init clears it */
 	bar = malloc(BAR_SIZE);
 	if (!bar)
@@ -334,6 +405,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.fault_entries = 2 << (c0 >> 5 & 1);
 	cfg.max_contexts = 4 + (c1 & 3);
 	cfg.tlb_entries = 1 + (c1 >> 2) % 20;
+	cfg.va_bits = c0 & 0x40 ? HMIRROR_VA_BITS_5LEVEL : HMIRROR_VA_BITS_4LEVEL;
 	bar_size = (size_t)hmdev_bar_size(&cfg);
 	if (bar_size != BAR_SIZE ||
 	    hmdev_init(&dev, &cfg, bar, bar_size, &ram, NULL, NULL, NULL, 0))
@@ -353,7 +425,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct hmirror_fault f;
 		uint64_t va, *e;
 
-		switch (op % 20) {
+		switch (op % 21) {
 		case 0: case 1: case 2: {	/* map a page (or 2 MiB) */
 			uint8_t pg = u8(&in);
 
@@ -400,6 +472,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case 6: case 7: case 8: case 9: {	/* structured command */
+			/* s2 bit 3: tag from the input, else the SQ index's */
 			uint8_t s1 = u8(&in), s2 = u8(&in), ls = u8(&in), pg;
 			uint16_t off;
 
@@ -416,6 +489,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			c.len = len_of(ls, &in);
 			c.arg0 = u64(&in);
 			c.arg1 = u64(&in);
+			c.tag = (s2 & 0x08) ? u16(&in) :
+				(uint16_t)(drv.sq_tail[q] & dev.sq_mask);
 			c.seqno = ++drv.seq[q];
 			put_cmd(q, &c);
 			break;
@@ -430,10 +505,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case 11:
-			hmdev_doorbell(&dev, b & 0x80 ? b : b % HMIRROR_NUM_VECTORS);
+			doorbell(b & 0x80 ? b : b % HMIRROR_NUM_VECTORS);
 			break;
 		case 12:
-			hmdev_tick(&dev);
+			tick();
 			break;
 		case 13:		/* answer the next fault, driver-like */
 			if (next_fault(&f)) {
@@ -447,16 +522,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 							     HMIRROR_PTE_WRITE;
 					}
 				}
-				answer(f.queue, b & 2 ? f.fault_id : f.fault_id + (b >> 2),
+				/* b: 2 right id, 4 cancel, 8 bad value, 16 other tag */
+				answer(f.queue, b & 0x10 ? f.tag + 1 : f.tag,
+				       b & 2 ? f.fault_id : f.fault_id + (b >> 2),
 				       b & 4 ? HMIRROR_FAULT_CANCEL :
 				       b & 8 ? b : HMIRROR_FAULT_REPLAY);
-				hmdev_doorbell(&dev, HMIRROR_VEC_FAULT);
+				doorbell(HMIRROR_VEC_FAULT);
 			}
 			break;
-		case 14: {		/* raw answer registers */
-			uint32_t id = u32(&in);
+		case 14: {		/* raw answer table entry */
+			uint16_t tag = u16(&in);
+			uint64_t id = u64(&in);
 
-			answer(q, id, u32(&in));
+			answer(q, tag, id, u32(&in));
 			break;
 		}
 		case 15:
@@ -487,6 +565,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			c.seqno = ++drv.seq[0];
 			put_cmd(0, &c);
 			break;
+		case 19:		/* drv_ctrl: bus mastering on or off */
+			/*
+			 * b: 1 BUS_MASTER, 2 no new gen, 4 ring CTRL, 8 also
+			 * reset (and ring: the harness forgets its rings now)
+			 */
+			if (b & 2)
+				dev.regs->drv_ctrl = b & 1 ? HMIRROR_DRV_BUS_MASTER : 0;
+			else
+				set_ctrl(HMIRROR_DRV_ENABLE |
+					 (b & 1 ? HMIRROR_DRV_BUS_MASTER : 0));
+			if (b & 8) {
+				for (i = 0; i < dev.num_queues; i++) {
+					drv.sq_tail[i] = drv.cq_head[i] = 0;
+					drv.seq[i] = 0;
+					qr(i)->sq_tail = 0;
+					qr(i)->cq_head = 0;
+				}
+				drv.fault_head = 0;
+				dev.fregs->head = 0;
+				drv.hostile = 0;
+				dev.regs->drv_reset_gen = ++drv.reset_gen;
+			}
+			if (b & 0xc)
+				doorbell(HMIRROR_VEC_CTRL);
+			break;
 		default:		/* guest CPU writes data */
 			e = gptr((a & 1 ? G4 : 0) + (u32(&in) & (LOWMEM - 8)));
 			va = u64(&in);
@@ -501,9 +604,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct hmirror_fault f;
 
 		while (next_fault(&f))
-			answer(f.queue, f.fault_id, HMIRROR_FAULT_CANCEL);
+			answer(f.queue, f.tag, f.fault_id, HMIRROR_FAULT_CANCEL);
 		reap();
-		hmdev_doorbell(&dev, HMIRROR_VEC_FAULT);
+		doorbell(HMIRROR_VEC_FAULT);
 	}
 	check_queues();
 	hmdev_shutdown(&dev);

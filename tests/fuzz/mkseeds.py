@@ -17,11 +17,21 @@ def cfg(c0=0x0d, c1=0x20):          # 2 engines, tlb 9, reset done
 
 def op(o, a=0, b=0): return bytes([o, a, b])
 
-def cmd(q, opcode, s1, sp, s2, dp, ls, arg0=0, arg1=0):
-    # ctx = 1 + (s1 >> 4) % 3: keep s1 high nibble 0 -> ctx 1 (root[2]?)
-    return op(6, q, opcode) + bytes([s1, s2, ls, sp, dp]) + u64(arg0) + u64(arg1)
+def cmd(q, opcode, s1, sp, s2, dp, ls, arg0=0, arg1=0, tag=None, ctx=None):
+    # ctx = 1 + (s1 >> 4) % 3: s1 high nibble 0 -> ctx 1, 1 -> ctx 2;
+    # or ctx given: ls bit 6 and a u16 after ls.
+    # tag: s2 bit 3 and a u16 after arg1, else the SQ index's tag.
+    if tag is not None:
+        s2 |= 0x08
+    if ctx is not None:
+        ls |= 0x40
+    return (op(6, q, opcode) + bytes([s1, s2, ls]) +
+            (u16(ctx) if ctx is not None else b'') + bytes([sp, dp]) +
+            u64(arg0) + u64(arg1) + (u16(tag) if tag is not None else b''))
 
 def doorbell(v): return op(11, 0, v)
+# drv_ctrl: b bit 0 BUS_MASTER, 1 no new drv_ctrl_gen, 2 ring CTRL, 3 reset too
+def ctrl(b): return op(19, 0, b)
 def tick(): return op(12)
 def service(b=0x03): return op(13, 0, b)    # map the run, replay
 def reap(): return op(15)
@@ -30,6 +40,9 @@ def reap(): return op(15)
 # map op's b bits 1-2 = 0 pick root[1] too (bit 0: writable, bit 7: 2 MiB).
 def map1(sel, page, write=True):
     return op(0, sel, 0x01 if write else 0x00) + bytes([page])
+
+def map2(sel, page):                 # context 2's tables (root[2]), writable
+    return op(0, sel, 0x03) + bytes([page])
 
 def huge1(sel, page, write=True):
     return op(0, sel, 0x81 if write else 0x80) + bytes([page])
@@ -73,6 +86,27 @@ seeds = {
                 cmd(1, 3, 0x22, 0, 0x02, 0, 3) + op(5, 0x00, 1) +
                 cmd(1, 3, 0x02, 0, 0x02, 0, 3) + op(18, 0, 0) + bytes([0, 15]) +
                 doorbell(0) + service() + reap(),
+    # parking: context 1 faults and parks; context 2 and the fences go on
+    'parking': cfg() + cmd(1, 3, 0x02, 0, 0x02, 0, 3) + map2(3, 0) +
+               cmd(1, 3, 0x13, 0, 0x03, 0, 3) + cmd(1, 1, 0x02, 0, 0x02, 0, 0) +
+               cmd(1, 1, 0x12, 0, 0x02, 0, 0) + cmd(1, 1, 0, 0, 0, 0, 0, ctx=0) +
+               doorbell(0) + reap() + service() + reap(),
+    # tags: a duplicate of a parked command's tag, one out of range, reuse
+    'tags': cfg() + cmd(1, 3, 0x02, 0, 0x02, 0, 3, tag=2) +
+            cmd(1, 0, 0x02, 0, 0x02, 0, 0, tag=2) +
+            cmd(1, 0, 0x02, 0, 0x02, 0, 0, tag=0xffff) + doorbell(0) +
+            service() + cmd(1, 0, 0x02, 0, 0x02, 0, 0, tag=2) + doorbell(0) + reap(),
+    # bus mastering: off (acknowledged), held commands, on without and with
+    # its acknowledgement; then the driver's dead path (off + reset)
+    'bus_master': cfg() + map1(2, 0) + ctrl(0x04) +
+                  cmd(1, 4, 0x02, 0, 0x02, 0, 8, arg0=0x77) +
+                  cmd(2, 3, 0x02, 5, 0x02, 0, 3) + cmd(0, 1, 0, 0, 0, 0, 0) +
+                  doorbell(0) + tick() + ctrl(0x03) + doorbell(0) + ctrl(0x05) +
+                  service() + reap() + ctrl(0x0c) + reap(),
+    # 57-bit addresses: 5-level walks above 2^48, a fault up there
+    'va57': cfg(c0=0x4d) + map1(6, 0) + map1(7, 1) +
+            cmd(1, 3, 0x06, 0, 0x06, 0, 3) + cmd(1, 3, 0x07, 1, 0x07, 0, 3) +
+            cmd(2, 3, 0x06, 5, 0x06, 0, 9) + doorbell(0) + service() + reap(),
 }
 
 os.makedirs(os.path.join(HERE, 'corpus'), exist_ok=True)

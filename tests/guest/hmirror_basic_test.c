@@ -22,9 +22,9 @@
 #include "kselftest_harness.h"
 #include "hmirror_dev.h"
 #include "libhmirror.h"
+#include "guest_util.h"
 
 #define PCI_DEVICES	"/sys/bus/pci/devices"
-#define HMIRROR_DRIVER	"/sys/bus/pci/drivers/hmirror"
 
 static uint64_t now_ms(void)
 {
@@ -51,18 +51,6 @@ static int read_sysfs(const char *dir, const char *name, char *buf, size_t len)
 	buf[n] = '\0';
 	buf[strcspn(buf, "\n")] = '\0';
 	return 0;
-}
-
-static int write_sysfs(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n < 0 ? -errno : 0;
 }
 
 /* Count ivshmem functions, and those bound to hmirror; remember one bound. */
@@ -408,25 +396,6 @@ TEST(tracepoints_registered)
 			 "/sys/kernel/tracing/events/hmirror/%s/format", ev[i]);
 		ASSERT_EQ(0, access(path, R_OK)) TH_LOG("%s", path);
 	}
-}
-
-/* The PCI address of the device behind an open accel file. */
-static int fd_to_bdf(int fd, char *bdf, size_t len)
-{
-	char path[128], link[256];
-	struct stat st;
-	ssize_t n;
-
-	if (fstat(fd, &st))
-		return -errno;
-	snprintf(path, sizeof(path), "/sys/dev/char/%u:%u/device",
-		 major(st.st_rdev), minor(st.st_rdev));
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n <= 0)
-		return -errno;
-	link[n] = '\0';
-	snprintf(bdf, len, "%s", strrchr(link, '/') + 1);
-	return 0;
 }
 
 /* The module cannot go while a file is open; removal of the device can. */

@@ -26,69 +26,7 @@
 #include "kselftest_harness.h"
 #include "hmirror_dev.h"
 #include "libhmirror.h"
-
-#define PAGE		4096ul
-#define HUGE_2M		(2ul << 20)
-
-static void fill_pattern(void *p, size_t len, uint64_t seed)
-{
-	uint64_t *w = p;
-	size_t i;
-
-	for (i = 0; i < len / 8; i++)
-		w[i] = seed * 0x9e3779b97f4a7c15ull + i;
-}
-
-static int check_pattern(const void *p, size_t len, uint64_t seed)
-{
-	const uint64_t *w = p;
-	size_t i;
-
-	for (i = 0; i < len / 8; i++)
-		if (w[i] != seed * 0x9e3779b97f4a7c15ull + i)
-			return -1;
-	return 0;
-}
-
-static void *map_anon(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	return p == MAP_FAILED ? NULL : p;
-}
-
-/* An address range aligned to @align, from an oversized mapping. */
-static void *map_aligned(size_t len, size_t align)
-{
-	uint8_t *p = mmap(NULL, len + align, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uintptr_t a;
-
-	if (p == MAP_FAILED)
-		return NULL;
-	a = ((uintptr_t)p + align - 1) & ~(align - 1);
-	if (a > (uintptr_t)p)
-		munmap(p, a - (uintptr_t)p);
-	munmap((void *)(a + len), (uintptr_t)p + len + align - (a + len));
-	return (void *)a;
-}
-
-static int snap_count(int fd, void *addr, size_t npages, uint8_t want)
-{
-	uint8_t *v = malloc(npages);
-	size_t i;
-	int n = 0;
-
-	if (!v || hmirror_snapshot(fd, (uintptr_t)addr, npages, v)) {
-		free(v);
-		return -1;
-	}
-	for (i = 0; i < npages; i++)
-		n += v[i] == want;
-	free(v);
-	return n;
-}
+#include "guest_util.h"
 
 FIXTURE(mirror) {
 	int fd;
@@ -937,6 +875,8 @@ TEST_F(mirror, stats_count_retries_from_racing_invalidations)
 	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)u.area, buf, PAGE));
 	__atomic_store_n(&u.resolve, 0, __ATOMIC_RELEASE);
 	pthread_join(t, NULL);
+	/* After the retry the device read what the handler put there. */
+	ASSERT_EQ(0, check_pattern(buf, PAGE, 500));
 	ASSERT_EQ(0, hmirror_get_ctx_stats(self->fd, &st2));
 	ASSERT_GE(st2.retries_stale, st1.retries_stale + 1);
 	ASSERT_GE(st2.invalidations, st1.invalidations + 1);

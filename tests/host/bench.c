@@ -163,6 +163,9 @@ int main(void)
 	root = frame();
 	dev.ctx[1].pt_root = root;
 	dev.ctx[1].flags = HMIRROR_CTX_VALID;
+	/* the driver's probe: bus mastering on, reset */
+	dev.regs->drv_ctrl = HMIRROR_DRV_ENABLE | HMIRROR_DRV_BUS_MASTER;
+	dev.regs->drv_ctrl_gen = 1;
 	dev.regs->drv_reset_gen = 1;
 	hmdev_doorbell(&dev, HMIRROR_VEC_CTRL);
 

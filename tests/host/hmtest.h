@@ -5,6 +5,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
 
 #include "guest_ram.h"
 #include "hmdev.h"
@@ -23,6 +25,10 @@ struct fakedev {
 	uint64_t seq[HMIRROR_MAX_QUEUES];	/* last seqno given per queue */
 	uint32_t fault_head;		/* driver's fault ring consumer */
 	uint64_t frame_next;		/* fk_frame() bump allocator */
+	uint32_t ctrl_gen;		/* driver's drv_ctrl_gen */
+	/* fault records taken (fk_next_fault), to answer them by id */
+	struct { uint64_t id; uint16_t tag; uint8_t queue; } seen[1024];
+	unsigned nseen;
 };
 
 static inline void fake_irq(void *opaque, unsigned v)
@@ -36,6 +42,30 @@ static inline void fake_irq(void *opaque, unsigned v)
 }
 
 /*
+ * Fake guest RAM: @ram_bytes (a multiple of 4 KiB) readable and writable,
+ * 2 MiB aligned, between PROT_NONE guards of at least 2 MiB each, so that
+ * the device reading or writing up to a whole 2 MiB page past either end
+ * crashes the test instead of going unnoticed.
+ */
+#define FK_GUARD	(2ull << 20)
+
+static inline int fk_ram_map(struct guest_ram *r, uint64_t ram_bytes)
+{
+	uint8_t *m;
+	uintptr_t a;
+
+	r->reserve_len = ram_bytes + 3 * FK_GUARD;	/* guards + alignment */
+	m = mmap(NULL, r->reserve_len, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED)
+		return -1;
+	r->reserve = m;
+	a = ((uintptr_t)m + FK_GUARD + FK_GUARD - 1) & ~(uintptr_t)(FK_GUARD - 1);
+	r->base = (uint8_t *)a;
+	return mprotect(r->base, ram_bytes, PROT_READ | PROT_WRITE);
+}
+
+/*
  * 0 on success.  With @ram_bytes, a zeroed fake guest RAM of that size
  * (q35 map with @lowmem, 0 for the default) backs the device.
  */
@@ -46,13 +76,9 @@ static inline int fakedev_init_ram(struct fakedev *f, const struct hmdev_config 
 
 	memset(f, 0, sizeof(*f));
 	if (ram_bytes) {
-		if (guest_ram_set_layout(&f->ram, ram_bytes, lowmem))
+		if (guest_ram_set_layout(&f->ram, ram_bytes, lowmem) ||
+		    fk_ram_map(&f->ram, ram_bytes))
 			return -1;
-		f->ram.base = aligned_alloc(2 << 20, (ram_bytes + (2 << 20) - 1) &
-					    ~(uint64_t)((2 << 20) - 1));
-		if (!f->ram.base)
-			return -1;
-		memset(f->ram.base, 0, ram_bytes);
 	}
 	/* keep the KTAP output clean; HMTEST_LOG=1 shows the model's log */
 	if (!hm_log_file && !getenv("HMTEST_LOG"))
@@ -78,8 +104,17 @@ static inline void fakedev_free(struct fakedev *f)
 	hmdev_destroy(&f->dev);
 	free(f->bar);
 	f->bar = NULL;
-	free(f->ram.base);
+	if (f->ram.reserve)
+		munmap(f->ram.reserve, f->ram.reserve_len);
+	f->ram.reserve = NULL;
 	f->ram.base = NULL;
+}
+
+/* Make the whole fake guest RAM inaccessible (0) or usable again (1). */
+static inline int fk_ram_access(struct fakedev *f, int on)
+{
+	return mprotect(f->ram.base, f->ram.total,
+			on ? PROT_READ | PROT_WRITE : PROT_NONE);
 }
 
 static inline unsigned fk_irqs(struct fakedev *f, unsigned v)
@@ -125,15 +160,35 @@ static inline void fk_put(struct fakedev *f, unsigned q, const struct hmirror_cm
 	__atomic_store_n(&fk_qregs(f, q)->sq_tail, f->sq_tail[q], __ATOMIC_RELEASE);
 }
 
+/* A NOP-like command tagged by its SQ index (unique while it is in flight). */
 static inline void fk_op(struct fakedev *f, unsigned q, uint8_t op, uint64_t seqno)
 {
-	struct hmirror_cmd c = { .opcode = op, .seqno = seqno };
+	struct hmirror_cmd c = { .opcode = op, .seqno = seqno,
+				 .tag = (uint16_t)(f->sq_tail[q] &
+						   (f->dev.hdr.sq_entries - 1)) };
 
 	fk_put(f, q, &c);
 }
 
-/* Driver side of the reset handshake (zero driver indices, bump, ring). */
-static inline void fk_reset(struct fakedev *f)
+/* Driver side: change drv_ctrl and ask the device to act on it (no doorbell). */
+static inline void fk_ctrl_nodb(struct fakedev *f, uint32_t ctrl)
+{
+	__atomic_store_n(&fk_regs(f)->drv_ctrl, ctrl, __ATOMIC_RELEASE);
+	__atomic_store_n(&fk_regs(f)->drv_ctrl_gen, ++f->ctrl_gen, __ATOMIC_RELEASE);
+}
+
+static inline void fk_ctrl(struct fakedev *f, uint32_t ctrl)
+{
+	fk_ctrl_nodb(f, ctrl);
+	hmdev_doorbell(&f->dev, HMIRROR_VEC_CTRL);
+}
+
+/*
+ * Driver side of the reset handshake, as the driver's probe does it: zero
+ * the driver indices, drv_ctrl = @ctrl (bump drv_ctrl_gen), bump
+ * drv_reset_gen, ring CTRL once.
+ */
+static inline void fk_reset_ctrl(struct fakedev *f, uint32_t ctrl)
 {
 	unsigned q;
 
@@ -146,8 +201,14 @@ static inline void fk_reset(struct fakedev *f)
 	memset(f->seq, 0, sizeof(f->seq));
 	__atomic_store_n((uint32_t *)((char *)f->bar + HMIRROR_FAULT_REGS_OFF), 0,
 			 __ATOMIC_RELEASE);	/* fault ring head */
+	fk_ctrl_nodb(f, ctrl);
 	fk_regs(f)->drv_reset_gen = ++f->reset_gen;
 	hmdev_doorbell(&f->dev, HMIRROR_VEC_CTRL);
+}
+
+static inline void fk_reset(struct fakedev *f)
+{
+	fk_reset_ctrl(f, HMIRROR_DRV_ENABLE | HMIRROR_DRV_BUS_MASTER);
 }
 
 static inline void fk_set_cq_head(struct fakedev *f, unsigned q, uint32_t v)
@@ -206,9 +267,14 @@ static inline unsigned fk_idx(uint64_t va, int level)
 	return (unsigned)(va >> (12 + 9 * (level - 1))) & 511;
 }
 
+static inline int fk_levels(struct fakedev *f)
+{
+	return (int)hmirror_pt_levels(f->dev.hdr.va_bits);
+}
+
 /*
- * The entry for @va at @level (1: 4 KiB leaf, 2: 2 MiB leaf, ..., 4: top),
- * creating directories (VALID | WRITE) on the way if @create.
+ * The entry for @va at @level (1: 4 KiB leaf, 2: 2 MiB leaf, ..., 4 or 5:
+ * top), creating directories (VALID | WRITE) on the way if @create.
  */
 static inline uint64_t *fk_slot(struct fakedev *f, uint64_t root, uint64_t va,
 				int level, int create)
@@ -216,7 +282,7 @@ static inline uint64_t *fk_slot(struct fakedev *f, uint64_t root, uint64_t va,
 	uint64_t table = root, *t;
 	int l;
 
-	for (l = HMIRROR_PT_LEVELS; l > level; l--) {
+	for (l = fk_levels(f); l > level; l--) {
 		uint64_t *e;
 
 		t = fk_ptr(f, table, FK_PG);
@@ -308,14 +374,27 @@ static inline void fk_ctx_set(struct fakedev *f, unsigned id, uint64_t root)
 
 /* ---- commands, faults ---------------------------------------------- */
 
-/* Queue @c on @q with the next seqno; returns its SQ (= CQ) index. */
-static inline uint32_t fk_submit(struct fakedev *f, unsigned q, struct hmirror_cmd c)
+/* Queue @c on @q with the next seqno and tag @tag; returns its SQ index. */
+static inline uint32_t fk_submit_tag(struct fakedev *f, unsigned q,
+				     struct hmirror_cmd c, uint16_t tag)
 {
 	uint32_t idx = f->sq_tail[q];
 
 	c.seqno = ++f->seq[q];
+	c.tag = tag;
 	fk_put(f, q, &c);
 	return idx;
+}
+
+/*
+ * Queue @c on @q with the next seqno, tagged by its SQ index (unique while
+ * fewer than sq_entries commands are in flight); returns its SQ index,
+ * which is also its CQ index while completions come in order.
+ */
+static inline uint32_t fk_submit(struct fakedev *f, unsigned q, struct hmirror_cmd c)
+{
+	return fk_submit_tag(f, q, c,
+			     (uint16_t)(f->sq_tail[q] & (f->dev.hdr.sq_entries - 1)));
 }
 
 static inline uint32_t fk_cq_tail(struct fakedev *f, unsigned q)
@@ -340,28 +419,187 @@ static inline struct hmirror_fault *fk_fault_slot(struct fakedev *f, uint32_t i)
 static inline int fk_next_fault(struct fakedev *f, struct hmirror_fault *out)
 {
 	uint32_t tail = __atomic_load_n(&fk_fregs(f)->tail, __ATOMIC_ACQUIRE);
+	unsigned n = sizeof(f->seen) / sizeof(f->seen[0]);
 
 	if (tail == f->fault_head)
 		return 0;
 	memcpy(out, fk_fault_slot(f, f->fault_head), sizeof(*out));
 	f->fault_head++;
 	__atomic_store_n(&fk_fregs(f)->head, f->fault_head, __ATOMIC_RELEASE);
+	f->seen[f->nseen % n].id = out->fault_id;
+	f->seen[f->nseen % n].tag = out->tag;
+	f->seen[f->nseen % n].queue = out->queue;
+	f->nseen++;
 	return 1;
 }
 
-/* Driver side: write the answer, then the id (no doorbell). */
-static inline void fk_answer_nodb(struct fakedev *f, unsigned q, uint32_t id,
-				  uint32_t answer)
+/* The tag of fault @id as its record said (0 if never seen). */
+static inline uint16_t fk_fault_tag(struct fakedev *f, uint64_t id)
 {
-	__atomic_store_n(&fk_qregs(f, q)->fault_answer, answer, __ATOMIC_RELEASE);
-	__atomic_store_n(&fk_qregs(f, q)->fault_answer_id, id, __ATOMIC_RELEASE);
+	unsigned i, n = sizeof(f->seen) / sizeof(f->seen[0]);
+
+	for (i = 0; i < n; i++)
+		if (f->seen[i].id == id && id)
+			return f->seen[i].tag;
+	return 0;
 }
 
-static inline void fk_answer(struct fakedev *f, unsigned q, uint32_t id,
+static inline struct hmirror_fault_answer *fk_answer_slot(struct fakedev *f,
+							  unsigned q, uint16_t tag)
+{
+	struct hmirror_fault_answer *a = (void *)((char *)f->bar +
+						  hmirror_answers_off(&f->dev.hdr, q));
+
+	return &a[tag];
+}
+
+/* Driver side: answer table entry @tag of queue @q: answer, then id. */
+static inline void fk_answer_at(struct fakedev *f, unsigned q, uint16_t tag,
+				uint64_t id, uint32_t answer)
+{
+	struct hmirror_fault_answer *a = fk_answer_slot(f, q, tag);
+
+	__atomic_store_n(&a->answer, answer, __ATOMIC_RELAXED);
+	__atomic_store_n(&a->fault_id, id, __ATOMIC_RELEASE);
+}
+
+/* Answer fault @id at the tag its record named, on queue @q (no doorbell). */
+static inline void fk_answer_nodb(struct fakedev *f, unsigned q, uint64_t id,
+				  uint32_t answer)
+{
+	fk_answer_at(f, q, fk_fault_tag(f, id), id, answer);
+}
+
+static inline void fk_answer(struct fakedev *f, unsigned q, uint64_t id,
 			     uint32_t answer)
 {
 	fk_answer_nodb(f, q, id, answer);
 	hmdev_doorbell(&f->dev, HMIRROR_VEC_FAULT);
+}
+
+/*
+ * The completion of the command with @seqno among the last cq_entries
+ * written on @q, or NULL.  Completions may come out of order.
+ */
+static inline struct hmirror_cpl *fk_find_cpl(struct fakedev *f, unsigned q,
+					      uint64_t seqno)
+{
+	uint32_t tail = __atomic_load_n(&fk_qregs(f, q)->cq_tail, __ATOMIC_ACQUIRE);
+	uint32_t i, n = f->dev.hdr.cq_entries;
+
+	for (i = 1; i <= n && i <= tail; i++)
+		if (fk_cq(f, q, tail - i)->seqno == seqno)
+			return fk_cq(f, q, tail - i);
+	return NULL;
+}
+
+/* ---- holding an engine inside an access (the test hook) --------------- */
+
+/*
+ * With fk_gate_hook as dev.hook and a struct fk_gate as hook_opaque, the
+ * engine of queue @q stops inside its @at-th access (1-based: HOOK_ACCESS,
+ * inval_lock held for reading) until fk_gate_open().  @on_accessed, if
+ * set, runs at every HOOK_ACCESSED of queue @q (still under the lock).
+ */
+struct fk_gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned q, at;
+	unsigned accesses;	/* accesses queue @q began */
+	int holding, release;
+	void (*on_accessed)(struct fk_gate *g, unsigned n);
+	void *arg;
+	uint64_t note;		/* for on_accessed */
+	unsigned passes[HMIRROR_MAX_QUEUES];	/* passes begun, any queue */
+};
+
+#define FK_GATE_INIT(queue, nth) { .mu = PTHREAD_MUTEX_INITIALIZER, \
+	.cv = PTHREAD_COND_INITIALIZER, .q = (queue), .at = (nth) }
+
+static inline void fk_gate_hook(void *opaque, unsigned q, int phase)
+{
+	struct fk_gate *g = opaque;
+
+	if (phase == HMDEV_HOOK_PASS) {
+		if (q < HMIRROR_MAX_QUEUES)
+			__atomic_fetch_add(&g->passes[q], 1, __ATOMIC_SEQ_CST);
+		return;
+	}
+	if (q != g->q)
+		return;
+	pthread_mutex_lock(&g->mu);
+	if (phase == HMDEV_HOOK_ACCESS && ++g->accesses == g->at) {
+		g->holding = 1;
+		pthread_cond_broadcast(&g->cv);
+		while (!g->release)
+			pthread_cond_wait(&g->cv, &g->mu);
+	} else if (phase == HMDEV_HOOK_ACCESSED && g->on_accessed) {
+		g->on_accessed(g, g->accesses);
+	}
+	pthread_mutex_unlock(&g->mu);
+}
+
+static inline void fk_gate_wait_holding(struct fk_gate *g)
+{
+	pthread_mutex_lock(&g->mu);
+	while (!g->holding)
+		pthread_cond_wait(&g->cv, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+}
+
+static inline void fk_gate_open(struct fk_gate *g)
+{
+	pthread_mutex_lock(&g->mu);
+	g->release = 1;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+}
+
+static inline unsigned fk_gate_accesses(struct fk_gate *g)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&g->mu);
+	n = g->accesses;
+	pthread_mutex_unlock(&g->mu);
+	return n;
+}
+
+static inline unsigned fk_gate_passes(struct fk_gate *g, unsigned q)
+{
+	return __atomic_load_n(&g->passes[q], __ATOMIC_SEQ_CST);
+}
+
+/*
+ * Threaded: return once engine @q has run a whole pass that began after
+ * its pass count was @p0 (so a pass after whatever was rung after reading
+ * @p0); 0 on timeout.
+ */
+static inline int fk_gate_wait_pass(struct fakedev *f, struct fk_gate *g,
+				    unsigned q, unsigned p0, unsigned timeout_ms)
+{
+	uint64_t end = hmdev_now_ns() + (uint64_t)timeout_ms * 1000000;
+	struct timespec ts = { 0, 50000 };
+
+	while (fk_gate_passes(g, q) == p0) {
+		if (hmdev_now_ns() > end)
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+	/* a pass holds run_mu until it ends */
+	pthread_mutex_lock(&f->dev.eng[q].run_mu);
+	pthread_mutex_unlock(&f->dev.eng[q].run_mu);
+	return 1;
+}
+
+/* Start over: count from 0, hold at the @at-th access again. */
+static inline void fk_gate_rearm(struct fk_gate *g, unsigned at)
+{
+	pthread_mutex_lock(&g->mu);
+	g->accesses = 0;
+	g->at = at;
+	g->holding = g->release = 0;
+	pthread_mutex_unlock(&g->mu);
 }
 
 /* CPU reference of the READ checksum. */

@@ -25,7 +25,7 @@ static void check_layout(struct __test_metadata *_metadata,
 
 	EXPECT_EQ(HMIRROR_MAGIC, h->magic);
 	EXPECT_EQ(HMIRROR_VERSION, h->version);
-	EXPECT_EQ(1u << 16, h->version);
+	EXPECT_EQ(2u << 16, h->version);
 	EXPECT_EQ(HMIRROR_FEAT_NOP | HMIRROR_FEAT_TRANSLATE | HMIRROR_FEAT_HUGE_2M |
 		  HMIRROR_FEAT_ATOMIC | HMIRROR_FEAT_TIMESTAMPS, h->features);
 	EXPECT_EQ(f.bar_size, h->bar_size);
@@ -41,6 +41,7 @@ static void check_layout(struct __test_metadata *_metadata,
 	EXPECT_EQ(HMIRROR_FAULT_REGS_OFF, h->fault_regs_off);
 	EXPECT_EQ(HMIRROR_CTX_OFF, h->ctx_off);
 	EXPECT_EQ(HMIRROR_RINGS_OFF, h->rings_off);
+	EXPECT_EQ(cfg->va_bits, h->va_bits);
 	for (i = 0; i < sizeof(h->reserved) / sizeof(h->reserved[0]); i++)
 		EXPECT_EQ(0, h->reserved[i]);
 
@@ -74,11 +75,22 @@ static void check_layout(struct __test_metadata *_metadata,
 	}
 	EXPECT_EQ(prev_end, hmirror_fault_ring_off(h));
 	EXPECT_EQ((char *)f.bar + hmirror_fault_ring_off(h), (char *)f.dev.fault_ring);
-	EXPECT_EQ(hmirror_fault_ring_off(h) + ring_bytes(h->fault_entries), end);
+	/* then one answer table per queue: sq_entries x 16 bytes, 4 KiB aligned */
+	prev_end = hmirror_fault_ring_off(h) + ring_bytes(h->fault_entries);
+	for (q = 0; q < h->num_queues; q++) {
+		uint32_t a = hmirror_answers_off(h, q);
+
+		EXPECT_EQ(0, a & 4095);
+		EXPECT_EQ(prev_end, a);
+		EXPECT_EQ((char *)f.bar + a, (char *)f.dev.answers[q]);
+		prev_end = a + (((uint64_t)h->sq_entries * 16 + 4095) & ~4095ull);
+	}
+	EXPECT_EQ(prev_end, end);
 	EXPECT_EQ(end, hmdev_layout(cfg, &(struct hmirror_header){ 0 }));
 
-	/* initial registers: ALIVE only, everything else zero */
-	EXPECT_EQ(HMIRROR_DEV_ALIVE, r->dev_status);
+	/* initial registers: ALIVE and DMA_OFF only, everything else zero */
+	EXPECT_EQ(HMIRROR_DEV_ALIVE | HMIRROR_DEV_DMA_OFF, r->dev_status);
+	EXPECT_EQ(0, r->dev_ctrl_ack);
 	EXPECT_EQ(0, r->dev_reset_ack);
 	EXPECT_EQ(0, r->heartbeat);
 	EXPECT_EQ(0, r->err_count);
@@ -87,6 +99,8 @@ static void check_layout(struct __test_metadata *_metadata,
 		EXPECT_EQ(0, fk_qregs(&f, q)->sq_head);
 		EXPECT_EQ(0, fk_qregs(&f, q)->cq_tail);
 		EXPECT_EQ(HMIRROR_Q_IDLE, fk_qregs(&f, q)->q_status);
+		EXPECT_EQ(0, fk_qregs(&f, q)->parked);
+		EXPECT_EQ(0, fk_qregs(&f, q)->progress);
 	}
 	/* the whole BAR was cleared (it was filled with 0xa5) */
 	for (i = sizeof(*h); i < f.bar_size; i++)
@@ -102,6 +116,7 @@ TEST(default_layout)
 
 	hmdev_config_default(&cfg);
 	EXPECT_EQ(2, cfg.engines);
+	EXPECT_EQ(48, cfg.va_bits);
 	check_layout(_metadata, &cfg);
 	EXPECT_EQ(1u << 20, hmdev_bar_size(&cfg));
 }
@@ -110,7 +125,7 @@ TEST(small_layout)
 {
 	struct hmdev_config cfg = {
 		.engines = 1, .sq_entries = 2, .cq_entries = 2, .fault_entries = 2,
-		.max_contexts = 1, .tlb_entries = 1,
+		.max_contexts = 1, .tlb_entries = 1, .va_bits = 57,
 	};
 
 	check_layout(_metadata, &cfg);
@@ -122,10 +137,11 @@ TEST(large_layout)
 		.engines = HMIRROR_MAX_QUEUES - 1, .sq_entries = 1024,
 		.cq_entries = 4096, .fault_entries = 512,
 		.max_contexts = HMDEV_MAX_CONTEXTS, .tlb_entries = 1 << 20,
+		.va_bits = 48,
 	};
 
 	check_layout(_metadata, &cfg);
-	/* 0x10000 + 8 * (64 KiB + 256 KiB) + 32 KiB -> 4 MiB */
+	/* 0x10000 + 8 * (64 KiB + 256 KiB + 16 KiB) + 32 KiB -> 4 MiB */
 	EXPECT_EQ(4u << 20, hmdev_bar_size(&cfg));
 }
 
@@ -135,11 +151,12 @@ TEST(largest_config_fits_u32)
 		.engines = HMIRROR_MAX_QUEUES - 1, .sq_entries = HMDEV_MAX_ENTRIES,
 		.cq_entries = HMDEV_MAX_ENTRIES, .fault_entries = HMDEV_MAX_ENTRIES,
 		.max_contexts = HMDEV_MAX_CONTEXTS, .tlb_entries = HMDEV_MAX_TLB,
+		.va_bits = 57,
 	};
 	struct hmirror_header h;
 
-	/* 0x10000 + 8 * 8 MiB + 4 MiB */
-	EXPECT_EQ(0x10000ull + (68ull << 20), hmdev_layout(&cfg, &h));
+	/* 0x10000 + 8 * (8 MiB + 1 MiB of answers) + 4 MiB */
+	EXPECT_EQ(0x10000ull + (76ull << 20), hmdev_layout(&cfg, &h));
 	EXPECT_EQ(hmirror_layout_end(&h), hmdev_layout(&cfg, &h));
 	EXPECT_EQ(128ull << 20, hmdev_bar_size(&cfg));
 }
@@ -153,21 +170,25 @@ TEST(max_contexts_end_at_rings)
 TEST(bad_configs_rejected)
 {
 	static const struct { const char *what; struct hmdev_config c; } bad[] = {
-		{ "engines 0", { 0, 256, 256, 256, 64, 1024 } },
-		{ "engines 8", { 8, 256, 256, 256, 64, 1024 } },
-		{ "sq 0", { 2, 0, 256, 256, 64, 1024 } },
-		{ "sq 1", { 2, 1, 256, 256, 64, 1024 } },
-		{ "sq 3", { 2, 3, 256, 256, 64, 1024 } },
-		{ "sq 2^17", { 2, 1u << 17, 256, 256, 64, 1024 } },
-		{ "sq 2^31", { 2, 1u << 31, 256, 256, 64, 1024 } },
-		{ "cq 100", { 2, 256, 100, 256, 64, 1024 } },
-		{ "cq 0", { 2, 256, 0, 256, 64, 1024 } },
-		{ "fault 0", { 2, 256, 256, 0, 64, 1024 } },
-		{ "fault 384", { 2, 256, 256, 384, 64, 1024 } },
-		{ "contexts 0", { 2, 256, 256, 256, 0, 1024 } },
-		{ "contexts past rings", { 2, 256, 256, 256, HMDEV_MAX_CONTEXTS + 1, 1024 } },
-		{ "tlb 0", { 2, 256, 256, 256, 64, 0 } },
-		{ "tlb huge", { 2, 256, 256, 256, 64, HMDEV_MAX_TLB + 1 } },
+		{ "engines 0", { 0, 256, 256, 256, 64, 1024, 48 } },
+		{ "engines 8", { 8, 256, 256, 256, 64, 1024, 48 } },
+		{ "sq 0", { 2, 0, 256, 256, 64, 1024, 48 } },
+		{ "sq 1", { 2, 1, 256, 256, 64, 1024, 48 } },
+		{ "sq 3", { 2, 3, 256, 256, 64, 1024, 48 } },
+		{ "sq 2^17", { 2, 1u << 17, 256, 256, 64, 1024, 48 } },
+		{ "sq 2^31", { 2, 1u << 31, 256, 256, 64, 1024, 48 } },
+		{ "cq 100", { 2, 256, 100, 256, 64, 1024, 48 } },
+		{ "cq 0", { 2, 256, 0, 256, 64, 1024, 48 } },
+		{ "fault 0", { 2, 256, 256, 0, 64, 1024, 48 } },
+		{ "fault 384", { 2, 256, 256, 384, 64, 1024, 48 } },
+		{ "contexts 0", { 2, 256, 256, 256, 0, 1024, 48 } },
+		{ "contexts past rings", { 2, 256, 256, 256, HMDEV_MAX_CONTEXTS + 1, 1024, 48 } },
+		{ "tlb 0", { 2, 256, 256, 256, 64, 0, 48 } },
+		{ "tlb huge", { 2, 256, 256, 256, 64, HMDEV_MAX_TLB + 1, 48 } },
+		{ "va_bits 0", { 2, 256, 256, 256, 64, 1024, 0 } },
+		{ "va_bits 47", { 2, 256, 256, 256, 64, 1024, 47 } },
+		{ "va_bits 56", { 2, 256, 256, 256, 64, 1024, 56 } },
+		{ "va_bits 64", { 2, 256, 256, 256, 64, 1024, 64 } },
 	};
 	unsigned i;
 
@@ -216,14 +237,30 @@ TEST(abi_offsets)
 {
 	/* fields the driver and the device both hard-code */
 	EXPECT_EQ(64, offsetof(struct hmirror_header, fault_regs_off));
+	EXPECT_EQ(68, offsetof(struct hmirror_header, va_bits));
+	EXPECT_EQ(128, offsetof(struct hmirror_regs, dev_ctrl_ack));
 	EXPECT_EQ(192, offsetof(struct hmirror_regs, drv_ctrl));
 	EXPECT_EQ(196, offsetof(struct hmirror_regs, drv_reset_gen));
+	EXPECT_EQ(200, offsetof(struct hmirror_regs, drv_ctrl_gen));
 	EXPECT_EQ(64, offsetof(struct hmirror_queue_regs, sq_head));
+	EXPECT_EQ(72, offsetof(struct hmirror_queue_regs, parked));
+	EXPECT_EQ(76, offsetof(struct hmirror_queue_regs, q_status));
 	EXPECT_EQ(80, offsetof(struct hmirror_queue_regs, completed_seqno));
+	EXPECT_EQ(88, offsetof(struct hmirror_queue_regs, progress));
 	EXPECT_EQ(64, offsetof(struct hmirror_fault_regs, tail));
+	EXPECT_EQ(4, offsetof(struct hmirror_cmd, tag));
+	EXPECT_EQ(6, offsetof(struct hmirror_cmd, reserved0));
 	EXPECT_EQ(8, offsetof(struct hmirror_cmd, seqno));
 	EXPECT_EQ(56, offsetof(struct hmirror_cmd, reserved1));
 	EXPECT_EQ(48, offsetof(struct hmirror_cpl, t_done));
+	EXPECT_EQ(56, offsetof(struct hmirror_cpl, tag));
+	EXPECT_EQ(0, offsetof(struct hmirror_fault, fault_id));
+	EXPECT_EQ(12, offsetof(struct hmirror_fault, tag));
+	EXPECT_EQ(16, offsetof(struct hmirror_fault, addr));
+	EXPECT_EQ(0, offsetof(struct hmirror_fault_answer, fault_id));
+	EXPECT_EQ(8, offsetof(struct hmirror_fault_answer, answer));
+	EXPECT_EQ(5, hmirror_pt_levels(57));
+	EXPECT_EQ(4, hmirror_pt_levels(48));
 }
 
 TEST_HARNESS_MAIN

@@ -266,9 +266,13 @@ TEST_F(qt, doorbell_reset_and_nops_through_qemu)
 	v = rd(self, 32, BAR2_ADDR);
 	EXPECT_EQ(HMIRROR_MAGIC, v);
 	EXPECT_EQ(HMIRROR_VERSION, rd(self, 32, BAR2_ADDR + 4));
-	EXPECT_EQ(HMIRROR_DEV_ALIVE, rd(self, 32, regs + offsetof(struct hmirror_regs, dev_status)));
+	EXPECT_EQ(HMIRROR_DEV_ALIVE | HMIRROR_DEV_DMA_OFF,
+		  rd(self, 32, regs + offsetof(struct hmirror_regs, dev_status)));
 
-	/* reset handshake through the real Doorbell register */
+	/* the driver's probe through the real Doorbell register */
+	wr(self, 32, regs + offsetof(struct hmirror_regs, drv_ctrl),
+	   HMIRROR_DRV_ENABLE | HMIRROR_DRV_BUS_MASTER);
+	wr(self, 32, regs + offsetof(struct hmirror_regs, drv_ctrl_gen), 1);
 	wr(self, 32, regs + offsetof(struct hmirror_regs, drv_reset_gen), 1);
 	wr(self, 32, BAR0_ADDR + IVSH_DOORBELL, (0 << 16) | HMIRROR_VEC_CTRL);
 	for (t = 0; t < 2000; t++) {
@@ -278,6 +282,7 @@ TEST_F(qt, doorbell_reset_and_nops_through_qemu)
 		sleep_ms(1);
 	}
 	EXPECT_EQ(1, v);
+	EXPECT_EQ(1, rd(self, 32, regs + offsetof(struct hmirror_regs, dev_ctrl_ack)));
 	EXPECT_EQ(HMIRROR_DEV_ALIVE | HMIRROR_DEV_ENABLED,
 		  rd(self, 32, regs + offsetof(struct hmirror_regs, dev_status)));
 
@@ -292,7 +297,8 @@ TEST_F(qt, doorbell_reset_and_nops_through_qemu)
 	for (i = 0; i < 3; i++) {
 		uint64_t d = sq + i * sizeof(struct hmirror_cmd);
 
-		wr(self, 64, d, HMIRROR_OP_NOP);	/* opcode, flags, ctx, reserved0 */
+		/* opcode, flags, ctx, tag, reserved0 */
+		wr(self, 64, d, HMIRROR_OP_NOP | (uint64_t)i << 32);
 		wr(self, 64, d + offsetof(struct hmirror_cmd, seqno), 10 + i);
 	}
 	wr(self, 32, q1 + offsetof(struct hmirror_queue_regs, sq_tail), 3);

@@ -38,7 +38,7 @@ TEST_F(q, nothing_runs_before_reset)
 	fk_op(F, 0, HMIRROR_OP_NOP, 8);
 	hmdev_doorbell(&F->dev, HMIRROR_VEC_CQ);
 	hmdev_tick(&F->dev);
-	EXPECT_EQ(HMIRROR_DEV_ALIVE, R->dev_status);
+	EXPECT_EQ(HMIRROR_DEV_ALIVE | HMIRROR_DEV_DMA_OFF, R->dev_status);
 	EXPECT_EQ(0, QR(1)->sq_head);
 	EXPECT_EQ(0, QR(1)->cq_tail);
 	EXPECT_EQ(0, QR(0)->cq_tail);
@@ -48,8 +48,9 @@ TEST_F(q, nothing_runs_before_reset)
 	EXPECT_EQ(0, fk_cq(F, 1, 0)->seqno);
 	/* a CTRL doorbell without a new generation is not a reset */
 	hmdev_doorbell(&F->dev, HMIRROR_VEC_CTRL);
-	EXPECT_EQ(HMIRROR_DEV_ALIVE, R->dev_status);
+	EXPECT_EQ(HMIRROR_DEV_ALIVE | HMIRROR_DEV_DMA_OFF, R->dev_status);
 	EXPECT_EQ(0, R->dev_reset_ack);
+	EXPECT_EQ(0, R->dev_ctrl_ack);
 	EXPECT_EQ(0, F->irqs[HMIRROR_VEC_CTRL]);
 }
 
@@ -58,7 +59,10 @@ TEST_F(q, reset_handshake)
 	R->drv_reset_gen = 5;
 	hmdev_doorbell(&F->dev, HMIRROR_VEC_CTRL);
 	EXPECT_EQ(5, R->dev_reset_ack);
-	EXPECT_EQ(HMIRROR_DEV_ALIVE | HMIRROR_DEV_ENABLED, R->dev_status);
+	/* a reset is no control change: bus mastering stays off */
+	EXPECT_EQ(HMIRROR_DEV_ALIVE | HMIRROR_DEV_ENABLED | HMIRROR_DEV_DMA_OFF,
+		  R->dev_status);
+	EXPECT_EQ(0, R->dev_ctrl_ack);
 	EXPECT_EQ(1, F->irqs[HMIRROR_VEC_CTRL]);
 	EXPECT_EQ(1, R->irq_sent[HMIRROR_VEC_CTRL]);
 	EXPECT_EQ(0, F->irqs[HMIRROR_VEC_CQ]);
@@ -383,7 +387,8 @@ TEST_F(q, reset_clears_everything)
 	for (q = 0; q < 3; q++) {
 		EXPECT_EQ(0, QR(q)->sq_head);
 		EXPECT_EQ(0, QR(q)->cq_tail);
-		EXPECT_EQ(0, QR(q)->fault_id);
+		EXPECT_EQ(0, QR(q)->parked);
+		EXPECT_EQ(0, QR(q)->progress);
 		EXPECT_EQ(0, QR(q)->completed_seqno);
 		EXPECT_EQ(HMIRROR_Q_IDLE, QR(q)->q_status);
 	}
@@ -438,22 +443,35 @@ TEST_F(q, scribbled_header_is_ignored)
 	EXPECT_EQ(3, R->doorbells_seen);
 }
 
-/* drv_ctrl is informational: clearing ENABLE (driver unload) stops nothing */
-TEST_F(q, drv_ctrl_is_informational)
+/*
+ * drv_ctrl is acted on only with a new drv_ctrl_gen, and ENABLE itself is
+ * informational: clearing it (driver unload) stops nothing.
+ */
+TEST_F(q, drv_ctrl_needs_a_new_generation)
 {
+	uint32_t ctrl;
+
 	fk_reset(F);
-	R->drv_ctrl = HMIRROR_DRV_ENABLE;
+	EXPECT_EQ(F->ctrl_gen, R->dev_ctrl_ack);
+	ctrl = F->irqs[HMIRROR_VEC_CTRL];
 	fk_op(F, 1, HMIRROR_OP_NOP, 1);
-	hmdev_doorbell(&F->dev, HMIRROR_VEC_CTRL);
+	hmdev_doorbell(&F->dev, HMIRROR_VEC_CQ);
 	EXPECT_EQ(1, QR(1)->cq_tail);
-	R->drv_ctrl = 0;
+	R->drv_ctrl = 0;			/* no generation bump */
 	hmdev_doorbell(&F->dev, HMIRROR_VEC_CTRL);
-	EXPECT_EQ(1, F->irqs[HMIRROR_VEC_CTRL]);	/* the reset's only */
+	hmdev_tick(&F->dev);
+	EXPECT_EQ(ctrl, F->irqs[HMIRROR_VEC_CTRL]);
 	EXPECT_EQ(HMIRROR_DEV_ALIVE | HMIRROR_DEV_ENABLED, R->dev_status);
 	EXPECT_EQ(F->reset_gen, R->dev_reset_ack);
+	EXPECT_EQ(F->ctrl_gen, R->dev_ctrl_ack);
+	/* ENABLE clear, BUS_MASTER set, acknowledged: everything runs */
+	fk_ctrl(F, HMIRROR_DRV_BUS_MASTER);
+	EXPECT_EQ(F->ctrl_gen, R->dev_ctrl_ack);
+	EXPECT_EQ(ctrl + 1, F->irqs[HMIRROR_VEC_CTRL]);
 	fk_op(F, 1, HMIRROR_OP_NOP, 2);
 	hmdev_doorbell(&F->dev, HMIRROR_VEC_CQ);
 	EXPECT_EQ(2, QR(1)->cq_tail);
+	EXPECT_EQ(HMIRROR_DEV_ALIVE | HMIRROR_DEV_ENABLED, R->dev_status);
 }
 
 TEST_F(q, heartbeat)

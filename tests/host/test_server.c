@@ -317,15 +317,30 @@ static struct hmirror_queue_regs *qregs(struct client *c, unsigned q)
 	return (struct hmirror_queue_regs *)(c->bar + c->hdr.queues_off) + q;
 }
 
+/* The driver's probe: bus mastering on and a reset, one CTRL doorbell. */
 static void reset(struct __test_metadata *_metadata, struct client *c)
 {
 	struct hmirror_regs *r = regs(c);
 	uint32_t gen = __atomic_load_n(&r->dev_reset_ack, __ATOMIC_ACQUIRE) + 1;
+	uint32_t cgen = __atomic_load_n(&r->dev_ctrl_ack, __ATOMIC_ACQUIRE) + 1;
+	unsigned t;
 
+	__atomic_store_n(&r->drv_ctrl, HMIRROR_DRV_ENABLE | HMIRROR_DRV_BUS_MASTER,
+			 __ATOMIC_RELEASE);
+	__atomic_store_n(&r->drv_ctrl_gen, cgen, __ATOMIC_RELEASE);
 	__atomic_store_n(&r->drv_reset_gen, gen, __ATOMIC_RELEASE);
 	ASSERT_EQ(0, ring(c->dev_efd[HMIRROR_VEC_CTRL]));
 	ASSERT_EQ(0, wait_efd(c->own_efd[HMIRROR_VEC_CTRL], TMO_MS)) TH_LOG("no CTRL irq");
+	/*
+	 * The irq may come between the two acknowledgements (an engine
+	 * thread raises what is pending): poll both, as the driver does.
+	 */
+	for (t = 0; t < TMO_MS &&
+	     (__atomic_load_n(&r->dev_reset_ack, __ATOMIC_ACQUIRE) != gen ||
+	      __atomic_load_n(&r->dev_ctrl_ack, __ATOMIC_ACQUIRE) != cgen); t++)
+		sleep_ms(1);
 	EXPECT_EQ(gen, __atomic_load_n(&r->dev_reset_ack, __ATOMIC_ACQUIRE));
+	EXPECT_EQ(cgen, __atomic_load_n(&r->dev_ctrl_ack, __ATOMIC_ACQUIRE));
 	EXPECT_EQ(HMIRROR_DEV_ALIVE | HMIRROR_DEV_ENABLED, r->dev_status);
 }
 
@@ -339,7 +354,8 @@ static void nops(struct __test_metadata *_metadata, struct client *c,
 	unsigned t;
 
 	for (i = 0; i < n; i++) {
-		struct hmirror_cmd cmd = { .opcode = HMIRROR_OP_NOP, .seqno = seq0 + i };
+		struct hmirror_cmd cmd = { .opcode = HMIRROR_OP_NOP, .seqno = seq0 + i,
+					   .tag = (uint16_t)((first + i) & mask) };
 
 		sq[(first + i) & mask] = cmd;
 	}
@@ -358,6 +374,7 @@ static void nops(struct __test_metadata *_metadata, struct client *c,
 		struct hmirror_cpl *cpl = &cq[(first + i) & (c->hdr.cq_entries - 1)];
 
 		EXPECT_EQ(seq0 + i, cpl->seqno);
+		EXPECT_EQ((first + i) & mask, cpl->tag);
 		EXPECT_EQ(HMIRROR_ST_OK, cpl->status);
 		EXPECT_EQ(q, cpl->queue);
 		EXPECT_LE(cpl->t_submit, cpl->t_done);
@@ -374,7 +391,8 @@ TEST_F(srv, protocol_reset_and_nops)
 	handshake(_metadata, self);
 	r = regs(&self->c);
 	EXPECT_EQ(3, self->c.hdr.num_queues);
-	EXPECT_EQ(HMIRROR_DEV_ALIVE, r->dev_status);
+	EXPECT_EQ(48, self->c.hdr.va_bits);
+	EXPECT_EQ(HMIRROR_DEV_ALIVE | HMIRROR_DEV_DMA_OFF, r->dev_status);
 	reset(_metadata, &self->c);
 	nops(_metadata, &self->c, 1, 5, 1000);
 	nops(_metadata, &self->c, 0, 3, 2000);
@@ -398,7 +416,8 @@ TEST_F(srv, options_reach_the_header)
 	const char *const extra[] = {
 		"--engines", "5", "--sq-entries", "64", "--cq-entries", "1024",
 		"--fault-entries", "32", "--max-contexts", "100",
-		"--tlb-entries", "4096", "--lowmem", "1M", "-v", NULL,
+		"--tlb-entries", "4096", "--lowmem", "1M", "--va-bits", "57",
+		"-v", NULL,
 	};
 
 	start(_metadata, self, extra);
@@ -409,6 +428,7 @@ TEST_F(srv, options_reach_the_header)
 	EXPECT_EQ(32, self->c.hdr.fault_entries);
 	EXPECT_EQ(100, self->c.hdr.max_contexts);
 	EXPECT_EQ(4096, self->c.hdr.tlb_entries);
+	EXPECT_EQ(57, self->c.hdr.va_bits);
 	reset(_metadata, &self->c);
 	nops(_metadata, &self->c, 5, 60, 1);
 	nops(_metadata, &self->c, 5, 64, 100);	/* a full ring, wrapping */
@@ -641,6 +661,8 @@ TEST_F(srv, bad_options)
 		{ { "--socket", "S", "--ram", "X", "--cq-entries", "abc", NULL }, "invalid number" },
 		{ { "--socket", "S", "--ram", "X", "--fault-entries", "-4", NULL }, "invalid number" },
 		{ { "--socket", "S", "--ram", "X", "--tlb-entries", "99999999999", NULL }, "too large" },
+		{ { "--socket", "S", "--ram", "X", "--va-bits", "52", NULL }, "va-bits must be 48 or 57" },
+		{ { "--socket", "S", "--ram", "X", "--va-bits", "x", NULL }, "invalid number" },
 		{ { "--socket", "S", "--ram", "X", "--lowmem", "123", NULL }, "--lowmem" },
 		{ { "--socket", "S", "--ram", "X", "--lowmem", "8G", NULL }, "--lowmem" },
 		{ { "--socket", "S", "--ram", "X", "--ready-fd", "999", NULL }, "not an open file" },

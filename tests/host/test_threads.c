@@ -4,13 +4,14 @@
  * it: a stalled engine blocks neither the management queue nor another
  * engine, TLB_INVAL completes while an engine is stalled and waits for an
  * engine's access in progress, device atomics race host atomics without a
- * lost update, a reset or shutdown stops busy and stalled engines, and an
- * invalidation oracle: once a TLB_INVAL completes, the device never again
- * writes the page it unmapped.
+ * lost update, a reset or shutdown stops busy and stalled engines at their
+ * next chunk, and an invalidation oracle: once a TLB_INVAL completes, the
+ * device never again writes the page it unmapped.
  *
- * Synchronisation is by polling shared state with generous timeouts; the
- * only sleep is in the one test that checks that something does *not*
- * happen while an access is held.
+ * Synchronisation is by polling shared state with generous timeouts, and
+ * by the test hook holding an engine inside an access; the only sleep is
+ * in the one test that checks that something does *not* happen while an
+ * access is held.
  */
 #include <sched.h>
 #include <stdio.h>
@@ -109,8 +110,12 @@ TEST_F(t, stalled_engine_blocks_nothing_else)
 	ASSERT_TRUE(WAIT_FOR(fault_tail(F) == 1));
 	ASSERT_EQ(1, fk_next_fault(F, &fr));
 	EXPECT_EQ(64, fr.npages);
+	/* the READ is parked, the NOP behind it is done */
 	ASSERT_TRUE(WAIT_FOR(__atomic_load_n(&QR(1)->q_status, __ATOMIC_ACQUIRE) ==
 			     HMIRROR_Q_STALLED));
+	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == 1));
+	EXPECT_EQ(2, fk_cq(F, 1, 0)->seqno);
+	EXPECT_EQ(1, QR(1)->parked);
 
 	/* the other engine and the management queue run meanwhile */
 	for (i = 0; i < 40; i++)
@@ -121,16 +126,18 @@ TEST_F(t, stalled_engine_blocks_nothing_else)
 	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 2) == 40));
 	ASSERT_EQ(2, fk_cq_tail(F, 0));	/* queue 0 runs in the doorbell */
 	EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 0, 0)->status);
-	EXPECT_EQ(0, fk_cq_tail(F, 1));
+	EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 0, 1)->status);	/* fence: at once */
+	EXPECT_EQ(1, fk_cq_tail(F, 1));
 
-	/* the driver maps and replays: the engine finishes both commands */
+	/* the driver maps and replays: the engine finishes the READ */
 	fk_map_new(F, ROOT, VA0, 64, 0);
 	fk_answer_nodb(F, 1, fr.fault_id, HMIRROR_FAULT_REPLAY);
 	ring(F, HMIRROR_VEC_FAULT);
 	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == 2));
-	EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 1, 0)->status);
-	EXPECT_EQ(1, fk_cq(F, 1, 0)->nfaults);
+	EXPECT_EQ(1, fk_cq(F, 1, 1)->seqno);
 	EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 1, 1)->status);
+	EXPECT_EQ(1, fk_cq(F, 1, 1)->nfaults);
+	EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 1, 0)->status);
 	EXPECT_TRUE(WAIT_FOR(fk_irqs(F, HMIRROR_VEC_CQ) >= 3));
 	EXPECT_EQ(1, fk_irqs(F, HMIRROR_VEC_FAULT));
 	EXPECT_EQ(0, R->err_count);
@@ -301,27 +308,60 @@ TEST_F(t, atomics_race_host_threads_without_lost_updates)
 
 /* ---- reset and shutdown with busy and stalled engines ------------------- */
 
+static void *reset_thread(void *arg)
+{
+	struct fakedev *f = arg;
+
+	pthread_mutex_lock(&evl);
+	fk_reset(f);			/* waits for the engines to stop */
+	pthread_mutex_unlock(&evl);
+	return NULL;
+}
+
+static void *shutdown_thread(void *arg)
+{
+	hmdev_shutdown(&((struct fakedev *)arg)->dev);
+	return NULL;
+}
+
+/*
+ * A reset (and a shutdown) stops an engine that is in the middle of a long
+ * command at its next chunk, and drops a stalled one.  The hook holds
+ * engine 2 inside its third access while the reset begins, so "in the
+ * middle" does not depend on how fast the engine is.
+ */
 TEST_F(t, reset_and_shutdown_stop_busy_and_stalled_engines)
 {
-	const uint64_t big = 1ull << 30;
+	const uint64_t big = 64ull << 20;	/* 1024 chunks */
+	struct fk_gate g = FK_GATE_INIT(2, 3);
 	uint64_t va, hb;
+	pthread_t th;
 	unsigned i;
 
-	/* 1 GiB of 2 MiB mappings of the same huge frame: a long READ */
+	/* 2 MiB mappings of the same huge frame: a long READ */
 	for (va = 0; va < big; va += FK_2M)
 		fk_map_huge(F, ROOT, 0x40000000ull + va, FK_HUGE0, 0);
+	F->dev.hook_opaque = &g;
+	F->dev.hook = fk_gate_hook;
 	fk_submit(F, 2, mk(HMIRROR_OP_READ, 0x40000000ull, 0, big));
 	fk_submit(F, 1, mk(HMIRROR_OP_READ, VA0, 0, 8));	/* stalls */
 	ring(F, HMIRROR_VEC_CQ);
 	ASSERT_TRUE(WAIT_FOR(fault_tail(F) == 1));
-	ASSERT_TRUE(WAIT_FOR(R->cnt_tlb_hits > 0));	/* engine 2 is busy */
-	EXPECT_EQ(0, fk_cq_tail(F, 2));
+	fk_gate_wait_holding(&g);			/* engine 2 is mid-command */
 
-	fk_reset(F);
+	ASSERT_EQ(0, pthread_create(&th, NULL, reset_thread, F));
+	/* the reset has begun: it asks the engines to stop, then waits */
+	ASSERT_TRUE(WAIT_FOR(__atomic_load_n(&F->dev.abort, __ATOMIC_ACQUIRE)));
+	EXPECT_NE(F->reset_gen, __atomic_load_n(&R->dev_reset_ack, __ATOMIC_ACQUIRE));
+	fk_gate_open(&g);
+	pthread_join(th, NULL);
+	/* the engine finished the access it was in and started no other */
+	EXPECT_EQ(3, fk_gate_accesses(&g));
+	EXPECT_EQ(0, fk_cq(F, 2, 0)->seqno);	/* never completed */
 	EXPECT_EQ(F->reset_gen, R->dev_reset_ack);
 	for (i = 0; i < 3; i++) {
 		EXPECT_EQ(HMIRROR_Q_IDLE, QR(i)->q_status);
-		EXPECT_EQ(0, QR(i)->fault_id);
+		EXPECT_EQ(0, QR(i)->parked);
 		EXPECT_EQ(0, QR(i)->cq_tail);
 	}
 	/* both engines work again */
@@ -333,11 +373,17 @@ TEST_F(t, reset_and_shutdown_stop_busy_and_stalled_engines)
 	EXPECT_EQ(0, R->err_count);
 
 	/* shutdown while busy and stalled again: joins, GONE, nothing runs */
+	fk_gate_rearm(&g, 3);
 	fk_submit(F, 2, mk(HMIRROR_OP_READ, 0x40000000ull, 0, big));
 	fk_submit(F, 1, mk(HMIRROR_OP_READ, VA0, 0, 8));
 	ring(F, HMIRROR_VEC_CQ);
 	ASSERT_TRUE(WAIT_FOR(fault_tail(F) == 1));
-	hmdev_shutdown(&F->dev);
+	fk_gate_wait_holding(&g);
+	ASSERT_EQ(0, pthread_create(&th, NULL, shutdown_thread, F));
+	ASSERT_TRUE(WAIT_FOR(__atomic_load_n(&F->dev.abort, __ATOMIC_ACQUIRE)));
+	fk_gate_open(&g);
+	pthread_join(th, NULL);
+	EXPECT_EQ(3, fk_gate_accesses(&g));
 	EXPECT_TRUE(R->dev_status & HMIRROR_DEV_GONE);
 	EXPECT_FALSE(F->dev.threaded);
 	hb = R->heartbeat;
@@ -345,6 +391,8 @@ TEST_F(t, reset_and_shutdown_stop_busy_and_stalled_engines)
 	ring(F, HMIRROR_VEC_FAULT);
 	EXPECT_EQ(hb, R->heartbeat);
 	EXPECT_EQ(1, fk_cq_tail(F, 2));
+	EXPECT_EQ(3, fk_gate_accesses(&g));
+	F->dev.hook = NULL;
 }
 
 /* ---- invalidation oracle ----------------------------------------------- */

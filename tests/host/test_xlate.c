@@ -273,6 +273,62 @@ TEST_F(x, bad_guest_physical_addresses)
 	EXPECT_EQ(0, R->cnt_faults);
 }
 
+/*
+ * A 2 MiB leaf must lie wholly inside one RAM window.  Guest RAM of 14 MiB
+ * with lowmem 5 MiB: [0, 5M) and [4G, 4G + 9M), neither end 2 MiB aligned,
+ * so an aligned leaf can start inside a window and end past it.  The fake
+ * RAM has a 2 MiB PROT_NONE guard after it: a device that checked only the
+ * leaf's first byte would read RAM it was not given, or crash.
+ */
+TEST(huge_leaf_straddling_the_end_of_a_ram_window)
+{
+	struct hmdev_config cfg;
+	struct { struct fakedev f; } st, *self = &st;
+	struct hmirror_cmd c = { .opcode = HMIRROR_OP_READ, .ctx = CTX, .len = 8 };
+	const uint64_t va = 0x40000000ull, low_end = 5ull << 20;
+	const uint64_t high_end = FK_4G + (9ull << 20);
+	uint64_t root;
+	unsigned i;
+
+	hmdev_config_default(&cfg);
+	ASSERT_EQ(0, fakedev_init_ram(F, &cfg, 14ull << 20, low_end));
+	F->frame_next = 1ull << 20;	/* a few tables, all below 2 MiB */
+	root = fk_frame(F);
+	fk_ctx_set(F, CTX, root);
+	fk_reset(F);
+	EXPECT_EQ(low_end, F->ram.below_4g);
+	EXPECT_EQ(high_end - FK_4G, F->ram.above_4g);
+
+	/* wholly inside: fine, up to their last byte */
+	fk_map_huge(F, root, va, 2ull << 20, 0);
+	fk_map_huge(F, root, va + FK_2M, high_end - FK_2M - (1ull << 20), 0);
+	for (i = 0; i < 2; i++) {
+		c.src = va + i * FK_2M + FK_2M - 8;
+		fk_submit(F, 1, c);
+	}
+	/* straddling: [4M, 6M) past 5M, [4G + 8M, 4G + 10M) past 4G + 9M */
+	fk_map_huge(F, root, va + 2 * FK_2M, 4ull << 20, 0);
+	fk_map_huge(F, root, va + 3 * FK_2M, high_end - (1ull << 20), 0);
+	c.src = va + 2 * FK_2M;			/* its first byte is RAM */
+	fk_submit(F, 1, c);
+	c.src = va + 3 * FK_2M;
+	fk_submit(F, 1, c);
+	c.src = va + 3 * FK_2M + (3ull << 19);	/* 1.5 MiB in: past the end */
+	fk_submit(F, 1, c);
+	hmdev_doorbell(&F->dev, HMIRROR_VEC_CQ);
+	ASSERT_EQ(5, fk_cq_tail(F, 1));
+	EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 1, 0)->status);
+	EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 1, 1)->status);
+	EXPECT_EQ(HMIRROR_ST_BAD_ADDRESS, fk_cq(F, 1, 2)->status);
+	EXPECT_EQ(HMIRROR_ST_BAD_ADDRESS, fk_cq(F, 1, 3)->status);
+	EXPECT_EQ(HMIRROR_ST_BAD_ADDRESS, fk_cq(F, 1, 4)->status);
+	EXPECT_EQ(3, fk_regs(F)->err_count);
+	EXPECT_EQ(high_end - (1ull << 20), fk_regs(F)->err_info);	/* the leaf */
+	EXPECT_EQ(2, hmdev_tlb_count(&F->dev, CTX));	/* errors not cached */
+	EXPECT_EQ(0, fk_regs(F)->cnt_faults);
+	fakedev_free(F);
+}
+
 TEST(no_guest_ram_at_all)
 {
 	struct hmdev_config cfg;
@@ -413,7 +469,7 @@ TEST_F(x, context_disabled_while_stalled)
 /* ---- faults -------------------------------------------------------- */
 
 /* Expect one fault record with these fields; returns its id. */
-static uint32_t expect_fault(struct __test_metadata *_metadata,
+static uint64_t expect_fault(struct __test_metadata *_metadata,
 			     struct fakedev *f, unsigned q, unsigned access,
 			     uint64_t addr, uint32_t npages, uint64_t seqno)
 {
@@ -432,18 +488,21 @@ static uint32_t expect_fault(struct __test_metadata *_metadata,
 	EXPECT_EQ(npages, fr.npages);
 	EXPECT_EQ(seqno, fr.seqno);
 	EXPECT_NE(0, fr.t_fault);
-	EXPECT_EQ(0, fr.reserved);
-	for (i = 0; i < 3; i++)
+	/* fk_submit() tags commands by SQ index: seqno - 1 since the reset */
+	EXPECT_EQ((seqno - 1) & (f->dev.hdr.sq_entries - 1), fr.tag);
+	EXPECT_EQ(0, fr.reserved0);
+	EXPECT_EQ(0, fr.reserved1);
+	for (i = 0; i < 2; i++)
 		EXPECT_EQ(0, fr.reserved2[i]);
-	EXPECT_EQ(fr.fault_id, fk_qregs(f, q)->fault_id);
-	EXPECT_EQ(HMIRROR_Q_STALLED, fk_qregs(f, q)->q_status);
+	EXPECT_LE(1, fk_qregs(f, q)->parked);
 	return fr.fault_id;
 }
 
 TEST_F(x, read_fault_replay)
 {
 	const unsigned n = 64;
-	uint32_t idx, id, faults_irq;
+	uint32_t idx, faults_irq;
+	uint64_t id;
 	struct hmirror_cpl *c;
 	uint64_t g, t0 = hmdev_now_ns();
 	uint8_t ref[64 * 4096];
@@ -480,7 +539,7 @@ TEST_F(x, read_fault_replay)
 	EXPECT_LE(c->t_submit, c->t_fault);
 	EXPECT_LE(c->t_fault, c->t_answer);
 	EXPECT_LE(c->t_answer, c->t_done);
-	EXPECT_EQ(0, QR(1)->fault_id);
+	EXPECT_EQ(0, QR(1)->parked);
 	EXPECT_EQ(HMIRROR_Q_IDLE, QR(1)->q_status);
 	EXPECT_EQ(1, R->cnt_replays);
 	EXPECT_EQ(0, R->cnt_cancels);
@@ -493,7 +552,7 @@ TEST_F(x, read_fault_replay)
 
 TEST_F(x, fault_ids_increase_and_stalled_engine_blocks_only_itself)
 {
-	uint32_t id1, id2, id3;
+	uint64_t id1, id2, id3;
 
 	fk_map_new(F, ROOT, VA0 + 16 * FK_PG, 1, 1);
 	fk_submit(F, 1, mk(HMIRROR_OP_READ, VA0, 0, 32 * FK_PG));
@@ -536,6 +595,8 @@ TEST_F(x, fault_ids_increase_and_stalled_engine_blocks_only_itself)
 
 TEST_F(x, run_stops_at_a_present_page_and_at_the_operand)
 {
+	uint64_t id;
+
 	fk_map_new(F, ROOT, VA0 + 10 * FK_PG, 1, 1);
 	/* pages 0..9 missing, 10 present */
 	EXPECT_EQ(NULL, run(F, 1, mk(HMIRROR_OP_READ, VA0, 0, 20 * FK_PG)));
@@ -556,9 +617,9 @@ TEST_F(x, run_stops_at_a_present_page_and_at_the_operand)
 	EXPECT_EQ(NULL, run(F, 1, mk(HMIRROR_OP_READ, VA0 + 20 * FK_PG, 0, 20 * FK_PG)));
 	fk_answer(F, 1, expect_fault(_metadata, F, 1, HMIRROR_ACCESS_READ,
 				     VA0 + 20 * FK_PG, 10, 4), HMIRROR_FAULT_REPLAY);
-	expect_fault(_metadata, F, 1, HMIRROR_ACCESS_READ, VA0 + 20 * FK_PG, 10, 4);
+	id = expect_fault(_metadata, F, 1, HMIRROR_ACCESS_READ, VA0 + 20 * FK_PG, 10, 4);
 	fk_map_new(F, ROOT, VA0 + 20 * FK_PG, 10, 1);
-	fk_answer(F, 1, QR(1)->fault_id, HMIRROR_FAULT_REPLAY);
+	fk_answer(F, 1, id, HMIRROR_FAULT_REPLAY);
 	ASSERT_EQ(4, fk_cq_tail(F, 1));
 	EXPECT_EQ(HMIRROR_ST_BAD_PTE, fk_cq(F, 1, 3)->status);
 	EXPECT_EQ(2, fk_cq(F, 1, 3)->nfaults);
@@ -567,7 +628,7 @@ TEST_F(x, run_stops_at_a_present_page_and_at_the_operand)
 TEST_F(x, run_is_capped_at_512)
 {
 	const unsigned n = 600;
-	uint32_t id;
+	uint64_t id;
 
 	EXPECT_EQ(NULL, run(F, 1, mk(HMIRROR_OP_READ, VA0, 0, n * FK_PG)));
 	id = expect_fault(_metadata, F, 1, HMIRROR_ACCESS_READ, VA0, 512, 1);
@@ -589,7 +650,7 @@ TEST_F(x, copy_faults_once_per_operand)
 {
 	const unsigned n = 64;
 	uint64_t src = VA0, dst = VA0 + 0x10000000ull, gs, gd;
-	uint32_t id;
+	uint64_t id;
 	struct hmirror_cpl *c;
 
 	EXPECT_EQ(NULL, run(F, 1, mk(HMIRROR_OP_COPY, src, dst, n * FK_PG)));
@@ -613,7 +674,7 @@ TEST_F(x, copy_faults_once_per_operand)
 TEST_F(x, write_permission)
 {
 	uint64_t g, gd;
-	uint32_t id;
+	uint64_t id;
 	struct hmirror_cpl *c;
 
 	/* dst: 3 read-only pages, then a writable one */
@@ -691,7 +752,7 @@ TEST_F(x, tlb_permission_miss_rewalks)
 TEST_F(x, replay_keeps_the_bytes_done)
 {
 	uint64_t src = VA0, dst = VA0 + 0x100000ull, gs, gd, gs2;
-	uint32_t id;
+	uint64_t id;
 	uint8_t *d;
 
 	/* src pages 0,1 present, 2 missing; COPY of 3 pages from +100 */
@@ -712,14 +773,39 @@ TEST_F(x, replay_keeps_the_bytes_done)
 	fk_answer(F, 1, id, HMIRROR_FAULT_REPLAY);
 	ASSERT_EQ(1, fk_cq_tail(F, 1));
 	EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 1, 0)->status);
+	EXPECT_EQ(3 * FK_PG - 200, fk_cq(F, 1, 0)->result);	/* bytes done */
 	EXPECT_NE(0xee, d[0]);
 	EXPECT_EQ(0, memcmp(d + 2 * FK_PG - 100, fk_ptr(F, gs2, FK_PG), FK_PG - 100));
 	EXPECT_EQ(0, d[3 * FK_PG - 200]);	/* not past len */
 }
 
+/* A cancelled COPY or FILL reports the bytes it did before the fault. */
+TEST_F(x, cancelled_copy_and_fill_report_bytes_done)
+{
+	uint64_t src = VA0, dst = VA0 + 0x100000ull, id;
+
+	fk_map_new(F, ROOT, src, 2, 0);
+	fk_map_new(F, ROOT, dst, 3, 1);
+	EXPECT_EQ(NULL, run(F, 1, mk(HMIRROR_OP_COPY, src, dst, 3 * FK_PG)));
+	id = expect_fault(_metadata, F, 1, HMIRROR_ACCESS_READ, src + 2 * FK_PG, 1, 1);
+	fk_answer(F, 1, id, HMIRROR_FAULT_CANCEL);
+	ASSERT_EQ(1, fk_cq_tail(F, 1));
+	EXPECT_EQ(HMIRROR_ST_FAULT, fk_cq(F, 1, 0)->status);
+	EXPECT_EQ(2 * FK_PG, fk_cq(F, 1, 0)->result);
+
+	/* FILL of 4 pages from dst + 8: the fourth page is missing */
+	EXPECT_EQ(NULL, run(F, 1, mk(HMIRROR_OP_FILL, 0, dst + 8, 4 * FK_PG - 8)));
+	id = expect_fault(_metadata, F, 1, HMIRROR_ACCESS_WRITE, dst + 3 * FK_PG, 1, 2);
+	fk_answer(F, 1, id, HMIRROR_FAULT_CANCEL);
+	ASSERT_EQ(2, fk_cq_tail(F, 1));
+	EXPECT_EQ(HMIRROR_ST_FAULT, fk_cq(F, 1, 1)->status);
+	EXPECT_EQ(3 * FK_PG - 8, fk_cq(F, 1, 1)->result);
+}
+
 TEST_F(x, answers)
 {
-	uint32_t id, ctrl;
+	uint64_t id;
+	uint32_t ctrl;
 
 	EXPECT_EQ(NULL, run(F, 1, mk(HMIRROR_OP_READ, VA0, 0, 8)));
 	id = expect_fault(_metadata, F, 1, HMIRROR_ACCESS_READ, VA0, 1, 1);
@@ -743,7 +829,7 @@ TEST_F(x, answers)
 	EXPECT_EQ(0, R->cnt_cancels);
 	EXPECT_EQ(0, R->cnt_replays);
 	EXPECT_EQ(HMIRROR_Q_IDLE, QR(1)->q_status);
-	EXPECT_EQ(0, QR(1)->fault_id);
+	EXPECT_EQ(0, QR(1)->parked);
 	EXPECT_NE(0, fk_cq(F, 1, 0)->t_answer);
 	/* an old answer does not match the next fault */
 	EXPECT_EQ(NULL, run(F, 1, mk(HMIRROR_OP_READ, VA0, 0, 8)));
@@ -757,7 +843,7 @@ TEST(fault_ring_full_waits)
 	struct { struct fakedev f; uint64_t root; } st, *self = &st;
 	struct hmirror_fault fr;
 	struct hmirror_cmd c = { .opcode = HMIRROR_OP_READ, .ctx = CTX, .len = 8 };
-	uint64_t root;
+	uint64_t root, ids[4] = { 0 };
 	unsigned q;
 
 	hmdev_config_default(&cfg);
@@ -775,25 +861,28 @@ TEST(fault_ring_full_waits)
 	EXPECT_EQ(2, fk_fregs(F)->tail);
 	EXPECT_EQ(HMIRROR_Q_STALLED, fk_qregs(F, 1)->q_status);
 	EXPECT_EQ(HMIRROR_Q_STALLED, fk_qregs(F, 2)->q_status);
-	EXPECT_EQ(HMIRROR_Q_RUNNING, fk_qregs(F, 3)->q_status);	/* no room */
-	EXPECT_EQ(0, fk_qregs(F, 3)->fault_id);
+	/* waiting for ring room is parked too */
+	EXPECT_EQ(HMIRROR_Q_STALLED, fk_qregs(F, 3)->q_status);
+	EXPECT_EQ(1, fk_qregs(F, 3)->parked);
 	EXPECT_EQ(2, fk_regs(F)->cnt_faults);
 	hmdev_tick(&F->dev);
 	EXPECT_EQ(2, fk_fregs(F)->tail);
 	/* the driver consumes one record: the tick posts the third */
 	ASSERT_EQ(1, fk_next_fault(F, &fr));
 	EXPECT_EQ(1, fr.queue);
+	ids[fr.queue] = fr.fault_id;
 	hmdev_tick(&F->dev);
 	EXPECT_EQ(3, fk_fregs(F)->tail);
 	EXPECT_EQ(HMIRROR_Q_STALLED, fk_qregs(F, 3)->q_status);
 	ASSERT_EQ(1, fk_next_fault(F, &fr));
+	ids[fr.queue] = fr.fault_id;
 	ASSERT_EQ(1, fk_next_fault(F, &fr));
+	ids[fr.queue] = fr.fault_id;
 	EXPECT_EQ(3, fr.queue);
 	EXPECT_EQ(VA0 + 3 * FK_2M, fr.addr);
-	EXPECT_EQ(fr.fault_id, fk_qregs(F, 3)->fault_id);
 	EXPECT_EQ(0, fk_next_fault(F, &fr));
 	for (q = 1; q <= 3; q++)
-		fk_answer(F, q, fk_qregs(F, q)->fault_id, HMIRROR_FAULT_CANCEL);
+		fk_answer(F, q, ids[q], HMIRROR_FAULT_CANCEL);
 	for (q = 1; q <= 3; q++)
 		EXPECT_EQ(1, fk_cq_tail(F, q));
 	EXPECT_EQ(0, fk_regs(F)->err_count);
@@ -824,7 +913,7 @@ TEST_F(x, fault_ring_bad_head)
 
 TEST_F(x, reset_drops_stalled_commands)
 {
-	uint32_t id, id2;
+	uint64_t id, id2;
 
 	EXPECT_EQ(NULL, run(F, 1, mk(HMIRROR_OP_READ, VA0, 0, 8)));
 	fk_submit(F, 1, mk(HMIRROR_OP_NOP, 0, 0, 0));
@@ -835,7 +924,7 @@ TEST_F(x, reset_drops_stalled_commands)
 	fk_reset(F);
 	F->fault_head = 0;
 	F->seq[1] = F->seq[2] = 0;
-	EXPECT_EQ(0, QR(1)->fault_id);
+	EXPECT_EQ(0, QR(1)->parked);
 	EXPECT_EQ(HMIRROR_Q_IDLE, QR(1)->q_status);
 	EXPECT_EQ(0, QR(1)->sq_head);
 	EXPECT_EQ(0, QR(1)->cq_tail);
