@@ -107,16 +107,9 @@ $(B)/guest/hmirror-%: userspace/hmirror-%.c $(LIB)
 	$(DRM_CFLAGS) $(DRM_LIBS) $(CC) $(USER_CFLAGS) $$drm_cflags -o $@ $< $(LIB) \
 		$$drm_libs -lpthread
 
-guest: $(GUEST_TESTS) $(TOOLS) $(B)/guest/hmm-tests $(B)/guest/hmm-tests.sh \
-	$(B)/guest/hmm-tests.expect
-
-$(B)/guest/hmm-tests.sh: tests/vm/scripts/hmm-tests.sh
-	@mkdir -p $(dir $@)
-	cp $< $@
-
-$(B)/guest/hmm-tests.expect: tests/guest/hmm-tests.expect
-	@mkdir -p $(dir $@)
-	cp $< $@
+# The guest's binaries; tests/vm/run-vm adds the scripts (tests/vm/scripts)
+# and the expectation file (tests/guest/expect.<flavour>).
+guest: $(GUEST_TESTS) $(TOOLS) $(B)/guest/hmm-tests
 
 # The kernel's own hmm-tests, unmodified, built from linux-source-6.12 with
 # the kernel's selftest flags (it is not this project's code).
