@@ -8,6 +8,7 @@
 #   make run      setup, then the main job: boot the guest, load the driver,
 #                 exercise the device, print a summary
 #   make lint     checkpatch --strict and sparse over the driver
+#   make mutants  deliberate driver bugs the tests must catch (tests/mutants)
 #
 # Variables: BUILD (build dir, default build/: everything goes there),
 # SMP, MEM (MiB), NUMA, DEVICES, KVM=1, STRESS_SECONDS, SEED,
@@ -51,7 +52,7 @@ TOOLS     := $(B)/guest/hmirror-stat $(B)/guest/hmirror-stress $(B)/guest/hmirro
 GUEST_TESTS := $(patsubst tests/guest/%.c,$(B)/guest/%,$(wildcard tests/guest/*_test.c))
 
 .PHONY: all setup deps module model userspace guest check run lint clean \
-	host-check kernel-debug module-debug kernel-kasan module-kasan fuzz
+	host-check kernel-debug module-debug kernel-kasan module-kasan fuzz mutants
 
 all: module model userspace guest
 
@@ -59,9 +60,9 @@ setup:
 	scripts/setup
 
 # Every build step runs after this check (order-only: it never makes
-# anything rebuild).  It installs nothing, except that "make check" and
-# "make run" run "make setup" first.
-deps: $(if $(filter check run,$(MAKECMDGOALS)),setup)
+# anything rebuild).  It installs nothing, except that "make check", "make
+# run" and "make mutants" run "make setup" first.
+deps: $(if $(filter check run mutants,$(MAKECMDGOALS)),setup)
 	@scripts/setup --check
 
 $(KSRC)/.done: scripts/extract-ksrc | deps
@@ -160,6 +161,11 @@ run: all $(if $(filter debug,$(KERNEL)),module-debug)
 		KERNEL=$(RUN_KERNEL) STRESS_SECONDS=$(STRESS_SECONDS) SEED=$(SEED) \
 		BACKEND=$(BACKEND) tests/run-main
 
+# Deliberate driver bugs (tests/mutants/*.patch), each built and run
+# against the stock-kernel guest suites: "N passed" = mutants caught.
+mutants: all $(KSRC)/.done
+	tests/mutants/run-mutants
+
 clean:
 	rm -rf $(B)/kmod* $(B)/userspace $(B)/guest $(B)/qemu-device $(B)/host \
-		$(B)/check
+		$(B)/check $(B)/mutants
