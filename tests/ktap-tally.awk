@@ -33,9 +33,15 @@ function trim(s) {
 	return s
 }
 
+# Rewrite mode feeds a live log: every line goes out at once.
+function emit(line) {
+	print line
+	fflush()
+}
+
 function problem(msg) {
 	if (mode == "rewrite") {
-		print "# ktap: " msg
+		emit("# ktap: " msg)
 	} else {
 		print "not ok - ktap: " msg
 		nfail++
@@ -79,6 +85,11 @@ function parse_result(l,    rest, p, desc, tail, kw) {
 	}
 	R_name = trim(desc)
 	sub(/[ \t].*/, "", R_name)
+}
+
+function forget_pins(    k) {
+	for (k in pinned)
+		delete pinned[k]
 }
 
 function open_suite(where) {
@@ -129,22 +140,24 @@ function judge(    want) {
 }
 
 # Rewrite mode: a failure listed as xfail becomes an XFAIL only when its
-# diagnostics (the lines since the previous result) hold the pin.
+# diagnostics (the lines since the previous result) hold the pin.  Each
+# line is matched against the pins as it comes (pinned[]), never kept: a
+# log of megabytes between two results costs no more than its reading.
 function rewrite(    name, pin) {
 	name = R_name
 	if (R_num == "" || R_dir != "" || ekind[name] != "xfail") {
-		print
+		emit($0)
 		return
 	}
 	pin = epin[name]
-	if (!R_ok && index(diag, pin) > 0) {
-		print "# ktap: was \"" $0 "\": failed at its pinned assertion"
-		print "ok " R_num " " name " # XFAIL " ewhy[name] " [" pin "]"
+	if (!R_ok && (pin in pinned)) {
+		emit("# ktap: was \"" $0 "\": failed at its pinned assertion")
+		emit("ok " R_num " " name " # XFAIL " ewhy[name] " [" pin "]")
 	} else if (!R_ok) {
 		problem(name " is expected to fail at \"" pin "\", but failed elsewhere")
-		print
+		emit($0)
 	} else {
-		print "not ok " R_num " " name " passed, but " expect " lists it as an expected failure at \"" pin "\": update it"
+		emit("not ok " R_num " " name " passed, but " expect " lists it as an expected failure at \"" pin "\": update it")
 	}
 }
 
@@ -173,6 +186,8 @@ BEGIN {
 		ekind[name] = kw[1]
 		epin[name] = trim(fld[2])
 		ewhy[name] = trim(fld[3])
+		if (kw[1] == "xfail")
+			pins[++npins] = epin[name]
 	}
 	if (r < 0)
 		problem("cannot read " expect)
@@ -186,9 +201,9 @@ BEGIN {
 
 /^K?TAP version / {
 	open_suite(where)
-	diag = ""
+	forget_pins()
 	if (mode == "rewrite")
-		print
+		emit($0)
 	next
 }
 
@@ -200,7 +215,7 @@ BEGIN {
 		open_suite(where)
 	s_plan = n + 0
 	if (mode == "rewrite")
-		print
+		emit($0)
 	if (s_plan == 0)
 		problem("suite at " where " skipped as a whole: " $0)
 	next
@@ -217,23 +232,24 @@ BEGIN {
 		rewrite()
 	else
 		judge()
-	diag = ""
+	forget_pins()
 	next
 }
 
 /^(not )?ok - / {
 	parse_result($0)
 	if (mode == "rewrite")
-		print
+		emit($0)
 	else
 		judge()
 	next
 }
 
-{
-	diag = diag "\n" $0
-	if (mode == "rewrite")
-		print
+mode == "rewrite" {
+	for (i = 1; i <= npins; i++)
+		if (index($0, pins[i]) > 0)
+			pinned[pins[i]] = 1
+	emit($0)
 }
 
 END {

@@ -22,6 +22,7 @@ exit_meaning() { # status
 	1) echo "a test failed" ;;
 	4) echo "every test skipped" ;;
 	126|127) echo "did not start" ;;
+	''|*[!0-9]*) echo "no status recorded" ;;
 	*) if [ "$1" -gt 128 ]; then echo "killed by signal $(($1 - 128))"; else echo "unexpected status"; fi ;;
 	esac
 }

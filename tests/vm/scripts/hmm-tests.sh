@@ -14,11 +14,12 @@ run_hmm_tests() {
 		echo "not ok - guest: hmm-tests is missing from the guest"
 		return 1
 	fi
-	./hmm-tests > /tmp/hmm-tests.raw 2>&1
-	st=$?
-	awk -f ./ktap-tally.awk -v expect=./expect -v mode=rewrite \
-		/tmp/hmm-tests.raw > /tmp/hmm-tests.ktap
-	cat /tmp/hmm-tests.ktap
+	# Streamed, so that a test that hangs shows where.
+	rm -f /tmp/hmm-tests.status
+	{ ./hmm-tests 2>&1; echo $? > /tmp/hmm-tests.status; } |
+		awk -f ./ktap-tally.awk -v expect=./expect -v mode=rewrite |
+		tee /tmp/hmm-tests.ktap
+	st=$(cat /tmp/hmm-tests.status 2>/dev/null || echo none)
 	# Its exit status is 1 when a test failed, expected failures included:
 	# the rewritten log, judged, says whether any other failed.
 	set -- $(awk -f ./ktap-tally.awk -v expect=./expect /tmp/hmm-tests.ktap |
