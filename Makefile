@@ -1,23 +1,31 @@
 # hmirror: top-level build.
 #
-#   make          build everything (installs missing Debian packages first)
-#   make check    host unit tests + guest kselftests in QEMU + lint;
-#                 ends with "N passed, N failed"
-#   make run      the main job: boot the guest, load the driver, exercise
-#                 the device, print a summary
+#   make          build everything; fails, naming them, if packages are
+#                 missing: "make setup" installs them
+#   make setup    install the Debian packages the build needs (scripts/setup)
+#   make check    setup, then host unit tests + guest kselftests in QEMU +
+#                 lint; ends with "N passed, N failed, N skipped"
+#   make run      setup, then the main job: boot the guest, load the driver,
+#                 exercise the device, print a summary
 #   make lint     checkpatch --strict and sparse over the driver
+#   make mutants  deliberate driver bugs the tests must catch (tests/mutants)
 #
-# Variables: BUILD (build dir), SMP, MEM (MiB), NUMA, DEVICES, KVM=1,
-# STRESS_SECONDS, SEED, BACKEND=gup|hmm (make run),
+# Variables: BUILD (build dir, default build/: everything goes there),
+# SMP, MEM (MiB), NUMA, DEVICES, KVM=1, STRESS_SECONDS, SEED,
+# BACKEND=gup|hmm (make run),
 # KERNEL=stock|debug|kasan|all: the guest kernel flavour(s).  "debug" is built
 # once per machine from linux-source-6.12 with lockdep, DEBUG_VM and
 # friends (scripts/build-debug-kernel, cached in /var/cache/hmirror);
 # "make check" runs both flavours by default, "make run" the stock one.
+#
+# Nothing here may be evaluated while make reads this file that depends on
+# a package scripts/setup installs (pkg-config, libdrm, the kernel
+# headers...): on a new machine make reads it before setup has run.  Such
+# things are computed in recipes; tests/lint-makefile guards this.
 BUILD    ?= build
 B        := $(abspath $(BUILD))
-# Deferred: build/kernel-release is written by scripts/setup.
-KREL      = $(shell cat $(B)/kernel-release 2>/dev/null)
-KDIR      = /lib/modules/$(KREL)/build
+# Every script finds the build tree through this.
+export HMIRROR_BUILD := $(B)
 KSRC     := $(B)/ksrc
 SMP      ?= 2
 MEM      ?= 1024
@@ -28,42 +36,50 @@ KERNEL   ?= all
 
 CC       ?= gcc
 USER_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror \
-	-Iinclude -Iuserspace $(shell pkg-config --cflags libdrm 2>/dev/null)
+	-Iinclude -Iuserspace
 # The kselftest harness relies on GNU C extensions.
 GUEST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Iuserspace \
-	-isystem $(KSRC)/tools/testing/selftests $(shell pkg-config --cflags libdrm 2>/dev/null)
-DRM_LIBS  = $(shell pkg-config --libs libdrm 2>/dev/null)
+	-isystem $(KSRC)/tools/testing/selftests
+# Shell, not make, asks pkg-config, when the recipe runs; "&&" stops the
+# recipe with pkg-config's own message if libdrm is missing.
+DRM_CFLAGS = drm_cflags=$$(pkg-config --cflags libdrm) &&
+DRM_LIBS   = drm_libs=$$(pkg-config --libs libdrm) &&
+# The kernel the module is built against, chosen by scripts/setup.
+KDIR       = /lib/modules/$$(cat $(B)/kernel-release)/build
 
 LIB       := $(B)/userspace/libhmirror.a
 TOOLS     := $(B)/guest/hmirror-stat $(B)/guest/hmirror-stress $(B)/guest/hmirror-bench
 GUEST_TESTS := $(patsubst tests/guest/%.c,$(B)/guest/%,$(wildcard tests/guest/*_test.c))
 
-.PHONY: all setup module model userspace guest check run lint clean host-check \
-	kernel-debug module-debug kernel-kasan module-kasan fuzz
+.PHONY: all setup deps module model userspace guest check run lint clean \
+	host-check kernel-debug module-debug kernel-kasan module-kasan fuzz mutants
 
 all: module model userspace guest
 
-setup: $(B)/.setup-done
-
-$(B)/.setup-done: scripts/setup
+setup:
 	scripts/setup
-	@touch $@
 
-$(KSRC)/.done: scripts/extract-ksrc | $(B)/.setup-done
+# Every build step runs after this check (order-only: it never makes
+# anything rebuild).  It installs nothing, except that "make check", "make
+# run" and "make mutants" run "make setup" first.
+deps: $(if $(filter check run mutants,$(MAKECMDGOALS)),setup)
+	@scripts/setup --check
+
+$(KSRC)/.done: scripts/extract-ksrc | deps
 	scripts/extract-ksrc $(KSRC)
 	@touch $@
 
 # W=1 warnings are errors here; sparse runs in "make lint".
-module: $(B)/.setup-done
+module: deps
 	scripts/build-module $(B)/kmod $(KDIR) W=1 KCFLAGS=-Werror modules
 
 # The debug kernels (lockdep, DEBUG_VM...; kasan adds KASAN) and the
 # module built against each.
-kernel-debug: $(B)/.setup-done
+kernel-debug: deps
 	scripts/build-debug-kernel > $(B)/debug-kernel-dir.tmp
 	mv $(B)/debug-kernel-dir.tmp $(B)/debug-kernel-dir
 
-kernel-kasan: $(B)/.setup-done
+kernel-kasan: deps
 	scripts/build-debug-kernel --kasan > $(B)/kasan-kernel-dir.tmp
 	mv $(B)/kasan-kernel-dir.tmp $(B)/kasan-kernel-dir
 
@@ -75,32 +91,26 @@ module-kasan: kernel-kasan
 	scripts/build-module $(B)/kmod-kasan $$(cat $(B)/kasan-kernel-dir)/build \
 		W=1 KCFLAGS=-Werror modules
 
-model: $(B)/.setup-done
+model: deps
 	$(MAKE) -C qemu-device O=$(B)/qemu-device
 
 userspace: $(LIB) $(TOOLS)
 
-$(B)/userspace/%.o: userspace/%.c userspace/*.h include/uapi/*.h | $(B)/.setup-done
+$(B)/userspace/%.o: userspace/%.c userspace/*.h include/uapi/*.h | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) -c -o $@ $<
+	$(DRM_CFLAGS) $(CC) $(USER_CFLAGS) $$drm_cflags -c -o $@ $<
 
 $(LIB): $(B)/userspace/libhmirror.o
 	$(AR) rcs $@ $^
 
 $(B)/guest/hmirror-%: userspace/hmirror-%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) -o $@ $< $(LIB) $(DRM_LIBS) -lpthread
+	$(DRM_CFLAGS) $(DRM_LIBS) $(CC) $(USER_CFLAGS) $$drm_cflags -o $@ $< $(LIB) \
+		$$drm_libs -lpthread
 
-guest: $(GUEST_TESTS) $(TOOLS) $(B)/guest/hmm-tests $(B)/guest/hmm-tests.sh \
-	$(B)/guest/hmm-tests.expect
-
-$(B)/guest/hmm-tests.sh: tests/vm/scripts/hmm-tests.sh
-	@mkdir -p $(dir $@)
-	cp $< $@
-
-$(B)/guest/hmm-tests.expect: tests/guest/hmm-tests.expect
-	@mkdir -p $(dir $@)
-	cp $< $@
+# The guest's binaries; tests/vm/run-vm adds the scripts (tests/vm/scripts)
+# and the expectation file (tests/guest/expect.<flavour>).
+guest: $(GUEST_TESTS) $(TOOLS) $(B)/guest/hmm-tests
 
 # The kernel's own hmm-tests, unmodified, built from linux-source-6.12 with
 # the kernel's selftest flags (it is not this project's code).
@@ -111,14 +121,19 @@ $(B)/guest/hmm-tests: $(KSRC)/.done
 
 $(B)/guest/%_test: tests/guest/%_test.c $(LIB) $(KSRC)/.done include/*.h
 	@mkdir -p $(dir $@)
-	$(CC) $(GUEST_CFLAGS) -o $@ $< $(LIB) $(DRM_LIBS) -lpthread
+	$(DRM_CFLAGS) $(DRM_LIBS) $(CC) $(GUEST_CFLAGS) $$drm_cflags -o $@ $< $(LIB) \
+		$$drm_libs -lpthread
+
+# SELFTESTS: the kselftest harness of this build tree, not build/'s.
+HOST_MAKE = $(MAKE) -C tests/host O=$(B)/host \
+	SELFTESTS=$(KSRC)/tools/testing/selftests
 
 host-check: model $(KSRC)/.done
-	$(MAKE) -C tests/host O=$(B)/host check
+	$(HOST_MAKE) check
 
 # The device model's libFuzzer target, for SECONDS (default 60).
 SECONDS ?= 60
-fuzz: $(B)/.setup-done
+fuzz: deps
 	$(MAKE) -C tests/fuzz O=$(B)/fuzz run SECONDS=$(SECONDS)
 
 lint: $(KSRC)/.done
@@ -146,5 +161,11 @@ run: all $(if $(filter debug,$(KERNEL)),module-debug)
 		KERNEL=$(RUN_KERNEL) STRESS_SECONDS=$(STRESS_SECONDS) SEED=$(SEED) \
 		BACKEND=$(BACKEND) tests/run-main
 
+# Deliberate driver bugs (tests/mutants/*.patch), each built and run
+# against the stock-kernel guest suites: "N passed" = mutants caught.
+mutants: all $(KSRC)/.done
+	tests/mutants/run-mutants
+
 clean:
-	rm -rf $(B)/kmod* $(B)/userspace $(B)/guest $(B)/qemu-device $(B)/host $(B)/check
+	rm -rf $(B)/kmod* $(B)/userspace $(B)/guest $(B)/qemu-device $(B)/host \
+		$(B)/check $(B)/mutants

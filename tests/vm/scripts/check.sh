@@ -1,27 +1,41 @@
-# Guest side of "make check": every kselftest binary except the ones that
-# need a scenario of their own (the dead-device test kills the model).
+# Guest side of "make check": the kselftest binaries (but the dead-device
+# one, which needs a scenario of its own), the device's features, a short
+# stress, the kernel's hmm-tests.  Every suite prints a KTAP plan and runs
+# whatever the device says: a suite that cannot do its job fails or skips
+# with a reason, and the host fails any skip tests/guest/expect.<flavour>
+# does not list.
+. ./guest-lib.sh
+. ./hmm-tests.sh
+suites="hmirror_basic_test hmirror_mirror_test"
 rc=0
+
+# A new test binary must be added here, not silently left out.
 for t in ./*_test; do
-	case $t in ./hmirror_dead_test) continue ;; esac
-	echo "# guest: running $t"
-	"$t" || rc=1
+	n=${t#./}
+	case " $suites hmirror_dead_test " in
+	*" $n "*) ;;
+	*) echo "not ok - guest: $n is not run by tests/vm/scripts/check.sh"; rc=1 ;;
+	esac
 done
+for s in $suites; do
+	run_suite "$s" || rc=1
+done
+
+echo "TAP version 13"
+echo "1..2"
+check_features 1 || rc=1
 # A short stress run: the oracle must see no violation.
-if ./hmirror-stat 2>/dev/null | grep -q 'features 0x1f'; then
-	echo "# guest: hmirror-stress, ${HMIRROR_CHECK_STRESS_SECONDS:-20} s"
-	if ./hmirror-stress -d "${HMIRROR_CHECK_STRESS_SECONDS:-20}" -s 7 -i 0; then
-		echo "ok 1 guest: short stress, 0 integrity violations"
-	else
-		echo "not ok 1 guest: short stress"
-		rc=1
-	fi
+secs=${HMIRROR_CHECK_STRESS_SECONDS:-20}
+echo "# guest: hmirror-stress, $secs s"
+./hmirror-stress -d "$secs" -s 7 -i 0
+st=$?
+if [ "$st" = 0 ]; then
+	echo "ok 2 check.stress $secs s, 0 integrity violations"
+else
+	echo "not ok 2 check.stress exited with status $st ($(exit_meaning "$st"))"
+	rc=1
 fi
 
-# The kernel's hmm-tests against the compat devices, once the device
-# translates (before that every one of them would fail for that reason).
-if [ -f ./hmm-tests.sh ] && ./hmirror-stat 2>/dev/null | grep -q 'features 0x1f'; then
-	. ./hmm-tests.sh
-	run_hmm_tests || rc=1
-	run_hmm_tests_reference || rc=1
-fi
+run_hmm_tests || rc=1
+run_hmm_tests_reference || rc=1
 exit $rc

@@ -1,3 +1,4 @@
 # Guest side of the dead-device scenario: the runner kills hmirror-dev when
 # the test prints its marker.
-./hmirror_dead_test
+. ./guest-lib.sh
+run_suite hmirror_dead_test

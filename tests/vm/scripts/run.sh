@@ -11,24 +11,26 @@ seed=${HMIRROR_STRESS_SEED:-1}
 iters=${HMIRROR_BENCH_ITERS:-300}
 backend=${HMIRROR_BACKEND:-gup}
 rc=0
+echo "TAP version 13"
+echo "1..2"
 
 echo "# run: device"
 ./hmirror-stat -n 200 || rc=1
 
 echo "# run: stress, ${secs} s, seed ${seed}, backend ${backend}"
 if ./hmirror-stress -d "$secs" -s "$seed" -b "$backend" -i 10 -j /tmp/stress.json; then
-	echo "ok 1 run: stress (0 violations)"
+	echo "ok 1 run.stress 0 violations"
 else
-	echo "not ok 1 run: stress"
+	echo "not ok 1 run.stress"
 	rc=1
 fi
 [ -f /tmp/stress.json ] && emit stress.json /tmp/stress.json
 
 echo "# run: benchmark, ${iters} iterations"
 if ./hmirror-bench -n "$iters" -j /tmp/bench.json -H /tmp/fault-samples.txt; then
-	echo "ok 2 run: benchmark"
+	echo "ok 2 run.benchmark"
 else
-	echo "not ok 2 run: benchmark"
+	echo "not ok 2 run.benchmark"
 	rc=1
 fi
 [ -f /tmp/bench.json ] && emit bench.json /tmp/bench.json
