@@ -328,6 +328,12 @@ static void client_event(void)
 
 /* ---- setup ----------------------------------------------------------- */
 
+static void remove_dir(void)
+{
+	unlink(path);
+	rmdir(dir);
+}
+
 static void setup_once(void)
 {
 	static int done;
@@ -343,6 +349,7 @@ static void setup_once(void)
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		abort();
 	snprintf(path, sizeof(path), "%s/sock", dir);
+	atexit(remove_dir);
 	shm_fd = ivsh_shm_create("fuzz-shm", SHM_SIZE, err, sizeof(err));
 	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (shm_fd < 0 || null_fd < 0)
