@@ -578,6 +578,41 @@ TEST_F(peers, other_uid_refused)
 	serves(_metadata, m);
 }
 
+/* The options this file's features added: out-of-range values refused. */
+TEST_F(peers, new_options_checked)
+{
+	static const struct { const char *opt, *val; } bad[] = {
+		{ "--handshake-timeout", "0" },
+		{ "--handshake-timeout", "3600001" },
+		{ "--log-rate", "1000001" },
+		{ "--log-rate", "-1" },
+	};
+	struct model *m = &self->m;
+	unsigned i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *argv[] = { hmdev_bin(), "--socket", m->sock, "--ram",
+				       m->ram, bad[i].opt, bad[i].val, NULL };
+		char *log;
+		pid_t pid = fork();
+
+		ASSERT_LE(0, pid);
+		if (pid == 0) {
+			int fd = open(m->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+			if (fd >= 0)
+				dup2(fd, 2);
+			execv(argv[0], (char **)argv);
+			_exit(127);
+		}
+		EXPECT_EQ(1, wait_exit(pid, TMO_MS)) TH_LOG("%s %s", bad[i].opt, bad[i].val);
+		log = slurp(m->log, NULL);
+		ASSERT_NE(NULL, log);
+		EXPECT_NE(NULL, find(log, bad[i].opt)) TH_LOG("%s", log);
+		free(log);
+	}
+}
+
 FIXTURE(stop) {
 	struct model m;
 };
