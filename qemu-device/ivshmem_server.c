@@ -2,13 +2,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <linux/sockios.h>
 
 #include "ivshmem_server.h"
 #include "log.h"
@@ -68,8 +71,9 @@ int ivsh_recv_msg(int sock, int64_t *msg, int *fd, int timeout_ms)
 	do
 		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
 	while (n < 0 && errno == EINTR);
-	if (n == 0)
-		return 0;
+	/* a failed recvmsg leaves the control buffer as it was: stale */
+	if (n <= 0)
+		return n == 0 ? 0 : -1;
 	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
 		    c->cmsg_len == CMSG_LEN(sizeof(int))) {
@@ -87,15 +91,63 @@ int ivsh_recv_msg(int sock, int64_t *msg, int *fd, int timeout_ms)
 	return 1;
 }
 
-static void init_fds(struct ivsh_server *s)
+int ivsh_shm_create(const char *name, size_t size, char *err, size_t errlen)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0) {
+		hm_seterr(err, errlen, "memfd_create: %s", strerror(errno));
+		return -1;
+	}
+	if (ftruncate(fd, (off_t)size)) {
+		hm_seterr(err, errlen, "sizing shared memory: %s", strerror(errno));
+		goto fail;
+	}
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
+		hm_seterr(err, errlen, "sealing shared memory: %s", strerror(errno));
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void init_efds(int *dev_efd, int *guest_efd)
 {
 	unsigned v;
 
+	for (v = 0; v < IVSH_MAX_VECTORS; v++)
+		dev_efd[v] = guest_efd[v] = -1;
+}
+
+static void close_efds(int *dev_efd, int *guest_efd)
+{
+	unsigned v;
+
+	for (v = 0; v < IVSH_MAX_VECTORS; v++) {
+		close_fd(&dev_efd[v]);
+		close_fd(&guest_efd[v]);
+	}
+}
+
+static void init_fds(struct ivsh_server *s)
+{
+	unsigned i;
+
 	s->listen_fd = -1;
 	s->client_fd = -1;
-	for (v = 0; v < IVSH_MAX_VECTORS; v++) {
-		s->dev_efd[v] = -1;
-		s->guest_efd[v] = -1;
+	init_efds(s->dev_efd, s->guest_efd);
+	for (i = 0; i < IVSH_MAX_PENDING; i++) {
+		s->pending[i].fd = -1;
+		init_efds(s->pending[i].dev_efd, s->pending[i].guest_efd);
 	}
 }
 
@@ -128,11 +180,15 @@ int ivsh_server_listen(struct ivsh_server *s, const char *path, int shm_fd,
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
+	mode_t old_mask;
+	int r;
 
 	memset(s, 0, sizeof(*s));
 	init_fds(s);
 	s->shm_fd = shm_fd;
 	s->nvec = nvec;
+	s->uid = geteuid();
+	s->handshake_ms = IVSH_HANDSHAKE_MS;
 	if (nvec < 1 || nvec > IVSH_MAX_VECTORS) {
 		hm_seterr(err, errlen, "bad vector count %u", nvec);
 		return -1;
@@ -173,17 +229,23 @@ int ivsh_server_listen(struct ivsh_server *s, const char *path, int shm_fd,
 		hm_seterr(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
-	if (bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa))) {
+	/*
+	 * The socket file is born 0600: connect(2) needs write permission on
+	 * it.  umask is per process, but no other thread creates files.
+	 */
+	old_mask = umask(S_IXUSR | S_IRWXG | S_IRWXO);
+	r = bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old_mask);
+	if (r) {
 		int e = errno;
 
 		hm_seterr(err, errlen, "cannot bind socket %s: %s%s", path, strerror(e),
 		       e == ENOENT ? " (does its directory exist?)" : "");
-		close(s->listen_fd);
-		s->listen_fd = -1;
+		close_fd(&s->listen_fd);
 		return -1;
 	}
 	strcpy(s->path, path);
-	if (listen(s->listen_fd, 4)) {
+	if (listen(s->listen_fd, 8)) {
 		hm_seterr(err, errlen, "listen on %s: %s", path, strerror(errno));
 		ivsh_server_close(s);
 		return -1;
@@ -191,73 +253,58 @@ int ivsh_server_listen(struct ivsh_server *s, const char *path, int shm_fd,
 	return 0;
 }
 
-static void close_efds(struct ivsh_server *s)
-{
-	unsigned v;
-
-	for (v = 0; v < IVSH_MAX_VECTORS; v++) {
-		if (s->dev_efd[v] >= 0)
-			close(s->dev_efd[v]);
-		if (s->guest_efd[v] >= 0)
-			close(s->guest_efd[v]);
-		s->dev_efd[v] = s->guest_efd[v] = -1;
-	}
-}
-
 void ivsh_server_drop_client(struct ivsh_server *s)
 {
-	if (s->client_fd >= 0)
-		close(s->client_fd);
-	s->client_fd = -1;
-	close_efds(s);
+	close_fd(&s->client_fd);
+	close_efds(s->dev_efd, s->guest_efd);
 }
 
-static int send_setup(struct ivsh_server *s, int fd)
+static int send_setup(const struct ivsh_server *s, const struct ivsh_pending *p)
 {
 	unsigned v;
 
-	if (ivsh_send_msg(fd, IVSH_PROTOCOL_VERSION, -1) ||
-	    ivsh_send_msg(fd, IVSH_GUEST_PEER, -1) ||
-	    ivsh_send_msg(fd, -1, s->shm_fd))
+	if (ivsh_send_msg(p->fd, IVSH_PROTOCOL_VERSION, -1) ||
+	    ivsh_send_msg(p->fd, IVSH_GUEST_PEER, -1) ||
+	    ivsh_send_msg(p->fd, -1, s->shm_fd))
 		return -1;
 	for (v = 0; v < s->nvec; v++)
-		if (ivsh_send_msg(fd, IVSH_DEV_PEER, s->dev_efd[v]))
+		if (ivsh_send_msg(p->fd, IVSH_DEV_PEER, p->dev_efd[v]))
 			return -1;
 	for (v = 0; v < s->nvec; v++)
-		if (ivsh_send_msg(fd, IVSH_GUEST_PEER, s->guest_efd[v]))
+		if (ivsh_send_msg(p->fd, IVSH_GUEST_PEER, p->guest_efd[v]))
 			return -1;
 	return 0;
 }
 
-/*
- * Drain what the client sent.  IVSH_NOTHING: connected, nothing sent;
- * IVSH_CLIENT_GONE: EOF/error without data; IVSH_NOT_QEMU: it sent data.
- */
-static int classify(struct ivsh_server *s, int fd)
+/* Close pending peer @i and fill its slot with the last one. */
+static void remove_pending(struct ivsh_server *s, unsigned i)
 {
-	char buf[256];
-	ssize_t n;
+	struct ivsh_pending *p = &s->pending[i];
 
-	for (;;) {
-		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n > 0) {
-			s->got_data = 1;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (s->got_data)
-			return IVSH_NOT_QEMU;
-		if (n < 0 && errno == EAGAIN)
-			return IVSH_NOTHING;
-		return IVSH_CLIENT_GONE;
+	close_fd(&p->fd);
+	close_efds(p->dev_efd, p->guest_efd);
+	s->npending--;
+	if (i != s->npending) {
+		*p = s->pending[s->npending];
+		s->pending[s->npending].fd = -1;
+		init_efds(s->pending[s->npending].dev_efd,
+			  s->pending[s->npending].guest_efd);
 	}
 }
 
-int ivsh_server_accept(struct ivsh_server *s)
+int ivsh_server_can_accept(const struct ivsh_server *s)
 {
+	return s->listen_fd >= 0 &&
+	       (s->client_fd >= 0 || s->npending < IVSH_MAX_PENDING);
+}
+
+int ivsh_server_accept(struct ivsh_server *s, uint64_t now_ms)
+{
+	struct ivsh_pending *p;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
 	unsigned v;
-	int fd, r;
+	int fd;
 
 	fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0) {
@@ -266,44 +313,147 @@ int ivsh_server_accept(struct ivsh_server *s)
 		hm_log("accept: %s", strerror(errno));
 		return IVSH_ERROR;
 	}
-	if (s->client_fd >= 0) {
-		s->refused++;
-		hm_log("refusing a second client (one guest at a time)");
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
+	    len != sizeof(cred)) {
+		s->refused_uid++;
+		hm_log("refusing a connection: no peer credentials (%s)",
+		       strerror(errno));
 		close(fd);
 		return IVSH_NOTHING;
 	}
-	s->client_fd = fd;
-	s->got_data = 0;
+	if (cred.uid != s->uid) {
+		s->refused_uid++;
+		hm_log("refusing a connection from uid %u (pid %d): only uid %u may connect",
+		       (unsigned)cred.uid, (int)cred.pid, (unsigned)s->uid);
+		close(fd);
+		return IVSH_NOTHING;
+	}
+	if (s->client_fd >= 0 || s->npending >= IVSH_MAX_PENDING) {
+		s->refused++;
+		if (s->client_fd >= 0)
+			hm_log("refusing a second client (one guest at a time)");
+		else
+			hm_log("refusing a connection: %u others are in their handshake",
+			       s->npending);
+		close(fd);
+		return IVSH_NOTHING;
+	}
+	p = &s->pending[s->npending++];
+	p->fd = fd;
+	p->deadline_ms = now_ms + s->handshake_ms;
 	for (v = 0; v < s->nvec; v++) {
-		s->dev_efd[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		s->guest_efd[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (s->dev_efd[v] < 0 || s->guest_efd[v] < 0) {
+		p->dev_efd[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		p->guest_efd[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (p->dev_efd[v] < 0 || p->guest_efd[v] < 0) {
 			hm_log("eventfd: %s", strerror(errno));
-			ivsh_server_drop_client(s);
+			remove_pending(s, s->npending - 1);
 			return IVSH_NOTHING;
 		}
 	}
-	if (send_setup(s, fd)) {
-		int e = errno;
-
-		r = classify(s, fd);
-		if (r == IVSH_NOTHING) {
-			hm_log("sending the setup to the client failed: %s",
-			       strerror(e));
-			r = IVSH_CLIENT_GONE;
-		}
-		ivsh_server_drop_client(s);
-		return r;
+	if (send_setup(s, p)) {
+		s->closed_early++;
+		hm_log("a connection closed before completing its handshake (sending the setup: %s)",
+		       strerror(errno));
+		remove_pending(s, s->npending - 1);
+		return IVSH_NOTHING;
 	}
-	hm_log("client connected (peer %d, %u vectors)", IVSH_GUEST_PEER, s->nvec);
-	return IVSH_CLIENT_UP;
+	hm_dbg("connection from pid %d: setup sent, waiting for it to be read",
+	       (int)cred.pid);
+	return IVSH_NOTHING;
+}
+
+enum { PENDING_KEEP, PENDING_DROP, PENDING_DONE };
+
+/*
+ * Has pending peer @p completed the handshake (read every setup message,
+ * still connected), given up, or run out of time?
+ */
+static int check_pending(struct ivsh_server *s, struct ivsh_pending *p,
+			 uint64_t now_ms)
+{
+	char byte;
+	ssize_t n;
+	int unread;
+
+	n = recv(p->fd, &byte, 1, MSG_DONTWAIT);
+	if (n > 0) {
+		s->not_qemu++;
+		hm_log("dropped a connection that was not QEMU (it wrote to the socket)");
+		return PENDING_DROP;
+	}
+	if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		s->closed_early++;
+		hm_log("a connection closed before completing its handshake");
+		return PENDING_DROP;
+	}
+	/* bytes sent and not yet read by the peer */
+	if (ioctl(p->fd, SIOCOUTQ, &unread) == 0 && unread == 0)
+		return PENDING_DONE;
+	if (now_ms >= p->deadline_ms) {
+		s->timed_out++;
+		hm_log("dropped a connection that did not read its setup within %u ms",
+		       s->handshake_ms);
+		return PENDING_DROP;
+	}
+	return PENDING_KEEP;
+}
+
+/* Pending peer @i is QEMU: its fds become the client's, the others go. */
+static void promote(struct ivsh_server *s, unsigned i)
+{
+	struct ivsh_pending *p = &s->pending[i];
+	unsigned others = s->npending - 1;
+
+	ivsh_server_drop_client(s);
+	s->client_fd = p->fd;
+	memcpy(s->dev_efd, p->dev_efd, sizeof(s->dev_efd));
+	memcpy(s->guest_efd, p->guest_efd, sizeof(s->guest_efd));
+	p->fd = -1;
+	init_efds(p->dev_efd, p->guest_efd);
+	remove_pending(s, i);
+	while (s->npending) {
+		s->refused++;
+		remove_pending(s, s->npending - 1);
+	}
+	hm_log("client connected (peer %d, %u vectors)%s", IVSH_GUEST_PEER,
+	       s->nvec, others ? "; other connections in their handshake closed" : "");
+}
+
+int ivsh_server_poll(struct ivsh_server *s, uint64_t now_ms)
+{
+	unsigned i = 0;
+
+	while (i < s->npending) {
+		switch (check_pending(s, &s->pending[i], now_ms)) {
+		case PENDING_DONE:
+			promote(s, i);
+			return IVSH_CLIENT_UP;
+		case PENDING_DROP:
+			remove_pending(s, i);
+			break;
+		default:
+			i++;
+		}
+	}
+	return IVSH_NOTHING;
 }
 
 int ivsh_server_client_event(struct ivsh_server *s)
 {
+	char buf[64];
+	ssize_t n;
+
 	if (s->client_fd < 0)
 		return IVSH_NOTHING;
-	return classify(s, s->client_fd);
+	/* One read: a peer that writes without end must not keep us here. */
+	n = recv(s->client_fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n > 0) {
+		s->not_qemu++;
+		return IVSH_NOT_QEMU;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return IVSH_NOTHING;
+	return IVSH_CLIENT_GONE;
 }
 
 uint64_t ivsh_server_doorbell_read(struct ivsh_server *s, unsigned v)
@@ -333,10 +483,9 @@ int ivsh_server_notify(struct ivsh_server *s, unsigned v)
 void ivsh_server_close(struct ivsh_server *s)
 {
 	ivsh_server_drop_client(s);
-	if (s->listen_fd >= 0) {
-		close(s->listen_fd);
-		s->listen_fd = -1;
-	}
+	while (s->npending)
+		remove_pending(s, s->npending - 1);
+	close_fd(&s->listen_fd);
 	if (s->path[0]) {
 		unlink(s->path);
 		s->path[0] = '\0';

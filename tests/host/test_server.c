@@ -482,18 +482,6 @@ TEST_F(srv, client_eof_exits_0)
 	EXPECT_EQ(ENOENT, errno);
 }
 
-TEST_F(srv, eof_before_setup_read_exits_0)
-{
-	int s;
-
-	start(_metadata, self, NULL);
-	s = connect_to(self->sock);
-	ASSERT_LE(0, s);
-	close(s);
-	EXPECT_EQ(0, wait_exit(self->pid, TMO_MS));
-	self->pid = -1;
-}
-
 /* QEMU never writes: a connection that does is dropped, the server stays. */
 TEST_F(srv, writer_is_not_qemu)
 {
