@@ -3,7 +3,8 @@
  * Guest kselftest: the device model dies under a running workload.  The
  * runner kills hmirror-dev when it sees the marker line this test prints;
  * the driver must notice (heartbeat or GONE), fail every wait with -EIO,
- * and never hang or oops.
+ * and never hang or oops.  A killed model never confirms it stopped DMA,
+ * so what it could still reach must be kept, not freed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,16 +14,9 @@
 
 #include "kselftest_harness.h"
 #include "libhmirror.h"
+#include "guest_util.h"
 
 #define KILL_MARKER	"# HMIRROR-KILL-DEVICE-MODEL"
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 FIXTURE(dead) {
 	int unused;
@@ -47,9 +41,15 @@ TEST_F_TIMEOUT(dead, device_model_killed, 120)
 	int fd, ret = 0;
 	long ok = 0;
 
+	uint8_t *mirrored = map_anon(256 * PAGE);
+
+	ASSERT_NE(NULL, mirrored);
 	fd = hmirror_open_nth(0);
 	ASSERT_GE(fd, 0);
 	ASSERT_EQ(0, hmirror_submit_nop(fd, 0, 1, DRM_HMIRROR_NOP_WAIT, &first));
+	/* The device maps these when it dies. */
+	fill_pattern(mirrored, 256 * PAGE, 1);
+	ASSERT_EQ(0, hmirror_prefetch(fd, (uintptr_t)mirrored, 256 * PAGE, 1));
 
 	printf(KILL_MARKER "\n");
 	fflush(stdout);
@@ -76,6 +76,15 @@ TEST_F_TIMEOUT(dead, device_model_killed, 120)
 	/* Queries still answer. */
 	ASSERT_EQ(0, hmirror_get_info(fd, &info));
 	ASSERT_EQ(0, hmirror_get_stats(fd, &st));
+	ASSERT_TRUE(st.state & DRM_HMIRROR_STATE_DEAD);
+	/* A killed model cannot confirm it stopped: nothing is released ... */
+	ASSERT_FALSE(st.state & DRM_HMIRROR_STATE_QUIESCED);
+	/* ... so what the CPU unmaps now stays kept for the device. */
+	ASSERT_EQ(0, munmap(mirrored, 256 * PAGE));
+	ASSERT_EQ(0, hmirror_get_stats(fd, &st));
+	TH_LOG("kept for the dead device: %llu pages",
+	       (unsigned long long)st.kept_pages);
+	ASSERT_GE(st.kept_pages, 256);
 	hmirror_close(fd);
 
 	/* New opens work and see the dead device too. */
