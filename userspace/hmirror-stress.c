@@ -132,7 +132,7 @@ static struct {
 	const char *json;
 } cfg = {
 	.seconds = 60, .workers = 4, .slot_pages = 512, .progress = 10,
-	.fault_ahead = 32, .min_ops = 100, .effect_secs = 30, .seed = 1,
+	.fault_ahead = 256, .min_ops = 100, .effect_secs = 30, .seed = 1,
 	.backend = { true, true }, .high_bits = { 47 }, .nhigh = 1,
 	.slot_mask = ~0u,
 };
@@ -935,6 +935,8 @@ static void explain_page(struct worker *wk, struct slot *s, size_t p)
 		page_resync(s, p);
 	}
 	pthread_rwlock_unlock(&s->layout);
+	if (atomic_load(&violations) > 50)
+		return;		/* violation() stopped printing too */
 	describe_maker(maker, sizeof(maker), s, p, w.hi);
 	pthread_mutex_lock(&report_lock);
 	fprintf(stderr, "hmirror-stress:   %s page %zu now: %s%s (versions %u..%u%s, version %u by %s); worker %u's device entry: %s\n",
@@ -2275,7 +2277,7 @@ static void usage(FILE *f)
 	fprintf(f, ", or none\n"
 		"      (default: all; pageout only when swap is configured)\n"
 		"  -b  backends of the workers' contexts, alternating (default both)\n"
-		"  -A  fault-ahead pages of every other context per backend (default 32, 0: none)\n"
+		"  -A  fault-ahead pages of every other context per backend (default 256, 0: none)\n"
 		"  -H  comma list of bits b: a slot at partner + 2^b (47, 48; default 47\n"
 		"      when 5-level paging allows it; given explicitly, its absence exits 4)\n"
 		"  -S  comma list of anon, thp, shared, ksm: the slots (default all)\n"
