@@ -12,7 +12,7 @@
 #
 # Variables: BUILD (build dir, default build/: everything goes there),
 # SMP, MEM (MiB), NUMA, DEVICES, KVM=1, STRESS_SECONDS, SEED,
-# BACKEND=gup|hmm (make run),
+# BACKEND=both|gup|hmm (make run; the stress's contexts),
 # KERNEL=stock|debug|kasan|all: the guest kernel flavour(s).  "debug" is built
 # once per machine from linux-source-6.12 with lockdep, DEBUG_VM and
 # friends (scripts/build-debug-kernel, cached in /var/cache/hmirror);
@@ -154,7 +154,7 @@ RUN_KERNEL = $(if $(filter debug,$(KERNEL)),debug,stock)
 
 STRESS_SECONDS ?= 60
 SEED     ?= 1
-BACKEND  ?= gup
+BACKEND  ?= both
 
 run: all $(if $(filter debug,$(KERNEL)),module-debug)
 	SMP=$(SMP) MEM=$(MEM) NUMA=$(NUMA) DEVICES=$(DEVICES) KVM=$(KVM) \

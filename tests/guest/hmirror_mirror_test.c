@@ -580,6 +580,24 @@ TEST_F(mirror, bad_exec_arguments)
 	ASSERT_EQ(-EFAULT, hmirror_fill(self->fd, 0, 0x10000, 8, 0));
 }
 
+/*
+ * A PREFETCH over a range the process cannot access that way fails with
+ * -EFAULT, also when GUP mapped a part before the bad page: success on a
+ * partial range would lie.
+ */
+TEST_F(mirror, prefetch_of_a_partly_read_only_range_fails)
+{
+	uint8_t *p = map_anon(8 * PAGE);
+
+	ASSERT_NE(NULL, p);
+	memset(p, 1, 8 * PAGE);
+	ASSERT_EQ(0, mprotect(p + 4 * PAGE, 4 * PAGE, PROT_READ));
+	ASSERT_EQ(-EFAULT, hmirror_prefetch(self->fd, (uintptr_t)p, 8 * PAGE, 1));
+	/* Reading is allowed all along. */
+	ASSERT_EQ(0, hmirror_prefetch(self->fd, (uintptr_t)p, 8 * PAGE, 0));
+	ASSERT_EQ(4, snap_count(self->fd, p + 4 * PAGE, 4, DRM_HMIRROR_SNAP_READ));
+}
+
 /* ---- userfaultfd: a device fault resolved (or not) by user space ------ */
 
 struct uffd_ctx {

@@ -9,7 +9,7 @@ emit() { # name path
 secs=${HMIRROR_STRESS_SECONDS:-60}
 seed=${HMIRROR_STRESS_SEED:-1}
 iters=${HMIRROR_BENCH_ITERS:-300}
-backend=${HMIRROR_BACKEND:-gup}
+backend=${HMIRROR_BACKEND:-both}
 rc=0
 echo "TAP version 13"
 echo "1..2"
@@ -18,12 +18,9 @@ echo "# run: device"
 ./hmirror-stat -n 200 || rc=1
 
 echo "# run: stress, ${secs} s, seed ${seed}, backend ${backend}"
-if ./hmirror-stress -d "$secs" -s "$seed" -b "$backend" -i 10 -j /tmp/stress.json; then
-	echo "ok 1 run.stress 0 violations"
-else
-	echo "not ok 1 run.stress"
-	rc=1
-fi
+. ./stress.sh
+STRESS_TEST_NUM=1 STRESS_JSON=/tmp/stress.json \
+	run_stress "$secs" "$seed" -b "$backend" -i 10 || rc=1
 [ -f /tmp/stress.json ] && emit stress.json /tmp/stress.json
 
 echo "# run: benchmark, ${iters} iterations"
