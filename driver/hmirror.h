@@ -46,8 +46,77 @@
 #define HMIRROR_QUIESCE_POLL_MS		1000
 /* Waits re-check the rings this often: an interrupt can be lost. */
 #define HMIRROR_POLL_SLICE_MS		100
-/* Longest run of pages one fault record may name (the device's limit). */
-#define HMIRROR_FAULT_MAX_PAGES		HMIRROR_FAULT_NPAGES_MAX
+
+/*
+ * The driver's own view of the device's descriptors, in CPU byte order:
+ * only hmirror_hw.c reads and writes the little-endian ones of BAR2.
+ */
+
+/**
+ * struct hmirror_hw_cmd - a command to queue (seqno and tag are the queue's)
+ * @opcode: enum hmirror_opcode
+ * @flags: ATOMIC sub-operation, else 0
+ * @ctx: context number (FENCE: 0 for the whole queue)
+ * @src: source virtual address
+ * @dst: destination virtual address
+ * @len: bytes
+ * @arg0: FILL pattern, ATOMIC operand or expected value
+ * @arg1: ATOMIC CMPXCHG new value
+ */
+struct hmirror_hw_cmd {
+	u8 opcode;
+	u8 flags;
+	u16 ctx;
+	u64 src;
+	u64 dst;
+	u64 len;
+	u64 arg0;
+	u64 arg1;
+};
+
+/**
+ * struct hmirror_hw_cpl - a command's completion
+ * @seqno: the command's sequence number
+ * @status: enum hmirror_status
+ * @nfaults: faults the command raised
+ * @result: READ checksum, ATOMIC old value, COPY/FILL bytes done
+ * @t_submit: device clock (ns): fetched
+ * @t_fault: first fault, 0 if none
+ * @t_answer: last fault answer taken, 0 if none
+ * @t_done: completed
+ */
+struct hmirror_hw_cpl {
+	u64 seqno;
+	u16 status;
+	u32 nfaults;
+	u64 result;
+	u64 t_submit;
+	u64 t_fault;
+	u64 t_answer;
+	u64 t_done;
+};
+
+/**
+ * struct hmirror_hw_fault - a fault record
+ * @fault_id: its id, for the answer
+ * @ctx: the command's context
+ * @queue: the engine's queue
+ * @access: HMIRROR_ACCESS_*
+ * @tag: the command's tag
+ * @addr: first faulting virtual address, page aligned
+ * @npages: run of missing pages
+ * @seqno: the command's sequence number
+ */
+struct hmirror_hw_fault {
+	u64 fault_id;
+	u16 ctx;
+	u8 queue;
+	u8 access;
+	u16 tag;
+	u64 addr;
+	u32 npages;
+	u64 seqno;
+};
 
 /**
  * struct hmirror_slot - a command in flight, by tag
@@ -119,10 +188,10 @@ struct hmirror_queue {
 struct hmirror_waiter {
 	u64 seqno;
 	u16 tag;
-	struct hmirror_cpl cpl;
+	struct hmirror_hw_cpl cpl;
 	bool done;
 	bool fault_pending;
-	struct hmirror_fault fault;
+	struct hmirror_hw_fault fault;
 };
 
 enum hmirror_flags {
@@ -138,7 +207,18 @@ enum hmirror_flags {
  * @regs_bar: ivshmem BAR0 registers
  * @shm: BAR2, the device's shared memory
  * @shm_len: mapped length of BAR2
- * @hdr: copy of the validated device header
+ * @hdr: copy of the validated device header (little-endian)
+ * @version: its version, major << 16 | minor
+ * @features: its HMIRROR_FEAT_* bits
+ * @bar_size: bytes of BAR2 it uses
+ * @sq_entries: submission ring entries per queue (and tags per queue)
+ * @cq_entries: completion ring entries per queue
+ * @fault_entries: fault ring entries
+ * @max_contexts: context table entries
+ * @regs_off: BAR2 offset of struct hmirror_regs
+ * @queues_off: BAR2 offset of the queue registers
+ * @fault_regs_off: BAR2 offset of the fault ring registers
+ * @ctx_off: BAR2 offset of the context table
  * @va_bits: the device's virtual address width (48 or 57)
  * @va_end: first user address the device cannot translate
  * @huge: the device takes 2 MiB leaves
@@ -156,6 +236,8 @@ enum hmirror_flags {
  * @quiesce_deadline: jiffies after which the wait is reported as failed
  * @quiesce_late: that was reported
  * @graveyard: what a dead device might still reach, until it quiesces
+ * @quiesced: called once the device proved it does no more DMA (a dead or
+ *	removed device), to release what it could reach
  * @irqs: interrupts handled per vector
  * @doorbells: doorbells rung
  * @cmds_submitted: commands queued
@@ -182,6 +264,17 @@ struct hmirror_device {
 	void __iomem *shm;
 	resource_size_t shm_len;
 	struct hmirror_header hdr;
+	u32 version;
+	u64 features;
+	u32 bar_size;
+	u32 sq_entries;
+	u32 cq_entries;
+	u32 fault_entries;
+	u32 max_contexts;
+	u32 regs_off;
+	u32 queues_off;
+	u32 fault_regs_off;
+	u32 ctx_off;
 	u32 va_bits;
 	u64 va_end;
 	bool huge;
@@ -198,6 +291,7 @@ struct hmirror_device {
 	unsigned long quiesce_deadline;
 	bool quiesce_late;
 	struct hmirror_pt_graveyard graveyard;
+	void (*quiesced)(struct hmirror_device *hdev);
 	atomic64_t irqs[HMIRROR_NUM_VECTORS];
 	atomic64_t doorbells;
 	atomic64_t cmds_submitted;
@@ -227,7 +321,7 @@ static inline struct hmirror_device *to_hmirror(struct drm_device *drm)
 int hmirror_hw_check_header(struct hmirror_device *hdev);
 int hmirror_hw_init(struct hmirror_device *hdev);
 void hmirror_hw_fini(struct hmirror_device *hdev);
-void hmirror_mark_dead(struct hmirror_device *hdev, const char *reason);
+void hmirror_hw_mark_dead(struct hmirror_device *hdev, const char *reason);
 int hmirror_hw_status(struct hmirror_device *hdev);
 bool hmirror_hw_dma_stopped(struct hmirror_device *hdev);
 /*
@@ -238,22 +332,21 @@ bool hmirror_hw_dma_stopped(struct hmirror_device *hdev);
 #define HMIRROR_WAIT_INTERRUPTIBLE	BIT(0)
 #define HMIRROR_WAIT_KILLABLE		BIT(1)
 int hmirror_hw_submit(struct hmirror_device *hdev, u32 qi,
-		      struct hmirror_cmd *cmds, u32 count, u64 *last_seqno,
-		      struct hmirror_waiter *w, unsigned int flags);
+		      const struct hmirror_hw_cmd *cmds, u32 count,
+		      u64 *last_seqno, struct hmirror_waiter *w,
+		      unsigned int flags);
 int hmirror_hw_wait_seqno(struct hmirror_device *hdev, u32 qi, u64 seqno,
 			  unsigned long timeout_ms, u64 *completed,
 			  unsigned int flags);
 int hmirror_hw_wait_event(struct hmirror_device *hdev, u32 qi,
-			  struct hmirror_waiter *w, struct hmirror_fault *fault,
+			  struct hmirror_waiter *w, struct hmirror_hw_fault *fault,
 			  unsigned int flags);
 void hmirror_hw_forget(struct hmirror_device *hdev, u32 qi,
 		       struct hmirror_waiter *w);
 void hmirror_hw_fault_answer(struct hmirror_device *hdev, u32 qi,
-			     const struct hmirror_fault *f, u32 answer);
+			     const struct hmirror_hw_fault *f, u32 answer);
 int hmirror_hw_tlb_inval(struct hmirror_device *hdev, u32 ctx, u64 start,
 			 u64 end);
-void hmirror_hw_release(struct hmirror_device *hdev, struct hmirror_pt *pt,
-			struct hmirror_pt_zap *z);
 bool hmirror_hw_seqno_done(struct hmirror_device *hdev, u32 qi, u64 seqno);
 
 /* hmirror_ioctl.c: the table is indexed by ioctl number */

@@ -31,8 +31,25 @@
 #include "hmirror.h"
 #include "hmirror_compat.h"
 #include "hmirror_ctx.h"
+#include "hmirror_exec.h"
 #include "hmirror_fault.h"
 #include "uapi/hmirror.h"
+
+/**
+ * DOC: The compat device
+ *
+ * ``/dev/hmm_dmirror0`` and ``1`` (served by the first hmirror device; each
+ * open is a context of its own; root only, mode 0600, like test_hmm's)
+ * speak test_hmm's ioctl ABI so the kernel's unmodified ``hmm-tests`` run
+ * against the real device: ``READ``/``WRITE`` are device COPY commands
+ * between the target range and the caller's buffer (a fault on the target
+ * is serviced through the end of the request and counted once, and only
+ * when its service succeeded: test_hmm's notion of a fault); ``SNAPSHOT``
+ * reports the CPU page table through ``hmm_range_fault`` without faulting;
+ * the file maps zeroed pages like test_hmm's; migration and exclusive
+ * access answer ``-EOPNOTSUPP``: the driver has no device memory yet (the
+ * debug kernel has ``DEVICE_PRIVATE``; Debian's stock kernel does not).
+ */
 
 /* The test_hmm ABI: facts of lib/test_hmm_uapi.h. */
 struct hmm_dmirror_cmd {
@@ -151,14 +168,55 @@ static int hmirror_compat_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/**
+ * struct hmirror_compat_count - test_hmm's notion of a fault
+ * @start: the target range of a READ or WRITE
+ * @end: its end
+ * @faults: faults on the target that were serviced
+ *
+ * test_hmm faults the whole rest of the request in one go and counts that
+ * once: so does a serviced fault on the target here.
+ */
+struct hmirror_compat_count {
+	u64 start;
+	u64 end;
+	u64 faults;
+};
+
+static void hmirror_compat_serviced(struct hmirror_ctx *ctx,
+				    const struct hmirror_fault_req *done,
+				    int ret, void *arg)
+{
+	struct hmirror_compat_count *cnt = arg;
+	struct hmirror_fault_req req = { .write = done->write };
+	unsigned long mapped;
+
+	if (ret || done->start < cnt->start || done->start >= cnt->end)
+		return;
+	cnt->faults++;
+	/* Best effort: what fails here the device faults on, and is told. */
+	req.start = done->start + ((u64)done->npages << PAGE_SHIFT);
+	while (req.start < cnt->end) {
+		req.npages = min_t(u64, (cnt->end - req.start) >> PAGE_SHIFT,
+				   HMIRROR_FAULT_NPAGES_MAX);
+		if (hmirror_fault_service(ctx, &req, &mapped) || !mapped)
+			break;
+		req.start += (u64)mapped << PAGE_SHIFT;
+	}
+}
+
 /* READ: ptr <- addr; WRITE: addr <- ptr; by the device, engine 0. */
 static int hmirror_compat_copy(struct hmirror_compat_file *cf,
 			       struct hmm_dmirror_cmd *c, bool write)
 {
 	struct hmirror_ctx *ctx = cf->ctx;
-	struct hmirror_exec_result res = { };
-	struct hmirror_cpl cpl = { };
-	struct hmirror_cmd cmd = { .opcode = HMIRROR_OP_COPY };
+	struct hmirror_compat_count cnt = { };
+	struct hmirror_exec_result res = {
+		.serviced = hmirror_compat_serviced,
+		.arg = &cnt,
+	};
+	struct hmirror_hw_cpl cpl = { };
+	struct hmirror_hw_cmd cmd = { .opcode = HMIRROR_OP_COPY };
 	u64 len;
 	int ret;
 
@@ -177,12 +235,11 @@ static int hmirror_compat_copy(struct hmirror_compat_file *cf,
 	cmd.src = write ? c->ptr : c->addr;
 	cmd.dst = write ? c->addr : c->ptr;
 	res.cpl = &cpl;
-	res.count_start = c->addr;
-	res.count_end = c->addr + len;
-	res.fill_counted = true;
+	cnt.start = c->addr;
+	cnt.end = c->addr + len;
 
 	ret = hmirror_exec(ctx, COMPAT_QUEUE, &cmd, &res);
-	c->faults = res.counted;
+	c->faults = cnt.faults;
 	/* Like test_hmm: the pages done, also when the copy failed midway. */
 	if (!ret)
 		c->cpages = c->npages;

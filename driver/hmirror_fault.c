@@ -33,6 +33,74 @@
 #include "hmirror_trace.h"
 #include "uapi/hmirror.h"
 
+/**
+ * DOC: Faults
+ *
+ * ::
+ *
+ *   task: EXEC ioctl ── submit command, register waiter ──► device
+ *   device: translation miss ── fault record (run of missing pages) ──► ring;
+ *           the command is parked, the engine goes on with other commands
+ *   irq (or the task's poll): record ─► waiter of that command
+ *   task: take the fault off the waiter, leave the device (drm_dev_exit), then
+ *     GUP backend:
+ *       1. register [start, end + fault-ahead window) as an in-flight fault
+ *       2. wait until no active invalidation overlaps it (interruptible)
+ *       3. mmap_read_lock; get_user_pages_remote(FOLL_INTERRUPTIBLE
+ *          | FOLL_WRITE for writes, &locked); unlock only if locked is still
+ *          set — after a lock drop neither the lock nor any vma is ours
+ *       4. allocate tables; page-table lock; commit only if not stale and no
+ *          active invalidation overlaps, else drop everything and retry
+ *       5. put GUP's page references (the device table took its own)
+ *     HMM backend: mmu_interval_read_begin, hmm_range_fault under
+ *       mmap_read_lock (-EBUSY: retry), page-table lock,
+ *       mmu_interval_read_retry: retry, else commit
+ *   task: enter the device again, answer REPLAY (or CANCEL on error) in the
+ *         tag's slot of the answer table ──► the parked command resumes or
+ *         completes with FAULT status; the ioctl returns 0, -EFAULT or -EINTR
+ *
+ * The run the device reports is serviced in one GUP call, plus the context's
+ * fault-ahead window clipped to the VMA of the run's last page and to the
+ * device's address range.  *Everything a fault may commit is registered as
+ * in flight for its whole duration*, the fault-ahead window included: an
+ * invalidation of an ahead page between GUP and commit marks the fault stale
+ * like one of the run.  With the HMM backend, ahead pages are faulted too;
+ * when one cannot be (past EOF, a hole) the fault is redone with the window
+ * optional (mapped where the CPU has the page, skipped elsewhere), so the
+ * window never fails the device's run.  Partial results are committed and
+ * the device faults again on the rest.  A retry happens only for a real
+ * reason (stale, overlapped, hmm ``-EBUSY``) and always waits for the
+ * overlapping invalidation to end first, so there is no spinning and no
+ * timeout: a fault ends when it succeeds, fails (``-EFAULT``; ``-EPERM``
+ * internally for a write to read-only memory), or the task gets a signal
+ * (``FOLL_INTERRUPTIBLE``, interruptible waits: ``-EINTR``, the command is
+ * cancelled).  A SIGKILLed task blocked in a userfaultfd fault exits
+ * within seconds (a guest test checks 5 s).  The fault is taken off its
+ * waiter *before* it is answered: the device may raise the command's next
+ * fault as soon as it sees the answer.
+ *
+ * A fault is serviced *outside* ``drm_dev_enter()``: removal never waits for
+ * a task blocked in GUP.  If the device went away meanwhile, the command
+ * ends with ``-ENODEV`` and nothing is committed (commits check the device
+ * under the page-table lock, which removal takes to empty every context).
+ *
+ * ``hmm_range_fault`` cannot wait for a userfaultfd handler (it faults
+ * without ``FAULT_FLAG_ALLOW_RETRY``; the fault would end in SIGBUS and a
+ * ``DEBUG_VM`` stack dump), so the HMM backend refuses userfaultfd-armed
+ * ranges with ``-EFAULT``.  The GUP backend services them: the handler thread
+ * resolves the fault while GUP waits with the lock dropped.
+ *
+ * Every fault record is validated before it is used: queue, tag, context,
+ * access, alignment, run length (at most 512 pages), a command in flight
+ * with that tag and sequence number that can fault, no second record for a
+ * command whose first is unanswered, and an address inside an operand the
+ * command has *with the access that operand needs* (COPY reads ``src`` and
+ * writes ``dst``, READ reads ``src``, FILL writes ``dst``, ATOMIC updates
+ * ``dst``): a write fault on a checksum's source is impossible, not a
+ * reason to break COW.  A record for a command nobody waits for is
+ * cancelled; an impossible one marks the device dead.
+ */
+
 static bool hmirror_hmm_invalidate(struct mmu_interval_notifier *sub,
 				   const struct mmu_notifier_range *range,
 				   unsigned long cur_seq)
@@ -196,6 +264,7 @@ static unsigned long hmirror_fault_span(struct mm_struct *mm, u64 start,
 	u64 run_end = start + (npages << PAGE_SHIFT);
 	struct vm_area_struct *vma;
 
+	mmap_assert_locked(mm);
 	if (window_end <= run_end)
 		return npages;
 	vma = vma_lookup(mm, run_end - 1);
@@ -217,7 +286,7 @@ static void hmirror_fault_count(struct hmirror_ctx_stats *st,
 
 static int hmirror_fault_gup(struct hmirror_ctx *ctx,
 			     const struct hmirror_fault_req *req,
-			     struct page **pages)
+			     struct page **pages, unsigned long *done)
 {
 	struct hmirror_ctx_stats *st = &ctx->stats;
 	unsigned int gup_flags = FOLL_INTERRUPTIBLE |
@@ -274,7 +343,7 @@ static int hmirror_fault_gup(struct hmirror_ctx *ctx,
 			break;
 		}
 		mutex_lock(&ctx->pt.lock);
-		if (!hmirror_mirror_fault_valid(&ctx->mirror, &f)) {
+		if (!hmirror_mirror_fault_valid(ctx, &f)) {
 			ret = -EAGAIN;
 			atomic64_inc(&st->retries_stale);
 			trace_hmirror_fault_retry(ctx->id, req->start, "stale");
@@ -293,8 +362,10 @@ static int hmirror_fault_gup(struct hmirror_ctx *ctx,
 		release_pages(pages, got);
 		if (ret == -EAGAIN)
 			continue;
-		if (!ret)
+		if (!ret) {
 			hmirror_fault_count(st, req, got);
+			*done = min_t(unsigned long, got, req->npages);
+		}
 		break;
 	}
 	hmirror_pt_cache_drain(&ctx->pt, &c);
@@ -312,6 +383,7 @@ static bool hmirror_range_uffd_armed(struct mm_struct *mm, u64 start, u64 end)
 	VMA_ITERATOR(vmi, mm, start);
 	struct vm_area_struct *vma;
 
+	mmap_assert_locked(mm);
 	for_each_vma_range(vmi, vma, end)
 		if (userfaultfd_armed(vma))
 			return true;
@@ -330,11 +402,13 @@ static int hmirror_fault_hmm_commit(struct hmirror_ctx *ctx,
 				    const unsigned long *pfns,
 				    struct page **pages, unsigned long n,
 				    bool write, unsigned long *committed,
-				    u64 *conflict)
+				    unsigned long *dirty, u64 *conflict)
 {
 	unsigned long i = 0, j;
 	int ret;
 
+	lockdep_assert_held(&ctx->pt.lock);
+	lockdep_assert_held(&ctx->hmm_seq_lock);
 	*committed = 0;
 	while (i < n) {
 		bool w = write && (pfns[i] & HMM_PFN_WRITE);
@@ -351,15 +425,40 @@ static int hmirror_fault_hmm_commit(struct hmirror_ctx *ctx,
 		if (ret)
 			return ret;
 		*committed += j - i;
+		/* Still mapped (the sequence held): safe to reference. */
+		for (; w && i < j; i++) {
+			folio_get(page_folio(pages[i]));
+			__set_bit(i, dirty);
+		}
 		i = j;
 	}
 	return 0;
 }
 
+/*
+ * hmm_range_fault() does not dirty what it returns writable (GUP with
+ * FOLL_WRITE does): a shared page faulted in for reading is writable but
+ * clean, and reclaim would drop what the device writes into it.  Mark
+ * what the device may write dirty, as a CPU write fault would.  Each page
+ * carries a reference taken under the commit; no driver lock is held.
+ */
+static void hmirror_fault_hmm_dirty(struct page **pages, unsigned long n,
+				    unsigned long *dirty)
+{
+	unsigned long i;
+
+	for_each_set_bit(i, dirty, n) {
+		set_page_dirty_lock(pages[i]);
+		folio_put(page_folio(pages[i]));
+	}
+}
+
 static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 			     const struct hmirror_fault_req *req,
-			     unsigned long *pfns, struct page **pages)
+			     unsigned long *pfns, struct page **pages,
+			     unsigned long *done)
 {
+	DECLARE_BITMAP(dirty, HMIRROR_PT_MAX_BATCH);
 	unsigned long need = HMM_PFN_REQ_FAULT |
 			     (req->write ? HMM_PFN_REQ_WRITE : 0);
 	u64 window_end = hmirror_fault_window_end(ctx, req);
@@ -427,6 +526,7 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 					    range.end);
 		if (ret)
 			break;
+		bitmap_zero(dirty, n);
 		mutex_lock(&ctx->pt.lock);
 		spin_lock(&ctx->hmm_seq_lock);
 		if (mmu_interval_read_retry(range.notifier, range.notifier_seq))
@@ -434,17 +534,21 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 		else
 			ret = hmirror_fault_hmm_commit(ctx, &c, req->start, pfns,
 						       pages, n, req->write,
-						       &committed, &conflict);
+						       &committed, dirty,
+						       &conflict);
 		spin_unlock(&ctx->hmm_seq_lock);
 		ret = hmirror_fault_resolve_conflict(ctx, ret, conflict);
 		mutex_unlock(&ctx->pt.lock);
+		hmirror_fault_hmm_dirty(pages, n, dirty);
 		if (ret == -EAGAIN) {
 			atomic64_inc(&st->retries_stale);
 			trace_hmirror_fault_retry(ctx->id, req->start, "seq");
 			continue;
 		}
-		if (!ret)
+		if (!ret) {
 			hmirror_fault_count(st, req, committed);
+			*done = req->npages;
+		}
 		break;
 	}
 	hmirror_pt_cache_drain(&ctx->pt, &c);
@@ -476,6 +580,9 @@ static int hmirror_fault_refine(struct hmirror_ctx *ctx,
  * hmirror_fault_service - make a range present for the device
  * @ctx: context (the caller's mm is the context's)
  * @req: range, access and fault-ahead window
+ * @done: out: pages of the run (from @req->start) now mapped, on success;
+ *	fewer than @req->npages when GUP stopped at a page it could not
+ *	fault (the next call there fails); NULL if unwanted
  *
  * Return: 0; -EPERM for a write to memory mapped without write permission;
  * -EFAULT when the range cannot be accessed otherwise (or the mm is gone);
@@ -484,17 +591,18 @@ static int hmirror_fault_refine(struct hmirror_ctx *ctx,
  * committed for those.
  */
 int hmirror_fault_service(struct hmirror_ctx *ctx,
-			  const struct hmirror_fault_req *req)
+			  const struct hmirror_fault_req *req,
+			  unsigned long *done)
 {
 	struct hmirror_ctx_stats *st = &ctx->stats;
-	unsigned long max = req->npages + req->ahead;
+	unsigned long max = req->npages + req->ahead, mapped = 0;
 	unsigned long *pfns = NULL;
 	struct page **pages;
 	ktime_t t0 = ktime_get();
 	int ret;
 
-	if (!req->npages || req->npages > HMIRROR_FAULT_MAX_PAGES ||
-	    req->ahead > HMIRROR_FAULT_MAX_PAGES)
+	if (!req->npages || req->npages > HMIRROR_FAULT_NPAGES_MAX ||
+	    req->ahead > HMIRROR_FAULT_NPAGES_MAX)
 		return -EINVAL;
 	pages = kvmalloc_array(max, sizeof(*pages), GFP_KERNEL);
 	if (!pages)
@@ -504,11 +612,14 @@ int hmirror_fault_service(struct hmirror_ctx *ctx,
 				  req->write);
 	if (READ_ONCE(ctx->backend) == DRM_HMIRROR_BACKEND_HMM) {
 		pfns = kvmalloc_array(max, sizeof(*pfns), GFP_KERNEL);
-		ret = pfns ? hmirror_fault_hmm(ctx, req, pfns, pages) : -ENOMEM;
+		ret = pfns ? hmirror_fault_hmm(ctx, req, pfns, pages, &mapped) :
+			     -ENOMEM;
 		kvfree(pfns);
 	} else {
-		ret = hmirror_fault_gup(ctx, req, pages);
+		ret = hmirror_fault_gup(ctx, req, pages, &mapped);
 	}
+	if (done)
+		*done = mapped;
 	kvfree(pages);
 
 	if (ret == -EINTR || ret == -ERESTARTSYS) {

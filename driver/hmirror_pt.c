@@ -21,7 +21,47 @@
 #include "hmirror_dev.h"
 #include "hmirror_pt.h"
 
-#define PT_IDX(va, level)	(((va) >> HMIRROR_PT_SHIFT(level)) & (HMIRROR_PT_ENTRIES - 1))
+/**
+ * DOC: Device page tables
+ *
+ * Four-level tables (five when the device's ``va_bits`` is 57) in
+ * DMA-coherent pages: the device reads entries while the CPU writes them, so
+ * there is no ownership to hand back and forth.  Tables are allocated with
+ * ``GFP_KERNEL`` *before* the page-table lock is taken
+ * (``hmirror_pt_cache_fill``); under the lock, entries are single 64-bit
+ * stores and a new table is made visible (``dma_wmb``) before it is linked.
+ * Beside each table the driver keeps, per entry, the child table or the
+ * mapped page.
+ *
+ * Every leaf holds a reference on the page it maps (one on the folio for a
+ * 2 MiB leaf), taken at commit and dropped only when the entry is cleared
+ * *and* the device TLB flushed.  This is what the notifier contract asks of
+ * a secondary MMU that cannot always flush before a page is freed (see
+ * Non-blockable invalidations); it is not a pin: every invalidation drops
+ * it, so migration, KSM, reclaim and THP splits proceed as without a device.
+ * Whether an entry already maps the page a fault wants is decided by
+ * comparing pages, never DMA addresses (an IOMMU gives every mapping a new
+ * one).  User pages are mapped ``DMA_BIDIRECTIONAL`` for as long as the
+ * device may reach them; a platform on which such a mapping would need CPU
+ * syncs (bounce buffering, a non-coherent device) cannot share pages with
+ * the device, and the fault fails with ``-EIO`` (logged once).
+ *
+ * Clearing collects cleared leaves and unlinked tables in a "zap" that is
+ * released only after the device TLB was flushed, so the device never walks
+ * freed memory or reaches a freed page.  Read faults map read-only, write
+ * faults writable.
+ *
+ * A fault maps 2 MiB leaves where it can: a 2 MiB aligned part of the
+ * committed range whose 512 pages are one folio, physically contiguous from
+ * a 2 MiB boundary (a THP, a hugetlbfs page), becomes one level-2 ``HUGE``
+ * entry with one 2 MiB DMA mapping, unless 4 KiB entries are already there
+ * (a leaf table, even empty, may still be walked by the device until a
+ * flush, so it is only ever removed through a zap).  Each address still
+ * reaches exactly the page the CPU maps there.  An invalidation touching any
+ * part of a huge leaf clears all of it; SNAPSHOT reports such pages with
+ * ``DRM_HMIRROR_SNAP_HUGE``.
+ */
+
 #define PT_SPAN(level)		(1ull << HMIRROR_PT_SHIFT(level))
 #define PT_DIR_FLAGS		(HMIRROR_PTE_VALID | HMIRROR_PTE_WRITE)
 
@@ -165,7 +205,7 @@ static int pt_walk_alloc(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
 	if (!t)
 		return -ENODEV;
 	for (level = pt->levels; level > leaf_level; level--) {
-		unsigned int idx = PT_IDX(va, level);
+		unsigned int idx = HMIRROR_PT_INDEX(va, level);
 
 		if (READ_ONCE(t->entries[idx]) & HMIRROR_PTE_HUGE)
 			return -EEXIST;
@@ -263,7 +303,7 @@ int hmirror_pt_map(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
 	ret = pt_walk_alloc(pt, c, va, 1, &t);
 	if (ret)
 		return ret;
-	return pt_set_leaf(pt, t, PT_IDX(va, 1), page, PAGE_SIZE, 0, write);
+	return pt_set_leaf(pt, t, HMIRROR_PT_INDEX(va, 1), page, PAGE_SIZE, 0, write);
 }
 
 /**
@@ -282,7 +322,7 @@ int hmirror_pt_map_huge(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
 			u64 va, struct page *head, bool write)
 {
 	struct hmirror_pt_table *t;
-	unsigned int idx = PT_IDX(va, 2);
+	unsigned int idx = HMIRROR_PT_INDEX(va, 2);
 	u64 e;
 	int ret;
 
@@ -319,15 +359,15 @@ u64 hmirror_pt_lookup(struct hmirror_pt *pt, u64 va)
 	if (va >= pt->va_end || !t)
 		return 0;
 	for (level = pt->levels; level > 1; level--) {
-		u64 e = READ_ONCE(t->entries[PT_IDX(va, level)]);
+		u64 e = READ_ONCE(t->entries[HMIRROR_PT_INDEX(va, level)]);
 
 		if (level == 2 && (e & HMIRROR_PTE_HUGE))
 			return e;
-		t = t->ptr[PT_IDX(va, level)];
+		t = t->ptr[HMIRROR_PT_INDEX(va, level)];
 		if (!t)
 			return 0;
 	}
-	return READ_ONCE(t->entries[PT_IDX(va, 1)]);
+	return READ_ONCE(t->entries[HMIRROR_PT_INDEX(va, 1)]);
 }
 
 static bool pt_is_leaf(int level, u64 e)
@@ -338,7 +378,7 @@ static bool pt_is_leaf(int level, u64 e)
 static bool pt_table_empty_in(struct hmirror_pt_table *t, int level, u64 base,
 			      u64 start, u64 end)
 {
-	unsigned int idx = PT_IDX(max(start, base), level);
+	unsigned int idx = HMIRROR_PT_INDEX(max(start, base), level);
 	u64 va = base + ((u64)idx << HMIRROR_PT_SHIFT(level));
 
 	for (; idx < HMIRROR_PT_ENTRIES && va < end;
@@ -400,7 +440,7 @@ static bool pt_clear_table(struct hmirror_pt *pt, struct hmirror_pt_table *t,
 			   int level, u64 base, u64 start, u64 end,
 			   struct hmirror_pt_zap *z, u64 *next)
 {
-	unsigned int idx = PT_IDX(max(start, base), level);
+	unsigned int idx = HMIRROR_PT_INDEX(max(start, base), level);
 	u64 va = base + ((u64)idx << HMIRROR_PT_SHIFT(level));
 
 	for (; idx < HMIRROR_PT_ENTRIES && va < end;

@@ -15,13 +15,10 @@
 struct device;
 struct page;
 
-#define HMIRROR_PT_ENTRIES	512
-#define HMIRROR_PT_SHIFT(level)	(12 + 9 * ((level) - 1))
 /* Pages one map batch (a fault's run plus its fault-ahead window) covers. */
 #define HMIRROR_PT_MAX_BATCH	1024
 /* Tables such a batch can need: 3 leaf tables, 2 per directory level. */
 #define HMIRROR_PT_CACHE	12
-#define HMIRROR_HUGE_SIZE	(2ul << 20)
 
 /**
  * struct hmirror_pt_table - one 4 KiB table the device reads
