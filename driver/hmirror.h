@@ -152,6 +152,7 @@ struct hmirror_slot {
  * @errors: completions with a non-OK status
  * @progress_seen: last value of regs->progress the driver saw
  * @progress_stamp: jiffies when it last moved or nothing was owed
+ * @wait_ewma_ns: moving average of a polling waiter's wait (hybrid polling)
  * @wq: waiters for completions, faults or room
  */
 struct hmirror_queue {
@@ -171,6 +172,7 @@ struct hmirror_queue {
 	u64 errors;
 	u64 progress_seen;
 	unsigned long progress_stamp;
+	u64 wait_ewma_ns;
 	wait_queue_head_t wq;
 };
 
@@ -331,6 +333,8 @@ bool hmirror_hw_dma_stopped(struct hmirror_device *hdev);
  */
 #define HMIRROR_WAIT_INTERRUPTIBLE	BIT(0)
 #define HMIRROR_WAIT_KILLABLE		BIT(1)
+/* Spin on the rings for a short, learnt window before sleeping. */
+#define HMIRROR_WAIT_POLL		BIT(2)
 int hmirror_hw_submit(struct hmirror_device *hdev, u32 qi,
 		      const struct hmirror_hw_cmd *cmds, u32 count,
 		      u64 *last_seqno, struct hmirror_waiter *w,

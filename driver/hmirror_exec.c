@@ -144,7 +144,8 @@ int hmirror_exec(struct hmirror_ctx *ctx, u32 qi, struct hmirror_hw_cmd *cmd,
 				HMIRROR_WAIT_INTERRUPTIBLE);
 	while (!ret) {
 		ret = hmirror_hw_wait_event(hdev, qi, &w, &f,
-					    HMIRROR_WAIT_KILLABLE);
+					    HMIRROR_WAIT_KILLABLE |
+					    HMIRROR_WAIT_POLL);
 		if (ret <= 0)
 			break;
 		drm_dev_exit(idx);

@@ -15,7 +15,9 @@
 #include <linux/interrupt.h>
 #include <linux/io.h>
 #include <linux/io-64-nonatomic-lo-hi.h>
+#include <linux/ktime.h>
 #include <linux/log2.h>
+#include <linux/moduleparam.h>
 #include <linux/sched/signal.h>
 #include <drm/drm_drv.h>
 #include <drm/drm_print.h>
@@ -638,6 +640,56 @@ typedef bool (*hmirror_cond_fn)(struct hmirror_device *hdev,
 				struct hmirror_queue *q, const void *arg);
 
 /*
+ * Hybrid polling.  Under emulation the device usually answers well before
+ * its interrupt has been delivered and the waiter woken, so a waiter that
+ * asks for it spins on the rings for a window before it sleeps.  The
+ * window follows the queue's recent wait (twice its moving average); a
+ * queue whose events come late only probes briefly, and nothing spins for
+ * longer than poll_max_us (0: never).  Nothing spins with nothing to wait
+ * for: idle costs nothing.
+ */
+static unsigned int poll_max_us = 200;
+module_param(poll_max_us, uint, 0644);
+MODULE_PARM_DESC(poll_max_us, "longest spin on the rings before a waiter sleeps, us (0: no polling)");
+
+static u64 hmirror_poll_window(struct hmirror_queue *q)
+{
+	u64 max = (u64)READ_ONCE(poll_max_us) * NSEC_PER_USEC;
+	u64 want = 2 * READ_ONCE(q->wait_ewma_ns);
+
+	if (!max)
+		return 0;
+	return want <= max ? want : max / 8;
+}
+
+/* Fold one wait's length into the queue's moving average (1/8 weight). */
+static void hmirror_poll_learn(struct hmirror_queue *q, u64 ns)
+{
+	u64 avg = READ_ONCE(q->wait_ewma_ns);
+
+	WRITE_ONCE(q->wait_ewma_ns, avg - avg / 8 + ns / 8);
+}
+
+static bool hmirror_queue_poll(struct hmirror_device *hdev,
+			       struct hmirror_queue *q, hmirror_cond_fn cond,
+			       const void *arg, u64 t0)
+{
+	u64 window = hmirror_poll_window(q), now = t0;
+
+	while (now - t0 < window) {
+		hmirror_hw_reap(hdev, q);
+		hmirror_hw_fault_drain(hdev);
+		if (cond(hdev, q, arg))
+			return true;
+		if (need_resched() || hmirror_hw_status(hdev))
+			break;
+		cpu_relax();
+		now = ktime_get_ns();
+	}
+	return false;
+}
+
+/*
  * Sleep on @q until @cond holds, re-checking the rings every poll slice
  * (an interrupt can be lost).  Ends with 0; -ETIME at *@deadline (jiffies;
  * NULL for none); -EINTR on a signal (HMIRROR_WAIT_INTERRUPTIBLE), on a fatal
@@ -650,13 +702,23 @@ static int hmirror_queue_sleep(struct hmirror_device *hdev,
 			       const void *arg, const unsigned long *deadline,
 			       unsigned int flags)
 {
+	u64 t0 = ktime_get_ns();
 	long slice, ret;
 
+	if (flags & HMIRROR_WAIT_POLL) {
+		if (hmirror_queue_poll(hdev, q, cond, arg, t0)) {
+			hmirror_poll_learn(q, ktime_get_ns() - t0);
+			return 0;
+		}
+	}
 	for (;;) {
 		hmirror_hw_reap(hdev, q);
 		hmirror_hw_fault_drain(hdev);
-		if (cond(hdev, q, arg))
+		if (cond(hdev, q, arg)) {
+			if (flags & HMIRROR_WAIT_POLL)
+				hmirror_poll_learn(q, ktime_get_ns() - t0);
 			return 0;
+		}
 		ret = hmirror_hw_status(hdev);
 		if (ret)
 			return ret;
@@ -1024,7 +1086,8 @@ int hmirror_hw_tlb_inval(struct hmirror_device *hdev, u32 ctx, u64 start,
 	ret = hmirror_hw_submit(hdev, HMIRROR_QUEUE_MGMT, &cmd, 1, &seqno,
 				&w, 0);
 	if (!ret) {
-		ret = hmirror_hw_wait_event(hdev, HMIRROR_QUEUE_MGMT, &w, &f, 0);
+		ret = hmirror_hw_wait_event(hdev, HMIRROR_QUEUE_MGMT, &w, &f,
+					    HMIRROR_WAIT_POLL);
 		/* Queue 0 never faults (a record for it is refused). */
 		if (!ret && w.cpl.status != HMIRROR_ST_OK) {
 			hmirror_hw_mark_dead(hdev, "TLB invalidation failed");
@@ -1135,6 +1198,8 @@ static int hmirror_hw_reset(struct hmirror_device *hdev)
 		q->cq_head = 0;
 		q->next_seqno = 1;
 		q->inflight = 0;
+		/* Start polling; each queue learns its own window. */
+		q->wait_ewma_ns = 50 * NSEC_PER_USEC;
 		q->faults_held = 0;
 		q->progress_stamp = jiffies;
 	}

@@ -98,7 +98,8 @@ static int hmirror_ioctl_submit_nop(struct drm_device *drm, void *data,
 		/* Bounded by the device's progress, ended by a signal. */
 		ret = hmirror_hw_wait_seqno(hdev, qi, last, HMIRROR_WAIT_MAX_MS,
 					    &completed,
-					    HMIRROR_WAIT_INTERRUPTIBLE);
+					    HMIRROR_WAIT_INTERRUPTIBLE |
+					    HMIRROR_WAIT_POLL);
 	}
 out_exit:
 	drm_dev_exit(idx);
