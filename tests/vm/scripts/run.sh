@@ -1,4 +1,5 @@
-# Guest side of "make run": the device, a stress run, the benchmark.
+# Guest side of "make run": the device, a stress run, the benchmark, and on
+# a kernel that ships test_hmm.ko (KERNEL=debug) the test_hmm reference.
 # Files for the host travel in the test log between BEGIN-FILE/END-FILE
 # markers, each line prefixed with "#| " so KTAP parsers skip them.
 emit() { # name path
@@ -6,13 +7,38 @@ emit() { # name path
 	sed 's/^/#| /' "$2"
 	echo "# END-FILE $1"
 }
+
+# The single-page fault through the test_hmm ABI: hmirror's compat node,
+# then the kernel's test_hmm on the same node name (hmirror unbound
+# meanwhile, as in hmm-tests.sh), then hmirror bound again.
+test_hmm_reference() { # iterations
+	rm -f /tmp/compat.txt /tmp/compat.json
+	./hmirror-bench -C /dev/hmm_dmirror0 -L hmirror -n "$1" -c /tmp/compat.txt ||
+		return 1
+	bdfs=$(ls /sys/bus/pci/drivers/hmirror | grep '^0000:')
+	for b in $bdfs; do echo "$b" > /sys/bus/pci/drivers/hmirror/unbind; done
+	ok=0
+	if insmod ./test_hmm.ko; then
+		./hmirror-bench -C /dev/hmm_dmirror0 -L test_hmm -n "$1" \
+			-c /tmp/compat.txt -j /tmp/compat.json && ok=1
+		rmmod test_hmm || ok=0
+	else
+		echo "# run: insmod test_hmm.ko failed"
+	fi
+	for b in $bdfs; do echo "$b" > /sys/bus/pci/drivers/hmirror/bind || ok=0; done
+	[ "$ok" = 1 ] && [ -s /tmp/compat.json ]
+}
+
 secs=${HMIRROR_STRESS_SECONDS:-60}
 seed=${HMIRROR_STRESS_SEED:-1}
 iters=${HMIRROR_BENCH_ITERS:-300}
 backend=${HMIRROR_BACKEND:-both}
+flavour=${HMIRROR_KERNEL_FLAVOUR:-stock}
 rc=0
+ntests=2
+[ -f ./test_hmm.ko ] && ntests=3
 echo "TAP version 13"
-echo "1..2"
+echo "1..$ntests"
 
 echo "# run: device"
 ./hmirror-stat -n 200 || rc=1
@@ -32,6 +58,19 @@ else
 fi
 [ -f /tmp/bench.json ] && emit bench.json /tmp/bench.json
 [ -f /tmp/fault-samples.txt ] && emit fault-samples.txt /tmp/fault-samples.txt
+
+if [ "$ntests" = 3 ]; then
+	echo "# run: test_hmm reference, ${iters} iterations per column"
+	if test_hmm_reference "$iters"; then
+		echo "ok 3 run.test_hmm_reference"
+	else
+		echo "not ok 3 run.test_hmm_reference"
+		rc=1
+	fi
+	[ -f /tmp/compat.json ] && emit compat.json /tmp/compat.json
+else
+	echo "# run: test_hmm reference column: not available on the $flavour kernel (no test_hmm.ko; make run KERNEL=debug has it)"
+fi
 
 echo "# run: counters"
 ./hmirror-stat || rc=1
