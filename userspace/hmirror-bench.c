@@ -60,12 +60,15 @@ static struct {
 	double fault_hmm_vs_cpu_fault;
 	double fault_cost_vs_cpu_fault;
 	double fault_cost_hmm_vs_cpu_fault;
+	double nop_vs_cpu_fault_warm;
+	double fault_vs_cpu_fault_warm;
+	double fault_cost_vs_cpu_fault_warm;
 	double munmap_vs_not[3];
 	double per_page_512_vs_cpu;
 	double thp_vs_cpu;
 	double copy_64m_guest_memcpy_vs_device;
 } ratio = {
-	NAN, NAN, NAN, NAN, NAN, { NAN, NAN, NAN }, NAN, NAN, NAN,
+	NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, { NAN, NAN, NAN }, NAN, NAN, NAN,
 };
 
 /* Summary lines, printed again at the end. */
@@ -373,7 +376,7 @@ struct backend_run {
 	const char *name;
 	uint32_t id;
 	struct series fault, mirrored, cost, mirrored_sc, stage[ST_COUNT];
-	struct series cpu_same_iter, nop_same_iter;	/* for the plot */
+	struct series cpu_same_iter, warm_same_iter, nop_same_iter;	/* plot */
 	size_t dropped;		/* pairs without exactly 1 then 0 faults */
 	uint64_t faults, retries;
 	int64_t last_fault, last_mirrored;	/* -1: none this iteration */
@@ -452,6 +455,19 @@ static int cpu_fault(int mfd, int64_t *ns)
 	return 0;
 }
 
+/*
+ * Two CPU minor faults in a row: *first right after whatever ran before
+ * (device work: the task slept, the host ran others, caches went cold),
+ * *warm right after the first.  Under TCG on a loaded host they differ
+ * several times over; both are reported (benchmarks.rst).
+ */
+static int cpu_faults(int mfd, int64_t *first, int64_t *warm)
+{
+	int ret = cpu_fault(mfd, first);
+
+	return ret ? ret : cpu_fault(mfd, warm);
+}
+
 static int nop_round_trip(int64_t *ns)
 {
 	uint64_t fence;
@@ -509,15 +525,15 @@ static int bench_latency(FILE *samples)
 		{ .name = "gup", .id = DRM_HMIRROR_BACKEND_GUP },
 		{ .name = "hmm", .id = DRM_HMIRROR_BACKEND_HMM },
 	};
-	struct series nop = { 0 }, cpu = { 0 };
-	struct dist dn, dc;
+	struct series nop = { 0 }, cpu = { 0 }, warm = { 0 };
+	struct dist dn, dc, dw;
 	int mfd = populated_memfd(1), ret = 0;
 
 	if (mfd < 0)
 		return -errno;
 	for (unsigned int i = 0; i < iters + WARMUP && !ret; i++) {
 		bool keep = i >= WARMUP;
-		int64_t tn = 0, tc = 0;
+		int64_t tn = 0, tc = 0, tw = 0;
 
 		/* Rotate the order so no part always follows another. */
 		for (unsigned int k = 0; k < 4 && !ret; k++) {
@@ -530,17 +546,18 @@ static int bench_latency(FILE *samples)
 				ret = fault_pair(&be[(i + k) % 4 - 1], mfd, keep);
 				break;
 			case 3:
-				ret = cpu_fault(mfd, &tc);
+				ret = cpu_faults(mfd, &tc, &tw);
 				break;
 			}
 		}
 		if (ret || !keep)
 			continue;
-		if (push(&nop, tn) || push(&cpu, tc))
+		if (push(&nop, tn) || push(&cpu, tc) || push(&warm, tw))
 			ret = -ENOMEM;
 		for (int j = 0; j < 2; j++)
 			if (be[j].last_fault >= 0 &&
-			    (push(&be[j].cpu_same_iter, tc) || push(&be[j].nop_same_iter, tn)))
+			    (push(&be[j].cpu_same_iter, tc) || push(&be[j].warm_same_iter, tw) ||
+			     push(&be[j].nop_same_iter, tn)))
 				ret = -ENOMEM;
 	}
 	close(mfd);
@@ -549,19 +566,24 @@ static int bench_latency(FILE *samples)
 	/* One block per backend: gnuplot's smooth wants them contiguous. */
 	for (int j = 0; j < 2 && samples; j++)
 		for (size_t k = 0; k < be[j].fault.n; k++)
-			fprintf(samples, "%s %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 "\n",
-				be[j].name, be[j].fault.v[k], be[j].cpu_same_iter.v[k],
-				be[j].mirrored.v[k], be[j].nop_same_iter.v[k]);
+			fprintf(samples, "%s %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64
+				" %" PRId64 "\n", be[j].name, be[j].fault.v[k],
+				be[j].cpu_same_iter.v[k], be[j].mirrored.v[k],
+				be[j].nop_same_iter.v[k], be[j].warm_same_iter.v[k]);
 
 	dn = summarize(&nop);
 	dc = summarize(&cpu);
+	dw = summarize(&warm);
 	printf("4 KiB latency, %u iterations after %u warm-up ones, each: NOP, gup pair, hmm pair, "
-	       "CPU fault (order rotated)\n", iters, WARMUP);
-	print_dist("baseline: CPU minor fault", &dc, 0);
+	       "2 CPU faults (order rotated)\n", iters, WARMUP);
+	print_dist("baseline: CPU minor fault, after device work", &dc, 0);
+	print_dist("  CPU minor fault, warm (right after that)", &dw, 0);
 	print_dist("NOP round trip (SUBMIT_NOP, WAIT, 1 NOP)", &dn, dc.p50);
-	print_histogram("CPU minor fault", &cpu);
+	print_histogram("CPU minor fault after device work", &cpu);
+	print_histogram("CPU minor fault, warm", &warm);
 	fprintf(json, "  \"latency\": {\n    ");
 	json_dist("cpu_minor_fault", &dc, ",\n    ");
+	json_dist("cpu_minor_fault_warm", &dw, ",\n    ");
 	json_dist("nop_round_trip", &dn, ",\n");
 	for (int j = 0; j < 2; j++) {
 		report_backend(&be[j], dc.p50);
@@ -577,7 +599,13 @@ static int bench_latency(FILE *samples)
 		ratio.fault_hmm_vs_cpu_fault = div_or_nan(h.p50, dc.p50);
 		ratio.fault_cost_vs_cpu_fault = div_or_nan(gc.p50, dc.p50);
 		ratio.fault_cost_hmm_vs_cpu_fault = div_or_nan(hc.p50, dc.p50);
-		SUMMARY("CPU minor fault, 4 KiB page-cache page         %9.1f us", dc.p50 / 1e3);
+		ratio.nop_vs_cpu_fault_warm = div_or_nan(dn.p50, dw.p50);
+		ratio.fault_vs_cpu_fault_warm = div_or_nan(g.p50, dw.p50);
+		ratio.fault_cost_vs_cpu_fault_warm = div_or_nan(gc.p50, dw.p50);
+		SUMMARY("CPU minor fault, 4 KiB page-cache page         %9.1f us  (warm: %.1f us; "
+			"device x against warm: NOP %.1f, fault %.1f, fault cost %.1f)",
+			dc.p50 / 1e3, dw.p50 / 1e3, ratio.nop_vs_cpu_fault_warm,
+			ratio.fault_vs_cpu_fault_warm, ratio.fault_cost_vs_cpu_fault_warm);
 		SUMMARY("NOP round trip                                 %9.1f us  x%.2f",
 			dn.p50 / 1e3, ratio.nop_vs_cpu_fault);
 		SUMMARY("device fault, gup: end to end                  %9.1f us  x%.2f",
@@ -598,12 +626,14 @@ static int bench_latency(FILE *samples)
 		series_free(&be[j].cost);
 		series_free(&be[j].mirrored_sc);
 		series_free(&be[j].cpu_same_iter);
+		series_free(&be[j].warm_same_iter);
 		series_free(&be[j].nop_same_iter);
 		for (int s = 0; s < ST_COUNT; s++)
 			series_free(&be[j].stage[s]);
 	}
 	series_free(&nop);
 	series_free(&cpu);
+	series_free(&warm);
 	return 0;
 }
 
@@ -1101,6 +1131,7 @@ static int bench_copy(void)
 	struct series dev = { 0 }, busy = { 0 }, cpu = { 0 };
 	uint8_t *src, *dst;
 	unsigned int faulted = 0;
+	long src_thp_kb, dst_thp_kb;
 	int ret = 0;
 
 	src = mmap(NULL, COPY_LEN, PROT_READ | PROT_WRITE,
@@ -1116,6 +1147,9 @@ static int bench_copy(void)
 	ret = hmirror_prefetch(dev_fd, (uintptr_t)src, COPY_LEN, 0);
 	if (!ret)
 		ret = hmirror_prefetch(dev_fd, (uintptr_t)dst, COPY_LEN, 1);
+	/* THPs let the device map 2 MiB at a time: say how much was. */
+	src_thp_kb = smaps_kb(src, "AnonHugePages");
+	dst_thp_kb = smaps_kb(dst, "AnonHugePages");
 	for (unsigned int i = 0; i < reps && !ret; i++) {
 		for (unsigned int k = 0; k < 2 && !ret; k++) {
 			int64_t t0 = now_ns();
@@ -1144,16 +1178,18 @@ static int bench_copy(void)
 		struct dist dd = summarize(&dev), db = summarize(&busy), dc = summarize(&cpu);
 
 		ratio.copy_64m_guest_memcpy_vs_device = div_or_nan(dc.p50, dd.p50);
-		printf("COPY of 64 MiB already mirrored (p50 of %u; %u device copies faulted):\n",
-		       reps, faulted);
+		printf("COPY of 64 MiB already mirrored (p50 of %u; %u device copies faulted; "
+		       "THP-backed: source %ld KiB, destination %ld KiB):\n", reps, faulted,
+		       src_thp_kb, dst_thp_kb);
 		printf("  device COPY, end to end   %8.2f GiB/s (%.1f ms)\n", gib_s(dd.p50),
 		       dd.p50 / 1e6);
 		printf("  device busy (fetch->done) %8.2f GiB/s (%.1f ms)\n", gib_s(db.p50),
 		       db.p50 / 1e6);
 		printf("  baseline: in-guest memcpy %8.2f GiB/s (%.1f ms)\n", gib_s(dc.p50),
 		       dc.p50 / 1e6);
-		fprintf(json, "  \"copy_64m\": {\"reps\": %u, \"device_copies_faulted\": %u, ",
-			reps, faulted);
+		fprintf(json, "  \"copy_64m\": {\"reps\": %u, \"device_copies_faulted\": %u, "
+			"\"src_anon_huge_kb\": %ld, \"dst_anon_huge_kb\": %ld, ", reps, faulted,
+			src_thp_kb, dst_thp_kb);
 		json_num("device_gib_s", gib_s(dd.p50), ", ");
 		json_num("device_busy_gib_s", gib_s(db.p50), ", ");
 		json_num("guest_memcpy_gib_s", gib_s(dc.p50), ",\n    ");
@@ -1176,75 +1212,50 @@ out:
 
 /* ---- the test_hmm ABI: hmirror's compat node or the kernel's test_hmm --- */
 
-struct compat_result {
-	char label[32];
-	size_t n;
-	int64_t fault, mirrored, cost, cpu;
-};
-
-/* Earlier results from @path ("label n fault mirrored cost cpu" lines). */
-static unsigned int compat_load(const char *path, struct compat_result *out,
-				unsigned int max)
-{
-	FILE *f = fopen(path, "re");
-	unsigned int n = 0;
-
-	if (!f)
-		return 0;
-	while (n < max && fscanf(f, "%31s %zu %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64,
-				 out[n].label, &out[n].n, &out[n].fault, &out[n].mirrored,
-				 &out[n].cost, &out[n].cpu) == 6)
-		n++;
-	fclose(f);
-	return n;
-}
-
-static void compat_json(const struct compat_result *r, const char *tail)
-{
-	fprintf(json, "    \"%s\": {\"n\": %zu, \"fault_p50_ns\": %" PRId64
-		", \"mirrored_p50_ns\": %" PRId64 ", \"fault_cost_p50_ns\": %" PRId64
-		", \"cpu_minor_fault_p50_ns\": %" PRId64 "}%s", r->label, r->n, r->fault,
-		r->mirrored, r->cost, r->cpu, tail);
-}
+/* The two columns of the comparison, as the -L labels name them. */
+static const char *const compat_cols[2] = { "hmirror", "test_hmm" };
 
 /*
  * The single-page fault through the test_hmm ABI: READ of one page of a
  * fresh mapping of a page-cache page (one fault), READ again (mirrored),
- * beside the CPU's minor fault; per iteration, order alternating.  The
- * figures are appended to @state; when it holds a "hmirror" and a
- * "test_hmm" column, the comparison is printed and written as JSON.
+ * and the CPU's minor faults (cpu_faults()), per iteration, order
+ * alternating.  The bounce buffer stays mapped (and, on hmirror,
+ * mirrored) throughout.  The samples are appended to @state as "label
+ * fault mirrored cpu cpu_warm" lines, so
+ * a column can be measured in several rounds (the caller alternates the
+ * two) and compat_report() compares them.
  */
 static int bench_compat(const char *node, const char *label, const char *state)
 {
-	struct series fault = { 0 }, mir = { 0 }, cost = { 0 }, cpu = { 0 };
-	struct compat_result res = { 0 }, all[8];
+	struct series fault = { 0 }, mir = { 0 }, cost = { 0 }, cpu = { 0 }, warm = { 0 };
 	size_t dropped = 0;
-	uint8_t *bounce = NULL;
+	uint8_t *bounce = MAP_FAILED;
 	int fd, mfd = -1, ret = 0;
-	unsigned int n;
+	FILE *out = NULL;
 
 	fd = open(node, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
+		ret = -errno;
 		fprintf(stderr, "hmirror-bench: %s: %s\n", node, strerror(errno));
-		return -errno;
+		return ret;
 	}
 	mfd = populated_memfd(1);
 	bounce = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (mfd < 0 || bounce == MAP_FAILED) {
+	out = fopen(state, "ae");
+	if (mfd < 0 || bounce == MAP_FAILED || !out) {
 		ret = -errno;
 		goto out;
 	}
 	for (unsigned int i = 0; i < iters + WARMUP && !ret; i++) {
+		int64_t tf = -1, tm = -1, tc = -1, tw = -1, t0, t1, t2;
+
 		for (unsigned int k = 0; k < 2 && !ret; k++) {
 			uint64_t f1 = 0, f2 = 0;
-			int64_t t0, t1, t2;
 			uint8_t *p;
 
 			if ((i + k) % 2) {
-				ret = cpu_fault(mfd, &t0);
-				if (!ret && i >= WARMUP)
-					ret = push(&cpu, t0);
+				ret = cpu_faults(mfd, &tc, &tw);
 				continue;
 			}
 			p = map_fd(mfd, PAGE);
@@ -1262,89 +1273,43 @@ static int bench_compat(const char *node, const char *label, const char *state)
 			munmap(p, PAGE);
 			if (!ret && bounce[PAGE - 1] != 0x5a)
 				ret = -EIO;
-			if (ret || i < WARMUP)
-				continue;
-			if (f1 != 1 || f2 != 0) {
-				dropped++;
-				continue;
+			if (!ret && f1 == 1 && f2 == 0) {
+				tf = t1 - t0;
+				tm = t2 - t1;
 			}
-			if (push(&fault, t1 - t0) || push(&mir, t2 - t1) ||
-			    push(&cost, (t1 - t0) - (t2 - t1)))
-				ret = -ENOMEM;
 		}
+		if (ret || i < WARMUP)
+			continue;
+		if (push(&cpu, tc) || push(&warm, tw))
+			ret = -ENOMEM;
+		if (tf < 0) {
+			dropped++;
+			continue;
+		}
+		if (push(&fault, tf) || push(&mir, tm) || push(&cost, tf - tm))
+			ret = -ENOMEM;
+		fprintf(out, "%s %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 "\n", label,
+			tf, tm, tc, tw);
 	}
 	if (ret)
 		goto out;
 	{
 		struct dist df = summarize(&fault), dm = summarize(&mir);
 		struct dist dc = summarize(&cost), du = summarize(&cpu);
+		struct dist dw = summarize(&warm);
 
 		printf("test_hmm ABI on %s (%s): READ of 1 page, %zu samples (%zu dropped: "
 		       "not 1 then 0 faults)\n", node, label, df.n, dropped);
-		print_dist("baseline: CPU minor fault", &du, 0);
+		print_dist("baseline: CPU minor fault, after device work", &du, 0);
+		print_dist("  CPU minor fault, warm (right after that)", &dw, 0);
 		print_dist("READ, fault, end to end", &df, du.p50);
 		print_dist("READ, page already mirrored", &dm, du.p50);
 		print_dist("fault cost (per sample: fault - mirrored)", &dc, du.p50);
-		snprintf(res.label, sizeof(res.label), "%s", label);
-		res.n = df.n;
-		res.fault = df.p50;
-		res.mirrored = dm.p50;
-		res.cost = dc.p50;
-		res.cpu = du.p50;
-	}
-	if (state) {
-		FILE *f = fopen(state, "ae");
-
-		if (!f || fprintf(f, "%s %zu %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 "\n",
-				  res.label, res.n, res.fault, res.mirrored, res.cost,
-				  res.cpu) < 0) {
-			ret = -EIO;
-			if (f)
-				fclose(f);
-			goto out;
-		}
-		fclose(f);
-		n = compat_load(state, all, 8);
-		{
-			const struct compat_result *h = NULL, *t = NULL;
-
-			for (unsigned int i = 0; i < n; i++) {
-				if (!strcmp(all[i].label, "hmirror"))
-					h = &all[i];
-				if (!strcmp(all[i].label, "test_hmm"))
-					t = &all[i];
-			}
-			if (h && t) {
-				double e2e = div_or_nan(h->fault, t->fault);
-				double fc = div_or_nan(h->cost, t->cost);
-				double norm = div_or_nan(div_or_nan(h->fault, h->cpu),
-							 div_or_nan(t->fault, t->cpu));
-
-				printf("single-page fault through the test_hmm ABI, p50 (us):\n");
-				printf("  %-30s %10s %10s %7s\n", "", "hmirror", "test_hmm", "ratio");
-				printf("  %-30s %10.1f %10.1f %7.2f\n", "READ with a fault",
-				       h->fault / 1e3, t->fault / 1e3, e2e);
-				printf("  %-30s %10.1f %10.1f %7.2f\n", "READ, page mirrored",
-				       h->mirrored / 1e3, t->mirrored / 1e3,
-				       div_or_nan(h->mirrored, t->mirrored));
-				printf("  %-30s %10.1f %10.1f %7.2f\n", "fault cost",
-				       h->cost / 1e3, t->cost / 1e3, fc);
-				printf("  %-30s %10.1f %10.1f %7.2f\n", "CPU minor fault (same run)",
-				       h->cpu / 1e3, t->cpu / 1e3, div_or_nan(h->cpu, t->cpu));
-				printf("  fault vs test_hmm, each over its own run's CPU fault: x%.2f\n",
-				       norm);
-				fprintf(json, "{\n  \"test_hmm_abi\": {\n");
-				compat_json(h, ",\n");
-				compat_json(t, "\n  },\n");
-				fprintf(json, "  \"ratios\": {");
-				json_num("fault_vs_test_hmm", e2e, ", ");
-				json_num("fault_cost_vs_test_hmm", fc, ", ");
-				json_num("fault_vs_test_hmm_cpu_normalised", norm, "}\n}\n");
-			}
-		}
 	}
 out:
-	if (bounce && bounce != MAP_FAILED)
+	if (out && fclose(out) && !ret)
+		ret = -EIO;
+	if (bounce != MAP_FAILED)
 		munmap(bounce, PAGE);
 	if (mfd >= 0)
 		close(mfd);
@@ -1353,6 +1318,78 @@ out:
 	series_free(&mir);
 	series_free(&cost);
 	series_free(&cpu);
+	series_free(&warm);
+	return ret;
+}
+
+/* The two columns from @state, their ratios on stdout and as JSON. */
+static int compat_report(const char *state)
+{
+	/* fault, mirrored, cost, cpu, cpu warm */
+	struct series col[2][5] = { 0 };
+	struct dist d[2][5];
+	char label[32];
+	int64_t tf, tm, tc, tw;
+	double e2e, fc, norm;
+	FILE *f = fopen(state, "re");
+	int ret = 0;
+
+	if (!f) {
+		fprintf(stderr, "hmirror-bench: %s: %s\n", state, strerror(errno));
+		return -errno;
+	}
+	while (!ret && fscanf(f, "%31s %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64,
+			      label, &tf, &tm, &tc, &tw) == 5) {
+		for (int c = 0; c < 2; c++)
+			if (!strcmp(label, compat_cols[c]) &&
+			    (push(&col[c][0], tf) || push(&col[c][1], tm) ||
+			     push(&col[c][2], tf - tm) || push(&col[c][3], tc) ||
+			     push(&col[c][4], tw)))
+				ret = -ENOMEM;
+	}
+	fclose(f);
+	for (int c = 0; c < 2; c++)
+		for (int k = 0; k < 5; k++)
+			d[c][k] = summarize(&col[c][k]);
+	if (!ret && (!d[0][0].n || !d[1][0].n)) {
+		fprintf(stderr, "hmirror-bench: %s lacks the %s column\n", state,
+			d[0][0].n ? compat_cols[1] : compat_cols[0]);
+		ret = -ENODATA;
+	}
+	if (!ret) {
+		static const char *const rows[5] = {
+			"READ with a fault", "READ, page mirrored", "fault cost",
+			"CPU fault after device work", "CPU fault, warm",
+		};
+
+		e2e = div_or_nan(d[0][0].p50, d[1][0].p50);
+		fc = div_or_nan(d[0][2].p50, d[1][2].p50);
+		norm = div_or_nan(div_or_nan(d[0][0].p50, d[0][3].p50),
+				  div_or_nan(d[1][0].p50, d[1][3].p50));
+		printf("single-page fault through the test_hmm ABI, p50 (us) of %zu vs %zu samples:\n",
+		       d[0][0].n, d[1][0].n);
+		printf("  %-30s %10s %10s %7s\n", "", "hmirror", "test_hmm", "ratio");
+		for (int k = 0; k < 5; k++)
+			printf("  %-30s %10.1f %10.1f %7.2f\n", rows[k], d[0][k].p50 / 1e3,
+			       d[1][k].p50 / 1e3, div_or_nan(d[0][k].p50, d[1][k].p50));
+		printf("  READ with a fault, each over its own rounds' CPU fault: x%.2f\n", norm);
+		fprintf(json, "{\n  \"test_hmm_abi\": {\n");
+		for (int c = 0; c < 2; c++) {
+			fprintf(json, "    \"%s\": {", compat_cols[c]);
+			json_dist("read_fault", &d[c][0], ", ");
+			json_dist("read_mirrored", &d[c][1], ", ");
+			json_dist("fault_cost", &d[c][2], ", ");
+			json_dist("cpu_minor_fault", &d[c][3], ", ");
+			json_dist("cpu_minor_fault_warm", &d[c][4], c ? "}\n  },\n" : "},\n");
+		}
+		fprintf(json, "  \"ratios\": {");
+		json_num("fault_vs_test_hmm", e2e, ", ");
+		json_num("fault_cost_vs_test_hmm", fc, ", ");
+		json_num("fault_vs_test_hmm_cpu_normalised", norm, "}\n}\n");
+	}
+	for (int c = 0; c < 2; c++)
+		for (int k = 0; k < 5; k++)
+			series_free(&col[c][k]);
 	return ret;
 }
 
@@ -1366,6 +1403,9 @@ static void write_ratios(void)
 	json_num("fault_hmm_vs_cpu_fault", ratio.fault_hmm_vs_cpu_fault, ",\n    ");
 	json_num("fault_cost_vs_cpu_fault", ratio.fault_cost_vs_cpu_fault, ",\n    ");
 	json_num("fault_cost_hmm_vs_cpu_fault", ratio.fault_cost_hmm_vs_cpu_fault, ",\n    ");
+	json_num("nop_vs_cpu_fault_warm", ratio.nop_vs_cpu_fault_warm, ",\n    ");
+	json_num("fault_vs_cpu_fault_warm", ratio.fault_vs_cpu_fault_warm, ",\n    ");
+	json_num("fault_cost_vs_cpu_fault_warm", ratio.fault_cost_vs_cpu_fault_warm, ",\n    ");
 	json_num("munmap_1page_mirrored_vs_not", ratio.munmap_vs_not[0], ",\n    ");
 	json_num("munmap_16pages_mirrored_vs_not", ratio.munmap_vs_not[1], ",\n    ");
 	json_num("munmap_256pages_mirrored_vs_not", ratio.munmap_vs_not[2], ",\n    ");
@@ -1379,10 +1419,12 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: hmirror-bench [-n ITERATIONS] [-j JSON] [-H SAMPLES]\n"
-		"       hmirror-bench -C NODE -L LABEL [-n ITERATIONS] [-c STATE] [-j JSON]\n"
+		"       hmirror-bench -C NODE -L LABEL -c STATE [-n ITERATIONS]\n"
+		"       hmirror-bench -c STATE [-j JSON]\n"
 		"  -C: the single-page fault through the test_hmm ABI of NODE\n"
-		"      (/dev/hmm_dmirror0); LABEL \"hmirror\" or \"test_hmm\"; the figures\n"
-		"      go to STATE, and once it holds both, their comparison to JSON\n");
+		"      (/dev/hmm_dmirror0), LABEL \"hmirror\" or \"test_hmm\" (which\n"
+		"      serves it); the samples are appended to STATE.  -c alone:\n"
+		"      compare the two columns STATE holds\n");
 }
 
 int main(int argc, char **argv)
@@ -1417,7 +1459,8 @@ int main(int argc, char **argv)
 			return opt == 'h' ? 0 : 2;
 		}
 	}
-	if (optind != argc || (node && !label) || (!node && (label || state))) {
+	if (optind != argc || (node && (!label || !state)) || (!node && label) ||
+	    (label && strcmp(label, compat_cols[0]) && strcmp(label, compat_cols[1]))) {
 		usage();
 		return 2;
 	}
@@ -1432,8 +1475,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hmirror-bench: cannot write output files\n");
 		return 1;
 	}
-	if (node) {
-		ret = bench_compat(node, label, state);
+	if (state) {
+		ret = node ? bench_compat(node, label, state) : compat_report(state);
 		fclose(json);
 		if (ret)
 			fprintf(stderr, "hmirror-bench: failed: %s\n", strerror(-ret));
