@@ -1125,20 +1125,43 @@ static double gib_s(int64_t ns)
 	return ns > 0 ? (double)COPY_LEN / ns * 1e9 / (1u << 30) : NAN;
 }
 
+/*
+ * The source and destination: 2 MiB-aligned, populated, kept apart by an
+ * inaccessible 2 MiB so they stay two mappings (smaps tells their THPs).
+ */
+static uint8_t *map_copy_buffers(uint8_t **src, uint8_t **dst)
+{
+	size_t span = 2 * COPY_LEN + 3 * HUGE_2M;
+	uint8_t *raw = mmap(NULL, span, PROT_NONE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uint8_t *base;
+
+	if (raw == MAP_FAILED)
+		return NULL;
+	base = (uint8_t *)(((uintptr_t)raw + HUGE_2M - 1) & ~(HUGE_2M - 1));
+	*src = base;
+	*dst = base + COPY_LEN + HUGE_2M;
+	if (mmap(*src, COPY_LEN, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_POPULATE, -1, 0) == MAP_FAILED ||
+	    mmap(*dst, COPY_LEN, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_POPULATE, -1, 0) == MAP_FAILED) {
+		munmap(raw, span);
+		return NULL;
+	}
+	return raw;
+}
+
 static int bench_copy(void)
 {
 	unsigned int reps = iters / 60 > 5 ? iters / 60 : 5;
 	struct series dev = { 0 }, busy = { 0 }, cpu = { 0 };
-	uint8_t *src, *dst;
+	uint8_t *raw, *src, *dst;
 	unsigned int faulted = 0;
 	long src_thp_kb, dst_thp_kb;
 	int ret = 0;
 
-	src = mmap(NULL, COPY_LEN, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	dst = mmap(NULL, COPY_LEN, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (src == MAP_FAILED || dst == MAP_FAILED) {
+	raw = map_copy_buffers(&src, &dst);
+	if (!raw) {
 		ret = -errno;
 		goto out;
 	}
@@ -1200,10 +1223,8 @@ static int bench_copy(void)
 			"%.2f GiB/s", gib_s(dd.p50), gib_s(dc.p50));
 	}
 out:
-	if (src != MAP_FAILED)
-		munmap(src, COPY_LEN);
-	if (dst != MAP_FAILED)
-		munmap(dst, COPY_LEN);
+	if (raw)
+		munmap(raw, 2 * COPY_LEN + 3 * HUGE_2M);
 	series_free(&dev);
 	series_free(&busy);
 	series_free(&cpu);
