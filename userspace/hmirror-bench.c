@@ -5,10 +5,11 @@
  * is the same work).
  *
  *  latency   per iteration, in rotating order: a NOP round trip; with the
- *            gup and then the hmm backend, a CHECKSUM of 8 bytes on a fresh
- *            mapping of a page-cache page (one device fault) and the same
- *            command again on the now mirrored page; the CPU's minor fault
- *            on a fresh mapping of the same page.  Fault cost = fault -
+ *            gup backend, and with the hmm one, a CHECKSUM of 8 bytes on a
+ *            fresh mapping of a page-cache page (one device fault) and the
+ *            same command again on the now mirrored page; two CPU minor
+ *            faults on fresh mappings of the same page (the first after
+ *            device work, the second warm).  Fault cost = fault -
  *            mirrored, per sample; each fault split into stages that sum
  *            to its end-to-end time.
  *  batch     CHECKSUM of 1 .. 512 pages of a fresh mapping (one fault) and
@@ -20,7 +21,8 @@
  *            unrelated memory
  *  copy      device COPY of 64 MiB already mirrored against memcpy
  *  compat    (-C NODE) the single-page fault through the test_hmm ABI, for
- *            hmirror's compat node and the kernel's test_hmm in turn
+ *            hmirror's compat node and the kernel's test_hmm in turn;
+ *            (-c STATE alone) their comparison
  *
  * Output: a report on stdout ending with a summary, JSON (-j) with a
  * "ratios" object, and latency samples (-H) for tests/plot-latency.gp.
@@ -281,7 +283,7 @@ static long smaps_kb(const void *addr, const char *field)
 {
 	FILE *f = fopen("/proc/self/smaps", "re");
 	size_t flen = strlen(field);
-	char line[512];
+	char line[4096];
 	bool ours = false;
 	long kb = -1;
 

@@ -35,7 +35,10 @@ serve_dmirror() { # hmirror|test_hmm
 # over the rounds weighs on both columns alike.  hmirror is bound after.
 test_hmm_reference() { # iterations
 	rm -f /tmp/compat.txt /tmp/compat.json
-	bdfs=$(ls /sys/bus/pci/drivers/hmirror | grep '^0000:')
+	bdfs=
+	for d in /sys/bus/pci/drivers/hmirror/0000:*; do
+		[ -e "$d" ] && bdfs="$bdfs ${d##*/}"
+	done
 	half=$((($1 + 1) / 2))
 	[ "$half" -ge 20 ] || half=20
 	ok=1
