@@ -219,3 +219,27 @@ uint64_t hmirror_checksum_cpu(const void *p, uint64_t len)
 	}
 	return h;
 }
+
+/* The test_hmm ABI: facts of lib/test_hmm_uapi.h. */
+struct dmirror_cmd {
+	uint64_t addr;
+	uint64_t ptr;
+	uint64_t npages;
+	uint64_t cpages;
+	uint64_t faults;
+};
+
+#define DMIRROR_IOCTL_READ	_IOWR('H', 0x00, struct dmirror_cmd)
+
+int hmirror_dmirror_read(int fd, uint64_t addr, void *buf, uint64_t npages,
+			 uint64_t *faults)
+{
+	struct dmirror_cmd c = {
+		.addr = addr, .ptr = (uintptr_t)buf, .npages = npages,
+	};
+	int ret = neg_errno(ioctl(fd, DMIRROR_IOCTL_READ, &c));
+
+	if (faults)
+		*faults = c.faults;
+	return ret;
+}

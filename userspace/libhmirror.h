@@ -131,4 +131,15 @@ int hmirror_get_ctx_stats(int fd, struct drm_hmirror_ctx_stats *st);
  */
 uint64_t hmirror_checksum_cpu(const void *p, uint64_t len);
 
+/*
+ * hmirror_dmirror_read - READ through the kernel's test_hmm ioctl ABI
+ * (lib/test_hmm_uapi.h), which hmirror's compat nodes /dev/hmm_dmirror0-1
+ * speak too: the device copies @npages pages at @addr into @buf
+ * @fd: an open /dev/hmm_dmirrorN (hmirror's or test_hmm's)
+ * @faults: out (may be NULL): the faults the mirror counted for the call
+ * Returns: 0 or -errno.
+ */
+int hmirror_dmirror_read(int fd, uint64_t addr, void *buf, uint64_t npages,
+			 uint64_t *faults);
+
 #endif /* LIBHMIRROR_H */
