@@ -216,7 +216,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 }
 
 struct ctx {
-	struct hmdev dev;
+	struct hmdev *dev;
 	struct guest_ram ram;
 	/*
 	 * The engine threads raise interrupts while the event loop may be
@@ -325,7 +325,9 @@ static void guard_ram(struct ctx *c, int log_fd)
 	guard.ram = &c->ram;
 	guard.ram_lo = (uintptr_t)c->ram.base;
 	guard.ram_hi = guard.ram_lo + c->ram.total;
-	guard.dev_status = &c->dev.regs->dev_status;
+	/* where the ABI puts it: the handler cannot ask the device */
+	guard.dev_status = &((struct hmirror_regs *)
+			     ((uint8_t *)c->bar + HMIRROR_REGS_OFF))->dev_status;
 	guard.log_fd = log_fd;
 	guard.irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);	/* placeholder */
 	if (guard.irq_fd < 0)
@@ -416,7 +418,7 @@ static void drop_client(struct ctx *c)
 
 static void cleanup(struct ctx *c)
 {
-	hmdev_destroy(&c->dev);		/* engine threads joined */
+	hmdev_destroy(c->dev);		/* engine threads joined */
 	signal(SIGBUS, SIG_DFL);	/* nobody touches guest RAM any more */
 	ivsh_server_close(&c->srv);	/* also unlinks the socket */
 	if (c->bar)
@@ -443,7 +445,7 @@ static int run(struct ctx *c)
 			if (errno == EINTR)
 				continue;
 			hm_log_lifecycle("epoll_wait: %s", strerror(errno));
-			hmdev_shutdown(&c->dev);
+			hmdev_shutdown(c->dev);
 			return 1;
 		}
 		for (i = 0; i < n; i++) {
@@ -460,7 +462,7 @@ static int run(struct ctx *c)
 				pthread_mutex_unlock(&c->srv_mu);
 				if (r == IVSH_CLIENT_GONE) {
 					hm_log_lifecycle("client disconnected, exiting");
-					hmdev_shutdown(&c->dev);
+					hmdev_shutdown(c->dev);
 					return 0;
 				}
 				if (r == IVSH_NOT_QEMU) {
@@ -475,7 +477,7 @@ static int run(struct ctx *c)
 					break;
 				hm_log_lifecycle("signal %u (%s), shutting down", si.ssi_signo,
 				       strsignal((int)si.ssi_signo));
-				hmdev_shutdown(&c->dev);
+				hmdev_shutdown(c->dev);
 				return 0;
 			case EV_TIMER:
 				if (read(c->tfd, &cnt, sizeof(cnt)) != sizeof(cnt))
@@ -483,13 +485,13 @@ static int run(struct ctx *c)
 				/* first: a client that just completed its handshake
 				 * gets the interrupts this tick may raise */
 				poll_pending(c, false);
-				hmdev_tick(&c->dev);
+				hmdev_tick(c->dev);
 				break;
 			default:
 				v = (unsigned)(tag - EV_DOORBELL0);
 				cnt = ivsh_server_doorbell_read(&c->srv, v);
 				if (cnt)
-					hmdev_doorbell_n(&c->dev, v, cnt);
+					hmdev_doorbell_n(c->dev, v, cnt);
 				break;
 			}
 		}
@@ -559,12 +561,13 @@ int main(int argc, char **argv)
 		die("bad configuration: layout does not fit");
 	make_bar(&c, (size_t)size);
 	pthread_mutex_init(&c.srv_mu, NULL);
-	if (hmdev_init(&c.dev, &o.cfg, c.bar, c.bar_size, &c.ram, raise_irq, &c,
-		       err, sizeof(err)))
+	c.dev = hmdev_create(&o.cfg, c.bar, c.bar_size, &c.ram, raise_irq, &c,
+			     err, sizeof(err));
+	if (!c.dev)
 		die("device init: %s", err);
 	guard_ram(&c, fileno(hm_log_file ? hm_log_file : stderr));
 	/* Threads inherit the blocked stop signals: signalfd gets them. */
-	if (hmdev_start(&c.dev))
+	if (hmdev_start(c.dev))
 		die("cannot start the engine threads");
 
 	if (ivsh_server_listen(&c.srv, o.socket, c.shm_fd, HMIRROR_NUM_VECTORS,
@@ -583,7 +586,7 @@ int main(int argc, char **argv)
 
 	hm_log_lifecycle("listening on %s: BAR2 %zu KiB, %u queues, RAM %llu MiB in %u file(s), "
 	       "%llu MiB below 4 GiB",
-	       o.socket, c.bar_size >> 10, c.dev.num_queues,
+	       o.socket, c.bar_size >> 10, 1 + o.cfg.engines,
 	       (unsigned long long)(c.ram.total >> 20), c.ram.nfiles,
 	       (unsigned long long)(c.ram.below_4g >> 20));
 	if (o.ready_fd >= 0) {

@@ -27,6 +27,7 @@
 
 #include "guest_ram.h"
 #include "hmdev.h"
+#include "hmdev_internal.h"
 #include "log.h"
 
 #define RAM_SIZE	(4ull << 20)
@@ -610,6 +611,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	check_queues();
 	hmdev_shutdown(&dev);
-	hmdev_destroy(&dev);
+	hmdev_fini(&dev);
 	return 0;
 }

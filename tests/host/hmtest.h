@@ -10,6 +10,7 @@
 
 #include "guest_ram.h"
 #include "hmdev.h"
+#include "hmdev_internal.h"
 #include "log.h"
 
 struct fakedev {
@@ -101,7 +102,7 @@ static inline int fakedev_init(struct fakedev *f, const struct hmdev_config *cfg
 
 static inline void fakedev_free(struct fakedev *f)
 {
-	hmdev_destroy(&f->dev);
+	hmdev_fini(&f->dev);
 	free(f->bar);
 	f->bar = NULL;
 	if (f->ram.reserve)

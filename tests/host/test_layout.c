@@ -229,7 +229,7 @@ TEST(bar_too_small_rejected)
 	/* exactly the layout is enough; bar_size says what was given */
 	EXPECT_EQ(0, hmdev_init(&dev, &cfg, bar, end, NULL, NULL, NULL, NULL, 0));
 	EXPECT_EQ(end, ((struct hmirror_header *)bar)->bar_size);
-	hmdev_destroy(&dev);
+	hmdev_fini(&dev);
 	free(bar);
 }
 
