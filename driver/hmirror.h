@@ -153,6 +153,8 @@ struct hmirror_slot {
  * @progress_seen: last value of regs->progress the driver saw
  * @progress_stamp: jiffies when it last moved or nothing was owed
  * @wait_ewma_ns: moving average of a polling waiter's wait (hybrid polling)
+ * @pollers: waiters spinning on the queue now; mirrored to regs->drv_polling
+ *	(0 or 1) so that the device may skip its interrupts
  * @wq: waiters for completions, faults or room
  */
 struct hmirror_queue {
@@ -173,6 +175,7 @@ struct hmirror_queue {
 	u64 progress_seen;
 	unsigned long progress_stamp;
 	u64 wait_ewma_ns;
+	u32 pollers;
 	wait_queue_head_t wq;
 };
 
@@ -224,6 +227,8 @@ enum hmirror_flags {
  * @va_bits: the device's virtual address width (48 or 57)
  * @va_end: first user address the device cannot translate
  * @huge: the device takes 2 MiB leaves
+ * @poll_hints: the device has FEAT_POLL: it tells when it needs no doorbell
+ *	and skips interrupts while a waiter spins
  * @regs: global registers in BAR2
  * @queues: one per device queue
  * @num_queues: queues in use (management + engines)
@@ -242,6 +247,7 @@ enum hmirror_flags {
  *	removed device), to release what it could reach
  * @irqs: interrupts handled per vector
  * @doorbells: doorbells rung
+ * @doorbells_skipped: doorbells not needed: the engine was awake (FEAT_POLL)
  * @cmds_submitted: commands queued
  * @cmds_completed: completions consumed
  * @nonblock_deferred: non-blockable invalidations handed to a worker
@@ -280,6 +286,7 @@ struct hmirror_device {
 	u32 va_bits;
 	u64 va_end;
 	bool huge;
+	bool poll_hints;
 	struct hmirror_regs __iomem *regs;
 	struct hmirror_queue queues[HMIRROR_MAX_QUEUES];
 	u32 num_queues;
@@ -296,6 +303,7 @@ struct hmirror_device {
 	void (*quiesced)(struct hmirror_device *hdev);
 	atomic64_t irqs[HMIRROR_NUM_VECTORS];
 	atomic64_t doorbells;
+	atomic64_t doorbells_skipped;
 	atomic64_t cmds_submitted;
 	atomic64_t cmds_completed;
 	atomic64_t nonblock_deferred;

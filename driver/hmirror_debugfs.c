@@ -45,8 +45,10 @@ static void hmirror_debugfs_device(struct seq_file *m,
 	seq_printf(m, "commands_submitted: %lld\ncommands_completed: %lld\n",
 		   atomic64_read(&hdev->cmds_submitted),
 		   atomic64_read(&hdev->cmds_completed));
-	seq_printf(m, "doorbells: %lld\nfaults_orphaned: %lld\n",
+	seq_printf(m, "doorbells: %lld\ndoorbells_skipped: %lld\n",
 		   atomic64_read(&hdev->doorbells),
+		   atomic64_read(&hdev->doorbells_skipped));
+	seq_printf(m, "faults_orphaned: %lld\n",
 		   atomic64_read(&hdev->faults_orphaned));
 	for (v = 0; v < HMIRROR_NUM_VECTORS; v++)
 		seq_printf(m, "irqs_%s: %lld\n", vec[v],

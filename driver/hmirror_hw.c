@@ -208,6 +208,7 @@ int hmirror_hw_check_header(struct hmirror_device *hdev)
 	hdev->va_bits = va_bits;
 	hdev->va_end = 1ull << va_bits;
 	hdev->huge = features & HMIRROR_FEAT_HUGE_2M;
+	hdev->poll_hints = features & HMIRROR_FEAT_POLL;
 	return 0;
 }
 
@@ -216,6 +217,27 @@ static void hmirror_doorbell(struct hmirror_device *hdev, u32 vector)
 	writel((HMIRROR_DEVICE_PEER << 16) | vector,
 	       hdev->regs_bar + IVSHMEM_REG_DOORBELL);
 	atomic64_inc(&hdev->doorbells);
+}
+
+/*
+ * Tell @q's engine about new work (@vector: HMIRROR_VEC_CQ for submissions
+ * and ring room, HMIRROR_VEC_FAULT for answers), written before this call.
+ * With FEAT_POLL an engine that is awake says so in dev_polling and looks
+ * at the rings again before it sleeps (clearing dev_polling first), so the
+ * full barrier between our ring store and that load is all it takes: one
+ * of the two sides sees the other's write.
+ */
+static void hmirror_queue_kick(struct hmirror_device *hdev,
+			       struct hmirror_queue *q, u32 vector)
+{
+	if (hdev->poll_hints) {
+		mb();	/* ring writes before the dev_polling load */
+		if (readl(&q->regs->dev_polling)) {
+			atomic64_inc(&hdev->doorbells_skipped);
+			return;
+		}
+	}
+	hmirror_doorbell(hdev, vector);
 }
 
 static void hmirror_wake_all(struct hmirror_device *hdev)
@@ -487,7 +509,7 @@ static void hmirror_hw_reap(struct hmirror_device *hdev, struct hmirror_queue *q
 		writel(q->cq_head, &q->regs->cq_head);
 		/* The device fetches only with CQ room: tell it there is. */
 		if (q->sq_tail != readl(&q->regs->sq_head))
-			hmirror_doorbell(hdev, HMIRROR_VEC_CQ);
+			hmirror_queue_kick(hdev, q, HMIRROR_VEC_CQ);
 	}
 out:
 	spin_unlock_irqrestore(&q->lock, irqflags);
@@ -506,7 +528,7 @@ static void __hmirror_hw_answer(struct hmirror_device *hdev, u32 qi,
 	/* The device matches the id, so the answer goes first. */
 	writel(answer, &a->answer);
 	writeq(f->fault_id, &a->fault_id);
-	hmirror_doorbell(hdev, HMIRROR_VEC_FAULT);
+	hmirror_queue_kick(hdev, &hdev->queues[qi], HMIRROR_VEC_FAULT);
 }
 
 /**
@@ -639,18 +661,37 @@ static bool hmirror_queue_stuck(struct hmirror_device *hdev,
 typedef bool (*hmirror_cond_fn)(struct hmirror_device *hdev,
 				struct hmirror_queue *q, const void *arg);
 
-/*
- * Hybrid polling.  Under emulation the device usually answers well before
- * its interrupt has been delivered and the waiter woken, so a waiter that
- * asks for it spins on the rings for a window before it sleeps.  The
- * window follows the queue's recent wait (twice its moving average); a
- * queue whose events come late only probes briefly, and nothing spins for
- * longer than poll_max_us (0: never).  Nothing spins with nothing to wait
- * for: idle costs nothing.
+/**
+ * DOC: Waiting and polling
+ *
+ * Under emulation the device usually answers well before its interrupt
+ * has been delivered and the waiter woken, so a waiter on a command's
+ * completion or fault (and a TLB invalidation's) first spins on the rings
+ * for a window: twice the queue's recent wait (a moving average), at most
+ * ``poll_max_us`` (module parameter, default 200; 0: never), and only
+ * ``poll_max_us / 8`` on a queue whose events come late.  Nothing spins
+ * with nothing to wait for: idle costs nothing.  Then it sleeps, waking on
+ * the interrupt or every poll slice (an interrupt can be lost).
+ *
+ * With the device's ``FEAT_POLL`` (ABI 2.1) a spinning waiter sets the
+ * queue's ``drv_polling`` (a count of spinners under the queue lock) and
+ * the device skips that queue's interrupts; a waiter that stops spinning
+ * clears it and reads the rings once more.  The device's engines may stay
+ * awake ``engine_poll_us`` (module parameter, default 0) after their work
+ * and say so in ``dev_polling``; a submission, a freed CQ slot or a fault
+ * answer written while it reads 1 (after a full barrier) rings no doorbell
+ * (``doorbells_skipped`` in ``STATS``).  Both spinners take CPU time from
+ * whoever makes the event they wait for: on a small host a spinning engine
+ * slows the vCPU servicing its fault.  ``hmirror-bench`` measures the three
+ * settings against each other (Documentation/benchmarks.rst).
  */
 static unsigned int poll_max_us = 200;
 module_param(poll_max_us, uint, 0644);
 MODULE_PARM_DESC(poll_max_us, "longest spin on the rings before a waiter sleeps, us (0: no polling)");
+
+static unsigned int engine_poll_us;
+module_param(engine_poll_us, uint, 0644);
+MODULE_PARM_DESC(engine_poll_us, "how long the device's engines stay awake after their work, us (0: sleep at once; the device caps it)");
 
 static u64 hmirror_poll_window(struct hmirror_queue *q)
 {
@@ -670,23 +711,69 @@ static void hmirror_poll_learn(struct hmirror_queue *q, u64 ns)
 	WRITE_ONCE(q->wait_ewma_ns, avg - avg / 8 + ns / 8);
 }
 
+/*
+ * With FEAT_POLL, a spinning waiter tells the device (drv_polling) that it
+ * need not interrupt for @q; every waiter tells how long an engine that
+ * runs out of work should stay awake for the next command (drv_poll_us,
+ * from engine_poll_us).  The count of
+ * spinners is kept under the queue lock so that the register always
+ * matches it.  Every spinner re-reads the rings after clearing
+ * drv_polling: an event the device did not interrupt for is seen there.
+ */
+static void hmirror_queue_pollers(struct hmirror_device *hdev,
+				  struct hmirror_queue *q, bool more)
+{
+	unsigned long irqflags;
+
+	if (!hdev->poll_hints)
+		return;
+	spin_lock_irqsave(&q->lock, irqflags);
+	if (more) {
+		if (!q->pollers++)
+			writel(1, &q->regs->drv_polling);
+	} else if (!--q->pollers) {
+		writel(0, &q->regs->drv_polling);
+	}
+	spin_unlock_irqrestore(&q->lock, irqflags);
+	mb();	/* drv_polling store before the rings are read again */
+}
+
 static bool hmirror_queue_poll(struct hmirror_device *hdev,
 			       struct hmirror_queue *q, hmirror_cond_fn cond,
 			       const void *arg, u64 t0)
 {
 	u64 window = hmirror_poll_window(q), now = t0;
+	bool met = false;
 
+	/* Every wait: the parameter may have changed since the last one. */
+	if (hdev->poll_hints)
+		writel(READ_ONCE(engine_poll_us), &hdev->regs->drv_poll_us);
+	if (!window)
+		return false;
+	hmirror_queue_pollers(hdev, q, true);
 	while (now - t0 < window) {
 		hmirror_hw_reap(hdev, q);
 		hmirror_hw_fault_drain(hdev);
-		if (cond(hdev, q, arg))
-			return true;
+		if (cond(hdev, q, arg)) {
+			met = true;
+			break;
+		}
 		if (need_resched() || hmirror_hw_status(hdev))
 			break;
 		cpu_relax();
 		now = ktime_get_ns();
 	}
-	return false;
+	hmirror_queue_pollers(hdev, q, false);
+	/*
+	 * The device may have skipped an interrupt for another waiter's
+	 * completion or fault after our last look: look once more (a spinner
+	 * that gave up gets that from the sleep loop).
+	 */
+	if (met && hdev->poll_hints) {
+		hmirror_hw_reap(hdev, q);
+		hmirror_hw_fault_drain(hdev);
+	}
+	return met;
 }
 
 /*
@@ -889,7 +976,7 @@ int hmirror_hw_submit(struct hmirror_device *hdev, u32 qi,
 		writel(q->sq_tail, &q->regs->sq_tail);
 		spin_unlock_irqrestore(&q->lock, irqflags);
 		atomic64_add(n, &hdev->cmds_submitted);
-		hmirror_doorbell(hdev, HMIRROR_VEC_CQ);
+		hmirror_queue_kick(hdev, q, HMIRROR_VEC_CQ);
 		cmds += n;
 		count -= n;
 	}

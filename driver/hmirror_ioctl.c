@@ -145,6 +145,7 @@ static int hmirror_ioctl_stats(struct drm_device *drm, void *data,
 	st->cmds_submitted = atomic64_read(&hdev->cmds_submitted);
 	st->cmds_completed = atomic64_read(&hdev->cmds_completed);
 	st->doorbells = atomic64_read(&hdev->doorbells);
+	st->doorbells_skipped = atomic64_read(&hdev->doorbells_skipped);
 	st->live_contexts = atomic_read(&hdev->live_contexts);
 	st->state = (test_bit(HMIRROR_F_DEAD, &hdev->flags) ?
 		     DRM_HMIRROR_STATE_DEAD : 0) |

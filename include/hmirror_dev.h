@@ -27,7 +27,7 @@
 
 #define HMIRROR_MAGIC		0x52494d48u	/* "HMIR" */
 #define HMIRROR_VERSION_MAJOR	2
-#define HMIRROR_VERSION_MINOR	0
+#define HMIRROR_VERSION_MINOR	1
 #define HMIRROR_VERSION		((HMIRROR_VERSION_MAJOR << 16) | HMIRROR_VERSION_MINOR)
 
 /*
@@ -40,6 +40,8 @@
 #define HMIRROR_FEAT_HUGE_2M	_BITULL(2)	/* 2 MiB leaves */
 #define HMIRROR_FEAT_ATOMIC	_BITULL(3)	/* ATOMIC command */
 #define HMIRROR_FEAT_TIMESTAMPS	_BITULL(4)	/* completion timestamps */
+/* 2.1: polling hints (drv_poll_us, dev_polling, drv_polling) */
+#define HMIRROR_FEAT_POLL	_BITULL(5)
 
 /*
  * MSI-X vectors (device -> driver) and doorbell vectors (driver -> device).
@@ -152,7 +154,12 @@ struct hmirror_regs {
 	__le32 drv_ctrl;	/* HMIRROR_DRV_* */
 	__le32 drv_reset_gen;	/* bump + doorbell CTRL to reset the device */
 	__le32 drv_ctrl_gen;	/* bump + doorbell CTRL after changing drv_ctrl */
-	__le32 drv_reserved[13];
+	/*
+	 * 2.1, FEAT_POLL: an engine may spin on its queue for up to this
+	 * long after it runs out of work before it sleeps (0: never).
+	 */
+	__le32 drv_poll_us;
+	__le32 drv_reserved[12];
 };
 
 /*
@@ -165,7 +172,12 @@ struct hmirror_regs {
 struct hmirror_queue_regs {
 	__le32 sq_tail;		/* drv: next slot the driver will fill */
 	__le32 cq_head;		/* drv: next completion the driver will read */
-	__le32 drv_reserved[14];
+	/*
+	 * 2.1, FEAT_POLL: waiters spinning on this queue's completions and
+	 * faults: while non-zero, the device need not raise the interrupt.
+	 */
+	__le32 drv_polling;
+	__le32 drv_reserved[13];
 	__le32 sq_head;		/* dev: descriptors fetched (copied out) */
 	__le32 cq_tail;		/* dev: next completion slot to write */
 	__le32 parked;		/* dev: commands waiting (fault answer, fence) */
@@ -173,7 +185,12 @@ struct hmirror_queue_regs {
 	__le64 completed_seqno;	/* dev: seqno of the last completion written */
 	/* dev: bumped by every fetch, chunk, fault, answer and completion */
 	__le64 progress;
-	__le32 dev_reserved[8];
+	/*
+	 * 2.1, FEAT_POLL: the queue's engine is awake (running or spinning)
+	 * and will see new submissions and answers: no doorbell needed.
+	 */
+	__le32 dev_polling;
+	__le32 dev_reserved[7];
 };
 
 #define HMIRROR_Q_IDLE		0	/* nothing fetched, nothing to fetch */

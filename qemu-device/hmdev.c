@@ -880,14 +880,86 @@ static void run_queues(struct hmdev *dev)
 	if (!enabled(dev))
 		return;
 	if (dev->threaded) {
-		done = queue_run(dev, HMIRROR_QUEUE_MGMT);
+		if (queue_run(dev, HMIRROR_QUEUE_MGMT) &&
+		    !hmdev_driver_polls(dev, HMIRROR_QUEUE_MGMT))
+			done = 1;
 		kick_engines(dev);
 	} else {
 		for (qi = 0; qi < dev->num_queues; qi++)
-			done += queue_run(dev, qi);
+			if (queue_run(dev, qi) && !hmdev_driver_polls(dev, qi))
+				done = 1;
 	}
 	if (done)
 		hmdev_pend_irq(dev, HMIRROR_VEC_CQ);
+}
+
+/* ---- engine polling ------------------------------------------------- */
+
+/*
+ * Work an engine could do now, looked at without running anything: a
+ * descriptor it may fetch, an answer for a parked command, a runnable
+ * command while bus mastering allows.  Engine's run_mu held.
+ */
+static bool engine_has_work(struct hmdev *dev, unsigned qi)
+{
+	struct hmdev_queue *q = &dev->q[qi];
+	struct hmirror_queue_regs *qr = &dev->qregs[qi];
+	uint32_t t;
+
+	if (q->status == HMIRROR_Q_ERROR || !enabled(dev) ||
+	    __atomic_load_n(&dev->abort, __ATOMIC_ACQUIRE))
+		return false;
+	if (q->ready.head != HMDEV_NO_TAG && hmdev_dma_allowed(dev))
+		return true;
+	if (hm_load_acq(&qr->sq_tail) != q->sq_head &&
+	    q->cq_tail - hm_load_acq(&qr->cq_head) + q->in_flight <
+	    dev->hdr.cq_entries)
+		return true;
+	if (!q->parked)
+		return false;
+	for (t = q->all.head; t != HMDEV_NO_TAG; t = q->slot[t].q_next)
+		if (q->slot[t].state == HMDEV_SLOT_FAULT &&
+		    hmdev_cmd_answer_ready(dev, qi, &q->slot[t]))
+			return true;
+	return false;
+}
+
+static void engine_set_polling(struct hmdev *dev, unsigned qi, bool on)
+{
+	__atomic_store_n(&dev->qregs[qi].dev_polling, on ? 1 : 0,
+			 __ATOMIC_SEQ_CST);
+}
+
+/*
+ * After a pass, an engine whose driver polls too (drv_poll_us) spins on its
+ * queue for that long before it sleeps, so new submissions and answers
+ * need no doorbell: while it is awake, dev_polling tells the driver so.
+ * Going to sleep, it clears dev_polling, then looks once more (the fence
+ * pairs with the driver's between its ring write and its reading of
+ * dev_polling).  Returns true when there is work.  run_mu held.
+ */
+static bool engine_poll(struct hmdev *dev, struct hmdev_engine *e)
+{
+	uint64_t us = hm_load(&dev->regs->drv_poll_us), t0, now;
+
+	if (us > HMDEV_POLL_MAX_US)
+		us = HMDEV_POLL_MAX_US;
+	t0 = now = hmdev_now_ns();
+	while (now - t0 < us * 1000) {
+		if (__atomic_load_n(&dev->abort, __ATOMIC_ACQUIRE) ||
+		    __atomic_load_n(&e->kick, __ATOMIC_ACQUIRE))
+			break;
+		if (engine_has_work(dev, e->qi))
+			return true;
+		__builtin_ia32_pause();
+		now = hmdev_now_ns();
+	}
+	engine_set_polling(dev, e->qi, false);
+	if (engine_has_work(dev, e->qi)) {
+		engine_set_polling(dev, e->qi, true);
+		return true;
+	}
+	return false;
 }
 
 /* ---- engine threads ------------------------------------------------- */
@@ -897,6 +969,7 @@ static void *engine_main(void *arg)
 	struct hmdev_engine *e = arg;
 	struct hmdev *dev = e->dev;
 	unsigned done;
+	bool more;
 
 	for (;;) {
 		pthread_mutex_lock(&e->kick_mu);
@@ -909,12 +982,20 @@ static void *engine_main(void *arg)
 		e->kick = false;
 		pthread_mutex_unlock(&e->kick_mu);
 
-		pthread_mutex_lock(&e->run_mu);
-		done = enabled(dev) ? queue_run(dev, e->qi) : 0;
-		pthread_mutex_unlock(&e->run_mu);
-		if (done)
-			hmdev_pend_irq(dev, HMIRROR_VEC_CQ);
-		hmdev_flush_irqs(dev);
+		engine_set_polling(dev, e->qi, true);
+		for (;;) {
+			pthread_mutex_lock(&e->run_mu);
+			done = enabled(dev) ? queue_run(dev, e->qi) : 0;
+			pthread_mutex_unlock(&e->run_mu);
+			if (done && !hmdev_driver_polls(dev, e->qi))
+				hmdev_pend_irq(dev, HMIRROR_VEC_CQ);
+			hmdev_flush_irqs(dev);
+			pthread_mutex_lock(&e->run_mu);
+			more = engine_poll(dev, e);
+			pthread_mutex_unlock(&e->run_mu);
+			if (!more)
+				break;
+		}
 	}
 	return NULL;
 }

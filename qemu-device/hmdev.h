@@ -58,7 +58,7 @@ struct hmdev_config {
 
 #define HMDEV_FEATURES		(HMIRROR_FEAT_NOP | HMIRROR_FEAT_TRANSLATE | \
 				 HMIRROR_FEAT_HUGE_2M | HMIRROR_FEAT_ATOMIC | \
-				 HMIRROR_FEAT_TIMESTAMPS)
+				 HMIRROR_FEAT_TIMESTAMPS | HMIRROR_FEAT_POLL)
 
 void hmdev_config_default(struct hmdev_config *cfg);
 /* 0 if valid, else -1 with a one-line reason in err. */

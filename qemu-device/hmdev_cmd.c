@@ -391,7 +391,8 @@ static enum hmdev_exec fault_post(struct hmdev *dev, unsigned q,
 		in->cpl.t_fault = in->rec.t_fault;
 	HMDEV_CNT_ADD(dev, faults, 1);
 	hmdev_progress(dev, q);
-	hmdev_pend_irq(dev, HMIRROR_VEC_FAULT);
+	if (!hmdev_driver_polls(dev, q))
+		hmdev_pend_irq(dev, HMIRROR_VEC_FAULT);
 	return HMDEV_EXEC_PARK_FAULT;
 }
 
@@ -495,6 +496,14 @@ static enum hmdev_exec exec_data(struct hmdev *dev, unsigned q,
  * at @in's tag: the driver writes the answer, then the fault id (release).
  * An entry with another id (older fault, another command) is not ours.
  */
+bool hmdev_cmd_answer_ready(struct hmdev *dev, unsigned q,
+			    const struct hmdev_inflight *in)
+{
+	const struct hmirror_fault_answer *a = &dev->answers[q][in->cmd.tag];
+
+	return in->fault_id && hm_load_acq(&a->fault_id) == in->fault_id;
+}
+
 enum hmdev_answer hmdev_cmd_take_answer(struct hmdev *dev, unsigned q,
 					struct hmdev_inflight *in)
 {

@@ -53,6 +53,8 @@
 
 /* Largest piece of a data command done under one read hold of inval_lock. */
 #define HMDEV_CHUNK_MAX		(64u << 10)
+/* Longest an engine spins for work, whatever the driver asks (drv_poll_us). */
+#define HMDEV_POLL_MAX_US	1000u
 
 /* Shared-memory accessors: the guest is another CPU. */
 #define hm_load_acq(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)
@@ -247,10 +249,11 @@ void hmdev_error(struct hmdev *dev, uint32_t code, uint32_t queue,
 
 /* Queue an interrupt on @vector, raised by the next hmdev_flush_irqs(). */
 void hmdev_pend_irq(struct hmdev *dev, unsigned vector);
+bool hmdev_driver_polls(struct hmdev *dev, unsigned qi);
 /* Raise the queued interrupts, counting them (irq_sent). */
 void hmdev_flush_irqs(struct hmdev *dev);
 
-/* Add @n to a counter and publish it (cnt_mu). */
+/* Add @n to a counter and publish it (lock-free). */
 void hmdev_cnt_add(struct hmdev *dev, uint64_t *priv, __le64 *reg, uint64_t n);
 #define HMDEV_CNT_ADD(dev, name, n) \
 	hmdev_cnt_add((dev), &(dev)->cnt.name, &(dev)->regs->cnt_##name, (n))
@@ -370,6 +373,9 @@ enum hmdev_answer {
 	HMDEV_ANSWER_REPLAY,	/* run again from where it stopped */
 	HMDEV_ANSWER_DONE,	/* cancelled: in->cpl.status is final */
 };
+/* Has the driver answered @in's outstanding fault?  Takes nothing. */
+bool hmdev_cmd_answer_ready(struct hmdev *dev, unsigned q,
+			    const struct hmdev_inflight *in);
 enum hmdev_answer hmdev_cmd_take_answer(struct hmdev *dev, unsigned q,
 					struct hmdev_inflight *in);
 

@@ -64,6 +64,18 @@ void hmdev_error(struct hmdev *dev, uint32_t code, uint32_t queue,
 
 /* ---- interrupts ----------------------------------------------------- */
 
+/*
+ * Does the driver spin on queue @qi's completions and faults?  Then the
+ * interrupt is not needed.  The fence pairs with the driver's between its
+ * clearing drv_polling and its last look at the rings: either it sees what
+ * was just written, or this sees it no longer polls.
+ */
+bool hmdev_driver_polls(struct hmdev *dev, unsigned qi)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return hm_load(&dev->qregs[qi].drv_polling) != 0;
+}
+
 void hmdev_pend_irq(struct hmdev *dev, unsigned vector)
 {
 	__atomic_fetch_or(&dev->pending_irqs, 1u << vector, __ATOMIC_SEQ_CST);
@@ -87,12 +99,21 @@ void hmdev_flush_irqs(struct hmdev *dev)
 
 /* ---- counters ------------------------------------------------------- */
 
+/*
+ * Lock-free: counters are bumped on every translation.  The published
+ * value only moves up (a slower thread never stores an older total over a
+ * newer one); a reset runs with every engine stopped, so nothing races it.
+ */
 void hmdev_cnt_add(struct hmdev *dev, uint64_t *priv, __le64 *reg, uint64_t n)
 {
-	pthread_mutex_lock(&dev->cnt_mu);
-	*priv += n;
-	hm_store(reg, *priv);
-	pthread_mutex_unlock(&dev->cnt_mu);
+	uint64_t v = __atomic_add_fetch(priv, n, __ATOMIC_RELAXED);
+	uint64_t old = hm_load(reg);
+
+	(void)dev;
+	while (old < v &&
+	       !__atomic_compare_exchange_n(reg, &old, v, false,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
 }
 
 void hmdev_count_doorbells(struct hmdev *dev, uint64_t rings)

@@ -20,6 +20,10 @@
  *  retry     both backends' retries while another thread mmaps and munmaps
  *            unrelated memory
  *  copy      device COPY of 64 MiB already mirrored against memcpy
+ *  polling   a NOP round trip and a gup fault pair with interrupts only,
+ *            with the waiter spinning (poll_max_us), and with the device's
+ *            engines spinning too (engine_poll_us, FEAT_POLL), rotated;
+ *            needs root (module parameters, restored after)
  *  compat    (-C NODE) the single-page fault through the test_hmm ABI, for
  *            hmirror's compat node and the kernel's test_hmm in turn;
  *            (-c STATE alone) their comparison
@@ -69,8 +73,13 @@ static struct {
 	double per_page_512_vs_cpu;
 	double thp_vs_cpu;
 	double copy_64m_guest_memcpy_vs_device;
+	double nop_waiter_polls_vs_interrupts;
+	double fault_waiter_polls_vs_interrupts;
+	double nop_both_poll_vs_interrupts;
+	double fault_both_poll_vs_interrupts;
 } ratio = {
 	NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, { NAN, NAN, NAN }, NAN, NAN, NAN,
+	NAN, NAN, NAN, NAN,
 };
 
 /* Summary lines, printed again at the end. */
@@ -1416,6 +1425,143 @@ static int compat_report(const char *state)
 	return ret;
 }
 
+/* ---- polling against interrupts ----------------------------------------- */
+
+#define PARAM_DIR	"/sys/module/hmirror/parameters/"
+
+static int module_param_rw(const char *name, unsigned int *v, bool set)
+{
+	char path[128];
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
+	f = fopen(path, set ? "we" : "re");
+	if (!f)
+		return -errno;
+	ok = set ? fprintf(f, "%u\n", *v) > 0 : fscanf(f, "%u", v) == 1;
+	if (fclose(f) && set)
+		ok = 0;
+	return ok ? 0 : -EIO;
+}
+
+/* The waiter's spin (poll_max_us) and the device engines' (engine_poll_us). */
+struct poll_mode {
+	const char *name, *key;
+	unsigned int waiter_us, engine_us;
+};
+
+static int poll_mode_set(const struct poll_mode *m)
+{
+	unsigned int w = m->waiter_us, e = m->engine_us;
+	int ret = module_param_rw("poll_max_us", &w, true);
+
+	return ret ? ret : module_param_rw("engine_poll_us", &e, true);
+}
+
+/*
+ * The same work (a NOP round trip, a gup fault pair) with interrupts only,
+ * with the waiter spinning, and with the device's engines spinning too,
+ * rotated per iteration.  The module's parameters are restored after.
+ */
+static int bench_poll(void)
+{
+	enum { MODES = 3 };
+	struct poll_mode mode[MODES] = {
+		{ "interrupts only", "interrupts", 0, 0 },
+		{ "waiter spins", "waiter_polls", 200, 0 },
+		{ "waiter and engine spin", "both_poll", 200, 200 },
+	};
+	struct poll_mode loaded = { "loaded", "loaded", 0, 0 };
+	struct backend_run be[MODES];
+	struct series nop[MODES] = { 0 };
+	unsigned int n = iters / 2 > 20 ? iters / 2 : 20;
+	struct dist dn[MODES], df[MODES];
+	int mfd = -1, ret, restore;
+
+	memset(be, 0, sizeof(be));
+	for (int m = 0; m < MODES; m++) {
+		be[m].name = mode[m].key;
+		be[m].id = DRM_HMIRROR_BACKEND_GUP;
+	}
+	ret = module_param_rw("poll_max_us", &loaded.waiter_us, false);
+	if (!ret)
+		ret = module_param_rw("engine_poll_us", &loaded.engine_us, false);
+	if (!ret && loaded.waiter_us)
+		mode[1].waiter_us = mode[2].waiter_us = mode[2].engine_us = loaded.waiter_us;
+	if (!ret)
+		ret = poll_mode_set(&loaded);	/* writable? */
+	if (ret) {
+		printf("polling vs interrupts: not measured (%s: %s)\n", PARAM_DIR,
+		       strerror(-ret));
+		return 0;
+	}
+	mfd = populated_memfd(1);
+	if (mfd < 0)
+		ret = -errno;
+	for (unsigned int i = 0; i < n + WARMUP && !ret; i++) {
+		for (unsigned int k = 0; k < MODES && !ret; k++) {
+			unsigned int m = (i + k) % MODES;
+			int64_t tn;
+
+			ret = poll_mode_set(&mode[m]);
+			if (!ret)
+				ret = nop_round_trip(&tn);
+			if (!ret)
+				ret = fault_pair(&be[m], mfd, i >= WARMUP);
+			if (!ret && i >= WARMUP && push(&nop[m], tn))
+				ret = -ENOMEM;
+		}
+	}
+	if (mfd >= 0)
+		close(mfd);
+	restore = poll_mode_set(&loaded);
+	if (!ret)
+		ret = restore;
+	if (!ret) {
+		for (int m = 0; m < MODES; m++) {
+			dn[m] = summarize(&nop[m]);
+			df[m] = summarize(&be[m].fault);
+		}
+		ratio.nop_waiter_polls_vs_interrupts = div_or_nan(dn[1].p50, dn[0].p50);
+		ratio.fault_waiter_polls_vs_interrupts = div_or_nan(df[1].p50, df[0].p50);
+		ratio.nop_both_poll_vs_interrupts = div_or_nan(dn[2].p50, dn[0].p50);
+		ratio.fault_both_poll_vs_interrupts = div_or_nan(df[2].p50, df[0].p50);
+		printf("polling vs interrupts, %u iterations of the three in rotation, gup backend "
+		       "(poll_max_us / engine_poll_us):\n", n);
+		fprintf(json, "  \"polling\": {");
+		for (int m = 0; m < MODES; m++) {
+			char label[96];
+
+			snprintf(label, sizeof(label), "NOP round trip, %s (%u/%u)", mode[m].name,
+				 mode[m].waiter_us, mode[m].engine_us);
+			print_dist(label, &dn[m], m ? dn[0].p50 : 0);
+			snprintf(label, sizeof(label), "device fault, %s", mode[m].name);
+			print_dist(label, &df[m], m ? df[0].p50 : 0);
+			fprintf(json, "\"%s\": {\"poll_max_us\": %u, \"engine_poll_us\": %u, ",
+				mode[m].key, mode[m].waiter_us, mode[m].engine_us);
+			json_dist("nop", &dn[m], ", ");
+			json_dist("fault", &df[m], m + 1 < MODES ? "}, " : "}},\n");
+		}
+		SUMMARY("NOP round trip, interrupts only         %9.1f us  waiter spins x%.2f, "
+			"engine too x%.2f", dn[0].p50 / 1e3, ratio.nop_waiter_polls_vs_interrupts,
+			ratio.nop_both_poll_vs_interrupts);
+		SUMMARY("device fault (gup), interrupts only     %9.1f us  waiter spins x%.2f, "
+			"engine too x%.2f", df[0].p50 / 1e3, ratio.fault_waiter_polls_vs_interrupts,
+			ratio.fault_both_poll_vs_interrupts);
+	}
+	for (int m = 0; m < MODES; m++) {
+		series_free(&nop[m]);
+		series_free(&be[m].fault);
+		series_free(&be[m].mirrored);
+		series_free(&be[m].cost);
+		series_free(&be[m].mirrored_sc);
+		for (int s = 0; s < ST_COUNT; s++)
+			series_free(&be[m].stage[s]);
+	}
+	return ret;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static void write_ratios(void)
@@ -1435,6 +1581,13 @@ static void write_ratios(void)
 	json_num("per_page_512_vs_cpu", ratio.per_page_512_vs_cpu, ",\n    ");
 	json_num("thp_vs_cpu", ratio.thp_vs_cpu, ",\n    ");
 	json_num("copy_64m_guest_memcpy_time_vs_device", ratio.copy_64m_guest_memcpy_vs_device,
+		 ",\n    ");
+	json_num("nop_waiter_polls_vs_interrupts", ratio.nop_waiter_polls_vs_interrupts,
+		 ",\n    ");
+	json_num("fault_waiter_polls_vs_interrupts", ratio.fault_waiter_polls_vs_interrupts,
+		 ",\n    ");
+	json_num("nop_both_poll_vs_interrupts", ratio.nop_both_poll_vs_interrupts, ",\n    ");
+	json_num("fault_both_poll_vs_interrupts", ratio.fault_both_poll_vs_interrupts,
 		 "\n  }\n");
 }
 
@@ -1541,6 +1694,8 @@ int main(int argc, char **argv)
 		ret = set_backend(DRM_HMIRROR_BACKEND_GUP);
 	if (!ret)
 		ret = bench_copy();
+	if (!ret)
+		ret = bench_poll();
 	write_ratios();
 	fprintf(json, "}\n");
 	fclose(json);

@@ -110,6 +110,8 @@ struct drm_hmirror_wait {
  * @faults_orphaned: fault records for commands nobody waited for, cancelled
  * @kept_pages: pages a dead device might still reach, kept referenced
  *	until it proves it stopped DMA (or forever)
+ * @doorbells_skipped: doorbells not rung because the engine was awake
+ *	(device feature HMIRROR_FEAT_POLL, module parameter engine_poll_us)
  * @reserved: zero
  */
 struct drm_hmirror_stats {
@@ -125,7 +127,8 @@ struct drm_hmirror_stats {
 	__u64 nonblock_deferred;
 	__u64 faults_orphaned;
 	__u64 kept_pages;
-	__u64 reserved[6];
+	__u64 doorbells_skipped;
+	__u64 reserved[5];
 };
 
 /* drm_hmirror_stats.state */

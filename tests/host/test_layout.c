@@ -25,9 +25,10 @@ static void check_layout(struct __test_metadata *_metadata,
 
 	EXPECT_EQ(HMIRROR_MAGIC, h->magic);
 	EXPECT_EQ(HMIRROR_VERSION, h->version);
-	EXPECT_EQ(2u << 16, h->version);
+	EXPECT_EQ((2u << 16) | 1, h->version);
 	EXPECT_EQ(HMIRROR_FEAT_NOP | HMIRROR_FEAT_TRANSLATE | HMIRROR_FEAT_HUGE_2M |
-		  HMIRROR_FEAT_ATOMIC | HMIRROR_FEAT_TIMESTAMPS, h->features);
+		  HMIRROR_FEAT_ATOMIC | HMIRROR_FEAT_TIMESTAMPS | HMIRROR_FEAT_POLL,
+		  h->features);
 	EXPECT_EQ(f.bar_size, h->bar_size);
 	EXPECT_EQ(1 + cfg->engines, h->num_queues);
 	EXPECT_EQ(cfg->sq_entries, h->sq_entries);
