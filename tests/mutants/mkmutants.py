@@ -11,10 +11,10 @@ def mutant(name, why, edits):
 mutant("skip-tlb-invalidation",
 "hmirror_mirror_zap() clears the device page-table entries but never\ninvalidates the device TLB: the device keeps using stale translations\nof pages that are released.",
 [("driver/hmirror_mirror.c",
-"""		if (hmirror_hw_tlb_inval(ctx->hdev, ctx->id, from, next))
-			hmirror_hw_release(ctx->hdev, &ctx->pt, &ctx->zap);
-		else
-			hmirror_pt_zap_release(&ctx->pt, &ctx->zap);""",
+"""		if (hmirror_hw_tlb_inval(ctx->hdev, ctx->id, from, next) &&
+		    hmirror_pt_zap_bury(&ctx->zap, &ctx->hdev->graveyard))
+			continue;
+		hmirror_pt_zap_release(&ctx->pt, &ctx->zap);""",
 """		/* MUTANT: no device TLB invalidation */
 		hmirror_pt_zap_release(&ctx->pt, &ctx->zap);""")])
 
@@ -122,11 +122,15 @@ mutant("nonblock-start-fails",
 		return -EAGAIN;	/* MUTANT */""")])
 
 mutant("dead-releases-without-quiescence",
-"A zap whose TLB flush failed (dead device) is released at once, without\nthe device's proof that it stopped DMA.",
-[("driver/hmirror_hw.c",
-"""	if (!hmirror_pt_zap_bury(z, &hdev->graveyard))
-		hmirror_pt_zap_release(pt, z);""",
-"""	hmirror_pt_zap_release(pt, z);	/* MUTANT: no graveyard */""")])
+"The graveyard starts closed: whatever a dead device could still reach (a\nzap whose TLB flush failed, the tables of a context closed or unplugged\nmeanwhile) is released at once, without the device's proof that it\nstopped DMA.",
+[("driver/hmirror_pt.c",
+"""	g->pages = 0;
+	g->leaked = 0;
+}""",
+"""	g->pages = 0;
+	g->leaked = 0;
+	g->closed = true;	/* MUTANT: nothing is ever kept */
+}""")])
 
 mutant("deadline-counts-fault-service",
 "The progress deadline runs while a fault is with the driver: a fault\nwhose service takes longer than 10 s gets the device declared dead.",
@@ -164,12 +168,31 @@ mutant("forgotten-fault-left-unanswered",
 		__hmirror_hw_answer(hdev, qi, &w->fault, HMIRROR_FAULT_CANCEL);""",
 """	/* MUTANT: the fault is never answered */""")])
 
+mutant("hmm-writable-page-left-clean",
+"The hmm backend maps a shared page writable for the device without\ndirtying it: reclaim can drop what the device wrote.",
+[("driver/hmirror_fault.c",
+"""	for_each_set_bit(i, dirty, n) {
+		set_page_dirty_lock(pages[i]);
+		folio_put(page_folio(pages[i]));
+	}""",
+"""	for_each_set_bit(i, dirty, n)	/* MUTANT: never dirtied */
+		folio_put(page_folio(pages[i]));""")])
+
+mutant("prefetch-stops-short",
+"PREFETCH takes the fault service's first batch for the whole range: a\nrange GUP maps only part of (a hole, a guard page) returns 0 with pages\nnever mapped.",
+[("driver/hmirror_ioctl.c",
+"""		if (!done)
+			return -EFAULT;
+		req.start += (u64)done << PAGE_SHIFT;""",
+"""		if (!done)
+			return -EFAULT;
+		done = req.npages;	/* MUTANT: partial batches ignored */
+		req.start += (u64)done << PAGE_SHIFT;""")])
+
 outdir = os.path.join(top, "tests/mutants")
-for f in os.listdir(outdir):
-    if f.endswith(".patch"):
-        os.remove(os.path.join(outdir, f))
+patches, errors = {}, []
 for name, why, edits in M:
-    out = ["Mutant: " + why.replace("\n", "\n") + "\n\n"]
+    out = ["Mutant: " + why + "\n\n"]
     byfile = {}
     for fn, old, new in edits:
         byfile.setdefault(fn, []).append((old, new))
@@ -179,10 +202,18 @@ for name, why, edits in M:
         for old, new in pairs:
             n = dst.count(old)
             if n != 1:
-                sys.exit("%s: %s: %d matches" % (name, fn, n))
+                errors.append("%s: %s: %d matches" % (name, fn, n))
             dst = dst.replace(old, new)
         d = difflib.unified_diff(src.splitlines(True), dst.splitlines(True),
                                  "a/" + fn, "b/" + fn, n=3)
         out.append("".join(d))
-    open(os.path.join(outdir, name + ".patch"), "w").write("".join(out))
+    patches[name] = "".join(out)
+# Nothing is replaced unless every mutant still applies.
+if errors:
+    sys.exit("\n".join(errors))
+for f in os.listdir(outdir):
+    if f.endswith(".patch"):
+        os.remove(os.path.join(outdir, f))
+for name, text in patches.items():
+    open(os.path.join(outdir, name + ".patch"), "w").write(text)
     print(name)
