@@ -46,11 +46,19 @@
 #define HMIRROR_QUIESCE_POLL_MS		1000
 /* Waits re-check the rings this often: an interrupt can be lost. */
 #define HMIRROR_POLL_SLICE_MS		100
+/* The context number of the driver's own commands (never a user's). */
+#define HMIRROR_CTX_DRIVER		0
+/* Engine tags user contexts leave to the driver's own commands. */
+#define HMIRROR_DRIVER_TAGS		8
+/* Device memory the driver takes at most: 4 GiB. */
+#define HMIRROR_VRAM_PAGES_MAX		(1u << 20)
 
 /*
  * The driver's own view of the device's descriptors, in CPU byte order:
  * only hmirror_hw.c reads and writes the little-endian ones of BAR2.
  */
+
+struct hmirror_devmem;
 
 /**
  * struct hmirror_hw_cmd - a command to queue (seqno and tag are the queue's)
@@ -233,6 +241,10 @@ enum hmirror_flags {
  * @queues: one per device queue
  * @num_queues: queues in use (management + engines)
  * @ctx_cap: commands one context may have in flight on one engine
+ * @driver_tags: tags of each engine user contexts leave to the driver
+ * @vram_pages: 4 KiB pages of device memory the device has (0: none)
+ * @devmem: the device memory as the kernel's DEVICE_PRIVATE pages, NULL
+ *	when there is none or the kernel lacks DEVICE_PRIVATE
  * @ctx_inflight: per context number and queue, commands in flight (under
  *	the queue's lock)
  * @flags: enum hmirror_flags bits
@@ -291,6 +303,9 @@ struct hmirror_device {
 	struct hmirror_queue queues[HMIRROR_MAX_QUEUES];
 	u32 num_queues;
 	u32 ctx_cap;
+	u32 driver_tags;
+	u32 vram_pages;
+	struct hmirror_devmem *devmem;
 	u32 *ctx_inflight;
 	unsigned long flags;
 	spinlock_t ctrl_lock;	/* see kernel-doc above */
@@ -357,12 +372,13 @@ void hmirror_hw_forget(struct hmirror_device *hdev, u32 qi,
 		       struct hmirror_waiter *w);
 void hmirror_hw_fault_answer(struct hmirror_device *hdev, u32 qi,
 			     const struct hmirror_hw_fault *f, u32 answer);
+int hmirror_hw_migrate(struct hmirror_device *hdev, dma_addr_t table, u32 n);
 int hmirror_hw_tlb_inval(struct hmirror_device *hdev, u32 ctx, u64 start,
 			 u64 end);
 bool hmirror_hw_seqno_done(struct hmirror_device *hdev, u32 qi, u64 seqno);
 
 /* hmirror_ioctl.c: the table is indexed by ioctl number */
-#define HMIRROR_NUM_IOCTLS	9
+#define HMIRROR_NUM_IOCTLS	10
 extern const struct drm_ioctl_desc hmirror_ioctls[HMIRROR_NUM_IOCTLS];
 
 #endif /* HMIRROR_H */

@@ -13,6 +13,7 @@
 
 #include "hmirror.h"
 #include "hmirror_ctx.h"
+#include "hmirror_devmem.h"
 #include "hmirror_fault.h"
 #include "uapi/hmirror.h"
 
@@ -88,6 +89,7 @@ static void hmirror_ctx_write_entry(struct hmirror_device *hdev, u32 id,
  */
 struct hmirror_ctx *hmirror_ctx_create(struct hmirror_device *hdev)
 {
+	unsigned long vram_pfn, vram_pages;
 	struct hmirror_ctx *ctx;
 	int ret, idx;
 
@@ -102,6 +104,8 @@ struct hmirror_ctx *hmirror_ctx_create(struct hmirror_device *hdev)
 			      hdev->huge);
 	if (ret)
 		goto err_free;
+	if (hmirror_devmem_span(hdev, &vram_pfn, &vram_pages))
+		hmirror_pt_set_vram(&ctx->pt, vram_pfn, vram_pages);
 	ret = hmirror_pt_zap_init(&ctx->zap, HMIRROR_ZAP_BATCH);
 	if (ret)
 		goto err_pt;

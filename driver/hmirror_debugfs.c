@@ -16,6 +16,7 @@
 #include "hmirror.h"
 #include "hmirror_ctx.h"
 #include "hmirror_debugfs.h"
+#include "hmirror_devmem.h"
 
 /**
  * DOC: Observability
@@ -32,6 +33,7 @@ static void hmirror_debugfs_device(struct seq_file *m,
 				   struct hmirror_device *hdev)
 {
 	static const char * const vec[] = { "cq", "fault", "ctrl" };
+	struct hmirror_devmem_stats dm;
 	int v, idx;
 
 	seq_printf(m, "state: %s%s%s\n",
@@ -48,6 +50,10 @@ static void hmirror_debugfs_device(struct seq_file *m,
 	seq_printf(m, "doorbells: %lld\ndoorbells_skipped: %lld\n",
 		   atomic64_read(&hdev->doorbells),
 		   atomic64_read(&hdev->doorbells_skipped));
+	hmirror_devmem_stats(hdev, &dm);
+	seq_printf(m, "device_memory: %llu pages, %llu used; to device %llu, to system %llu, evicted %llu, lost %llu\n",
+		   dm.pages, dm.used, dm.to_device, dm.to_system, dm.evicted,
+		   dm.lost);
 	seq_printf(m, "faults_orphaned: %lld\n",
 		   atomic64_read(&hdev->faults_orphaned));
 	for (v = 0; v < HMIRROR_NUM_VECTORS; v++)

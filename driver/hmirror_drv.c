@@ -16,6 +16,7 @@
 #include "hmirror_compat.h"
 #include "hmirror_ctx.h"
 #include "hmirror_debugfs.h"
+#include "hmirror_devmem.h"
 
 /**
  * DOC: Overview
@@ -40,6 +41,8 @@
  *   hmirror_mirror.c   the mmu notifier: active ranges, stale faults,
  *                      clearing and flushing the device
  *   hmirror_pt.c       device page tables, zaps, the graveyard
+ *   hmirror_devmem.c   device memory as DEVICE_PRIVATE pages: migration
+ *                      both ways (the device copying), eviction
  *   hmirror_hw.c       the device: header, resets, bus mastering, rings,
  *                      tags, fault ring and answers, interrupts, watchdog,
  *                      the dead device
@@ -77,10 +80,18 @@
  * ``ctx_list_lock``               mutex: the list of live contexts (debugfs)
  * ``hmirror_compat_lock``         mutex: compat node add/remove only (taken
  *                                 before ``misc_mtx``; open does not take it)
+ * ``hmirror_compat_hdev_lock``    spinlock: which device a compat unit opens
+ *                                 (open takes its device reference under it)
+ * ``hmirror_devmem.lock``         irq-safe spinlock: device memory's free and
+ *                                 LRU lists (taken wherever the last
+ *                                 reference on a device page goes)
  * ==============================  ==============================================
  *
  * Order: page-table lock → ``inv_lock``; page-table lock → queue lock (the
- * flush submits on the management queue); fault lock → queue lock.
+ * flush submits on the management queue); fault lock → queue lock;
+ * ``hmm_seq_lock`` → ``hmirror_devmem.lock``.  Migrations hold page locks
+ * (``migrate_vma_setup`` takes them) and ``mmap_lock`` but no driver lock
+ * while the device copies; an eviction only ever trylocks other pages.
  * ``mmap_lock`` is never held with the page-table lock taken *after* it in the
  * fault path: GUP runs with no driver lock held.
  *
@@ -218,6 +229,10 @@ static int hmirror_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ret = hmirror_hw_init(hdev);
 	if (ret)
 		goto err_master;
+	/* Without its memory the device still mirrors: not fatal. */
+	ret = hmirror_devmem_init(hdev);
+	if (ret)
+		drm_warn(&hdev->drm, "device memory not usable: %d\n", ret);
 
 	hmirror_debugfs_init(hdev);
 	ret = drm_dev_register(&hdev->drm, 0);
@@ -236,13 +251,16 @@ static int hmirror_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 err_unplug:
 	/* The node may have been opened already: unplug, not unregister. */
+	hmirror_devmem_close(hdev);
 	set_bit(HMIRROR_F_UNPLUGGED, &hdev->flags);
 	drm_dev_unplug(&hdev->drm);
 	hmirror_hw_fini(hdev);
 	hmirror_ctx_unplug_all(hdev);
+	hmirror_devmem_fini(hdev);
 	goto err_master;
 err_fini:
 	hmirror_hw_fini(hdev);
+	hmirror_devmem_fini(hdev);
 err_master:
 	pci_clear_master(pdev);
 	return ret;
@@ -262,12 +280,16 @@ static void hmirror_remove(struct pci_dev *pdev)
 	u32 i;
 
 	hmirror_compat_remove(hdev);
+	/* The device copies process data out of its memory while it can. */
+	hmirror_devmem_close(hdev);
 	set_bit(HMIRROR_F_UNPLUGGED, &hdev->flags);
 	for (i = 0; i < hdev->num_queues; i++)
 		wake_up_all(&hdev->queues[i].wq);
 	drm_dev_unplug(&hdev->drm);
 	hmirror_hw_fini(hdev);
 	hmirror_ctx_unplug_all(hdev);
+	/* No device table references a device page any more. */
+	hmirror_devmem_fini(hdev);
 }
 
 static const struct pci_device_id hmirror_pci_ids[] = {

@@ -20,7 +20,10 @@
  * device's run.
  */
 #include <linux/hmm.h>
+#include <linux/migrate.h>
 #include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/rmap.h>
 #include <linux/mmu_notifier.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -29,6 +32,7 @@
 
 #include "hmirror.h"
 #include "hmirror_ctx.h"
+#include "hmirror_devmem.h"
 #include "hmirror_fault.h"
 #include "hmirror_trace.h"
 #include "uapi/hmirror.h"
@@ -107,6 +111,9 @@ static bool hmirror_hmm_invalidate(struct mmu_interval_notifier *sub,
 {
 	struct hmirror_ctx *ctx = container_of(sub, struct hmirror_ctx, hmm_sub);
 
+	/* Exclusive access granted to this device: its mapping stays right. */
+	if (range->event == MMU_NOTIFY_EXCLUSIVE && range->owner == ctx->hdev)
+		return true;
 	/*
 	 * The sequence changes under the lock its readers commit under.  The
 	 * entries a commit made just before are cleared by the context's own
@@ -426,11 +433,14 @@ static int hmirror_fault_hmm_commit(struct hmirror_ctx *ctx,
 			return ret;
 		*committed += j - i;
 		/* Still mapped (the sequence held): safe to reference. */
-		for (; w && i < j; i++) {
-			folio_get(page_folio(pages[i]));
-			__set_bit(i, dirty);
+		for (; i < j; i++) {
+			if (is_device_private_page(pages[i])) {
+				hmirror_devmem_touch(ctx->hdev, pages[i]);
+			} else if (w) {
+				folio_get(page_folio(pages[i]));
+				__set_bit(i, dirty);
+			}
 		}
-		i = j;
 	}
 	return 0;
 }
@@ -470,6 +480,8 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 		.start = req->start,
 		.hmm_pfns = pfns,
 		.pfn_flags_mask = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
+		/* This device's memory is mapped where it is. */
+		.dev_private_owner = ctx->hdev,
 	};
 	bool ahead_optional = false;
 	unsigned long i, n, committed;
@@ -555,6 +567,163 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 	mmput(mm);
 	return ret;
 }
+
+#if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
+/* Pages made exclusive at a time. */
+#define HMIRROR_EXCL_CHUNK	64
+#define HMIRROR_EXCL_TRIES	8
+
+/*
+ * make_device_exclusive_range() refuses large folios (a tail page, or a
+ * folio still mapped elsewhere once one page is exclusive): split the
+ * PMD-mapped THPs of [start, end) first.  migrate_vma_setup() splits what
+ * it collects; nothing is migrated (no destination), finalize puts every
+ * page back.  A folio mapped by PTEs already stays large.  mmap_lock held.
+ */
+static void hmirror_exclusive_split(struct mm_struct *mm, u64 start, u64 end)
+{
+	unsigned long src[HMIRROR_EXCL_CHUNK], dst[HMIRROR_EXCL_CHUNK] = { };
+	struct vm_area_struct *vma = vma_lookup(mm, start);
+	struct migrate_vma args = {
+		.vma = vma,
+		.src = src,
+		.dst = dst,
+		.start = start,
+		.flags = MIGRATE_VMA_SELECT_SYSTEM,
+	};
+
+	if (!vma || !vma_is_anonymous(vma))
+		return;
+	args.end = min_t(u64, end, vma->vm_end);
+	if (!migrate_vma_setup(&args))
+		migrate_vma_finalize(&args);
+}
+
+/*
+ * Bring [start, end) to the state make_device_exclusive_range() leaves
+ * alone: THPs split, COW broken, pages present and writable, an earlier
+ * grant revoked.  All of that invalidates, so it happens before the
+ * attempt is tracked.  mmap_lock held.
+ */
+static int hmirror_exclusive_settle(struct mm_struct *mm, u64 start, u64 end,
+				    struct page **pages)
+{
+	unsigned long i, n = (end - start) >> PAGE_SHIFT;
+	long got;
+
+	hmirror_exclusive_split(mm, start, end);
+	got = get_user_pages_remote(mm, start, n, FOLL_WRITE | FOLL_SPLIT_PMD,
+				    pages, NULL);
+	if (got < 0)
+		return got;
+	for (i = 0; i < got; i++)
+		put_page(pages[i]);
+	return got == n ? 0 : -EFAULT;
+}
+
+/* Make [start, end) exclusive and map it for the device. */
+static int hmirror_exclusive_chunk(struct hmirror_ctx *ctx,
+				   struct hmirror_pt_cache *c, u64 start,
+				   u64 end)
+{
+	unsigned long i, n = (end - start) >> PAGE_SHIFT;
+	struct page *pages[HMIRROR_EXCL_CHUNK];
+	struct hmirror_fault_range f;
+	struct mm_struct *mm = ctx->mm;
+	int ret = -EBUSY, tries, got;
+	u64 conflict = 0;
+
+	for (tries = 0; tries < HMIRROR_EXCL_TRIES && ret == -EBUSY; tries++) {
+		if (mmap_read_lock_killable(mm))
+			return -EINTR;
+		ret = hmirror_exclusive_settle(mm, start, end, pages);
+		mmap_read_unlock(mm);
+		if (ret)
+			return ret;
+		hmirror_mirror_fault_begin(&ctx->mirror, &f, start, end);
+		ret = hmirror_mirror_wait_inactive(ctx, &f);
+		if (ret) {
+			hmirror_mirror_fault_end(&ctx->mirror, &f);
+			return ret;
+		}
+		if (mmap_read_lock_killable(mm)) {
+			hmirror_mirror_fault_end(&ctx->mirror, &f);
+			return -EINTR;
+		}
+		got = make_device_exclusive_range(mm, start, end, pages,
+						  ctx->hdev);
+		mmap_read_unlock(mm);
+		if (got < 0) {
+			hmirror_mirror_fault_end(&ctx->mirror, &f);
+			return got;
+		}
+		ret = got == n ? 0 : -EFAULT;
+		for (i = 0; i < got; i++)
+			if (!pages[i])
+				ret = -EBUSY;
+		if (!ret)
+			ret = hmirror_pt_cache_fill(&ctx->pt, c, start, end);
+		if (!ret) {
+			mutex_lock(&ctx->pt.lock);
+			if (!hmirror_mirror_fault_valid(ctx, &f))
+				ret = -EBUSY;
+			else
+				ret = hmirror_fault_commit(ctx, c, start, pages,
+							   n, true, &conflict);
+			ret = hmirror_fault_resolve_conflict(ctx, ret, conflict);
+			mutex_unlock(&ctx->pt.lock);
+			if (ret == -EAGAIN)
+				ret = -EBUSY;
+		}
+		/* The device table holds its own references. */
+		for (i = 0; i < got; i++) {
+			if (pages[i]) {
+				unlock_page(pages[i]);
+				put_page(pages[i]);
+			}
+		}
+		hmirror_mirror_fault_end(&ctx->mirror, &f);
+	}
+	return ret;
+}
+
+/**
+ * hmirror_fault_exclusive - let the device alone access a range
+ * @ctx: context, of the calling process
+ * @start: page-aligned start
+ * @npages: pages
+ *
+ * For device atomics: make_device_exclusive_range() replaces the CPU's
+ * entries with ones whose next CPU touch revokes the device's access (an
+ * MMU_NOTIFY_EXCLUSIVE invalidation, which clears the device's entries),
+ * and the pages are mapped writable for the device under the fault
+ * path's validity check.  Large folios are split first where the kernel
+ * allows a module to (PMD-mapped THPs), which test_hmm does not do.
+ *
+ * Return: 0; -EBUSY when a page could not be made exclusive (a large
+ * folio mapped by PTEs, a page locked by someone else) or invalidations
+ * kept racing; -EFAULT when the range is not writable anonymous memory;
+ * -EINTR on a fatal signal; -ESRCH when the mm is gone; -ENOMEM.
+ */
+int hmirror_fault_exclusive(struct hmirror_ctx *ctx, u64 start,
+			    unsigned long npages)
+{
+	u64 end = start + ((u64)npages << PAGE_SHIFT), next;
+	struct hmirror_pt_cache c = { };
+	int ret = 0;
+
+	if (!mmget_not_zero(ctx->mm))
+		return -ESRCH;
+	for (; start < end && !ret; start = next) {
+		next = min_t(u64, end,
+			     start + ((u64)HMIRROR_EXCL_CHUNK << PAGE_SHIFT));
+		ret = hmirror_exclusive_chunk(ctx, &c, start, next);
+	}
+	hmirror_pt_cache_drain(&ctx->pt, &c);
+	mmput(ctx->mm);
+	return ret;
+}
+#endif
 
 /* A write to memory the process may read but not write: -EPERM. */
 static int hmirror_fault_refine(struct hmirror_ctx *ctx,

@@ -26,6 +26,16 @@ struct hmirror_fault_req {
 void hmirror_fault_init(struct hmirror_ctx *ctx);
 int hmirror_fault_hmm_enable(struct hmirror_ctx *ctx);
 void hmirror_fault_fini(struct hmirror_ctx *ctx);
+#if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
+int hmirror_fault_exclusive(struct hmirror_ctx *ctx, u64 start,
+			    unsigned long npages);
+#else
+static inline int hmirror_fault_exclusive(struct hmirror_ctx *ctx, u64 start,
+					  unsigned long npages)
+{
+	return -EOPNOTSUPP;
+}
+#endif
 int hmirror_fault_service(struct hmirror_ctx *ctx,
 			  const struct hmirror_fault_req *req,
 			  unsigned long *done);

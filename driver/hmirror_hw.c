@@ -209,6 +209,14 @@ int hmirror_hw_check_header(struct hmirror_device *hdev)
 	hdev->va_end = 1ull << va_bits;
 	hdev->huge = features & HMIRROR_FEAT_HUGE_2M;
 	hdev->poll_hints = features & HMIRROR_FEAT_POLL;
+	/* Device memory beyond 4 GiB is refused, not half used. */
+	hdev->vram_pages = features & HMIRROR_FEAT_VRAM ?
+			   le32_to_cpu(h->vram_pages) : 0;
+	if (hdev->vram_pages > HMIRROR_VRAM_PAGES_MAX) {
+		dev_err(dev, "hmirror device has more device memory than the driver handles (%u pages)\n",
+			hdev->vram_pages);
+		hdev->vram_pages = 0;
+	}
 	return 0;
 }
 
@@ -850,11 +858,17 @@ static long hmirror_sq_room(struct hmirror_device *hdev,
 	if (used > entries)
 		return -1;
 	room = min(entries - used, entries - q->inflight);
-	/* One context's stalled commands never take the whole engine. */
-	if (q->index)
-		room = min_t(long, room, hdev->ctx_cap -
-			     min(hdev->ctx_cap, *hmirror_ctx_inflight(hdev, ctx, q->index)));
-	return room;
+	if (!q->index || ctx == HMIRROR_CTX_DRIVER)
+		return room;
+	/*
+	 * One context's stalled commands never take the whole engine, and
+	 * all of them never take the tags kept for the driver's own
+	 * commands (migrations), which a fault service may wait for.
+	 */
+	room = min_t(long, room, hdev->ctx_cap -
+		     min(hdev->ctx_cap, *hmirror_ctx_inflight(hdev, ctx, q->index)));
+	return min_t(long, room, (long)(entries - hdev->driver_tags) -
+				 (long)q->inflight);
 }
 
 static bool hmirror_room_cond(struct hmirror_device *hdev,
@@ -1185,6 +1199,54 @@ int hmirror_hw_tlb_inval(struct hmirror_device *hdev, u32 ctx, u64 start,
 	return ret;
 }
 
+/**
+ * hmirror_hw_migrate - copy pages between guest RAM and device memory
+ * @hdev: device
+ * @table: DMA address of @n struct hmirror_migrate_entry
+ * @n: entries, 1 .. HMIRROR_MIGRATE_MAX
+ *
+ * Runs one MIGRATE on an engine (the one after the caller's CPU, so
+ * concurrent migrations spread), as the driver's own context: the tags
+ * kept for it mean a queue full of stalled user commands never blocks it,
+ * which matters because a fault service may be what waits here.  The wait
+ * takes no signal (a page half migrated helps nobody) and is bounded by
+ * the device's progress deadline.
+ *
+ * Return: 0 when every entry was copied; -EIO when the device refused
+ * one or failed, -ENODEV when it is gone.
+ */
+int hmirror_hw_migrate(struct hmirror_device *hdev, dma_addr_t table, u32 n)
+{
+	u32 qi = 1 + raw_smp_processor_id() % (hdev->num_queues - 1);
+	struct hmirror_hw_cmd cmd = {
+		.opcode = HMIRROR_OP_MIGRATE,
+		.ctx = HMIRROR_CTX_DRIVER,
+		.src = table,
+		.len = n,
+	};
+	struct hmirror_waiter w = { };
+	struct hmirror_hw_fault f;
+	u64 seqno;
+	int ret, idx;
+
+	if (!drm_dev_enter(&hdev->drm, &idx))
+		return -ENODEV;
+	ret = hmirror_hw_submit(hdev, qi, &cmd, 1, &seqno, &w, 0);
+	/* MIGRATE never faults: a record for it is cancelled. */
+	while (!ret && (ret = hmirror_hw_wait_event(hdev, qi, &w, &f,
+						     HMIRROR_WAIT_POLL)) > 0) {
+		hmirror_hw_fault_answer(hdev, qi, &f, HMIRROR_FAULT_CANCEL);
+		ret = 0;
+	}
+	drm_dev_exit(idx);
+	if (!ret && (w.cpl.status != HMIRROR_ST_OK || w.cpl.result != n)) {
+		dev_err_ratelimited(&hdev->pdev->dev, "MIGRATE of %u pages: status %u, %llu copied\n",
+				    n, w.cpl.status, w.cpl.result);
+		ret = -EIO;
+	}
+	return ret;
+}
+
 static irqreturn_t hmirror_irq_cq(int irq, void *arg)
 {
 	struct hmirror_device *hdev = arg;
@@ -1354,6 +1416,7 @@ int hmirror_hw_init(struct hmirror_device *hdev)
 	hdev->regs = hdev->shm + hdev->regs_off;
 	/* A quarter of an engine per context, so four can stall at once. */
 	hdev->ctx_cap = max(1u, hdev->sq_entries / 4);
+	hdev->driver_tags = min(HMIRROR_DRIVER_TAGS, hdev->sq_entries / 2);
 	hdev->ctx_inflight = devm_kcalloc(dev, hdev->max_contexts * hdev->num_queues,
 					  sizeof(*hdev->ctx_inflight),
 					  GFP_KERNEL);

@@ -11,6 +11,7 @@
 
 #include "hmirror.h"
 #include "hmirror_ctx.h"
+#include "hmirror_devmem.h"
 #include "hmirror_exec.h"
 #include "hmirror_fault.h"
 #include "uapi/hmirror.h"
@@ -36,6 +37,7 @@ static int hmirror_ioctl_get_info(struct drm_device *drm, void *data,
 	info->max_contexts = hdev->max_contexts;
 	info->tlb_entries = le32_to_cpu(hdev->hdr.tlb_entries);
 	info->num_vectors = HMIRROR_NUM_VECTORS;
+	info->device_memory_pages = hdev->devmem ? hdev->vram_pages : 0;
 	info->va_bits = hdev->va_bits;
 	return 0;
 }
@@ -137,6 +139,7 @@ static int hmirror_ioctl_stats(struct drm_device *drm, void *data,
 {
 	struct hmirror_device *hdev = to_hmirror(drm);
 	struct drm_hmirror_stats *st = data;
+	struct hmirror_devmem_stats dm;
 	int v, idx;
 
 	memset(st, 0, sizeof(*st));
@@ -154,6 +157,11 @@ static int hmirror_ioctl_stats(struct drm_device *drm, void *data,
 	st->nonblock_deferred = atomic64_read(&hdev->nonblock_deferred);
 	st->faults_orphaned = atomic64_read(&hdev->faults_orphaned);
 	st->kept_pages = hmirror_pt_graveyard_pages(&hdev->graveyard);
+	hmirror_devmem_stats(hdev, &dm);
+	st->device_memory_used = dm.used;
+	st->migrated_to_device = dm.to_device;
+	st->migrated_to_system = dm.to_system;
+	st->evicted = dm.evicted;
 
 	/* Device-side counters only while the BAR is still mapped. */
 	if (!drm_dev_enter(drm, &idx))
@@ -368,6 +376,8 @@ static u8 hmirror_snap_value(u64 pte)
 				      DRM_HMIRROR_SNAP_READ;
 	if (pte & HMIRROR_PTE_HUGE)
 		v |= DRM_HMIRROR_SNAP_HUGE;
+	if (pte & HMIRROR_PTE_VRAM)
+		v |= DRM_HMIRROR_SNAP_DEVICE_MEMORY;
 	return v;
 }
 
@@ -428,6 +438,35 @@ static int hmirror_ioctl_ctx_stats(struct drm_device *drm, void *data,
 	return 0;
 }
 
+static int hmirror_ioctl_migrate(struct drm_device *drm, void *data,
+				 struct drm_file *file)
+{
+	struct drm_hmirror_migrate *args = data;
+	struct hmirror_ctx *ctx;
+	unsigned long moved = 0;
+	int ret;
+
+	ret = hmirror_ctx_of_file(file, &ctx);
+	if (ret)
+		return ret;
+	if (args->flags & ~DRM_HMIRROR_MIGRATE_FLAGS || args->pad ||
+	    args->reserved[0] || args->reserved[1] ||
+	    !PAGE_ALIGNED(args->addr) || !PAGE_ALIGNED(args->len) ||
+	    !args->len || args->len > DRM_HMIRROR_EXEC_MAX_LEN)
+		return -EINVAL;
+	ret = hmirror_user_range(ctx->hdev, args->addr, args->len);
+	if (ret)
+		return ret;
+	if (args->flags & DRM_HMIRROR_MIGRATE_TO_SYSTEM)
+		ret = hmirror_devmem_to_system(ctx->hdev, ctx->mm, args->addr,
+					       args->addr + args->len, &moved);
+	else
+		ret = hmirror_devmem_to_device(ctx->hdev, ctx->mm, args->addr,
+					       args->addr + args->len, &moved);
+	args->migrated = moved;
+	return ret == -ESRCH ? -EFAULT : ret;
+}
+
 const struct drm_ioctl_desc hmirror_ioctls[HMIRROR_NUM_IOCTLS] = {
 	DRM_IOCTL_DEF_DRV(HMIRROR_GET_INFO, hmirror_ioctl_get_info, 0),
 	DRM_IOCTL_DEF_DRV(HMIRROR_SUBMIT_NOP, hmirror_ioctl_submit_nop, 0),
@@ -438,6 +477,7 @@ const struct drm_ioctl_desc hmirror_ioctls[HMIRROR_NUM_IOCTLS] = {
 	DRM_IOCTL_DEF_DRV(HMIRROR_PREFETCH, hmirror_ioctl_prefetch, 0),
 	DRM_IOCTL_DEF_DRV(HMIRROR_SNAPSHOT, hmirror_ioctl_snapshot, 0),
 	DRM_IOCTL_DEF_DRV(HMIRROR_CTX_STATS, hmirror_ioctl_ctx_stats, 0),
+	DRM_IOCTL_DEF_DRV(HMIRROR_MIGRATE, hmirror_ioctl_migrate, 0),
 };
 
-static_assert(DRM_HMIRROR_CTX_STATS + 1 == HMIRROR_NUM_IOCTLS);
+static_assert(DRM_HMIRROR_MIGRATE + 1 == HMIRROR_NUM_IOCTLS);

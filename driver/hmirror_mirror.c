@@ -187,6 +187,18 @@ static void hmirror_mirror_clear_locked(struct hmirror_ctx *ctx, u64 start,
 	lock_map_release(&hmirror_inv_wait_map);
 }
 
+/*
+ * The driver granting this device exclusive access (make_device_exclusive
+ * replaces the CPU's entries, not the page): what the device maps stays
+ * right, and a fault mapping those very pages must not be sent back.
+ */
+static bool hmirror_own_exclusive(struct hmirror_ctx *ctx,
+				  const struct mmu_notifier_range *range)
+{
+	return range->event == MMU_NOTIFY_EXCLUSIVE &&
+	       range->owner == ctx->hdev;
+}
+
 static int hmirror_mn_invalidate_start(struct mmu_notifier *mn,
 				       const struct mmu_notifier_range *range)
 {
@@ -195,6 +207,9 @@ static int hmirror_mn_invalidate_start(struct mmu_notifier *mn,
 	bool blockable = mmu_notifier_range_blockable(range);
 	struct hmirror_inv *inv;
 	ktime_t t0 = ktime_get();
+
+	if (hmirror_own_exclusive(ctx, range))
+		return 0;
 
 	/* No reclaim from here: reclaim may be what called us. */
 	inv = kmalloc(sizeof(*inv), GFP_NOWAIT | __GFP_NOWARN);
@@ -303,7 +318,8 @@ static void hmirror_mirror_inv_end(struct hmirror_mirror *m,
 static void hmirror_mn_invalidate_end(struct mmu_notifier *mn,
 				      const struct mmu_notifier_range *range)
 {
-	hmirror_mirror_inv_end(&mn_to_ctx(mn)->mirror, range);
+	if (!hmirror_own_exclusive(mn_to_ctx(mn), range))
+		hmirror_mirror_inv_end(&mn_to_ctx(mn)->mirror, range);
 }
 
 /* The mm is going away (exit or exec): the device must forget it all. */

@@ -108,7 +108,8 @@ static size_t pt_leaf_size(const struct hmirror_pt_leaf *l)
 /* The device no longer reaches @l: drop its mapping and page reference. */
 static void pt_leaf_release(struct device *dev, const struct hmirror_pt_leaf *l)
 {
-	dma_unmap_page(dev, l->dma, pt_leaf_size(l), DMA_BIDIRECTIONAL);
+	if (!l->vram)
+		dma_unmap_page(dev, l->dma, pt_leaf_size(l), DMA_BIDIRECTIONAL);
 	folio_put(page_folio(l->page));
 }
 
@@ -130,11 +131,26 @@ int hmirror_pt_init(struct hmirror_pt *pt, struct device *dev,
 	pt->va_end = 1ull << va_bits;
 	pt->huge = huge;
 	pt->mapped = 0;
+	pt->vram_pfn = 0;
+	pt->vram_pages = 0;
 	pt->root = pt_table_alloc(dev);
 	if (!pt->root)
 		return -ENOMEM;
 	pt->tables = 1;
 	return 0;
+}
+
+/**
+ * hmirror_pt_set_vram - the device memory the table may map
+ * @pt: page table, before its first map
+ * @first_pfn: pfn of the DEVICE_PRIVATE page standing for offset 0
+ * @npages: pages of device memory
+ */
+void hmirror_pt_set_vram(struct hmirror_pt *pt, unsigned long first_pfn,
+			 unsigned long npages)
+{
+	pt->vram_pfn = first_pfn;
+	pt->vram_pages = npages;
 }
 
 dma_addr_t hmirror_pt_root_dma(struct hmirror_pt *pt)
@@ -240,6 +256,7 @@ static int pt_set_leaf(struct hmirror_pt *pt, struct hmirror_pt_table *t,
 		       u64 flags, bool write)
 {
 	u64 old = READ_ONCE(t->entries[idx]);
+	unsigned long vram_index;
 	dma_addr_t dma;
 
 	if (old & HMIRROR_PTE_VALID) {
@@ -249,6 +266,23 @@ static int pt_set_leaf(struct hmirror_pt *pt, struct hmirror_pt_table *t,
 			return -EEXIST;
 		if (write && !(old & HMIRROR_PTE_WRITE))
 			WRITE_ONCE(t->entries[idx], old | HMIRROR_PTE_WRITE);
+		return 0;
+	}
+	/*
+	 * A page of this device's memory (DEVICE_PRIVATE): the entry holds
+	 * its offset in device memory; there is nothing to DMA-map.
+	 */
+	if (is_device_private_page(page)) {
+		vram_index = page_to_pfn(page) - pt->vram_pfn;
+		if (size != PAGE_SIZE || vram_index >= pt->vram_pages)
+			return -EIO;
+		folio_get(page_folio(page));
+		t->ptr[idx] = page;
+		WRITE_ONCE(t->entries[idx],
+			   ((u64)vram_index << PAGE_SHIFT) | HMIRROR_PTE_VRAM |
+			   HMIRROR_PTE_VALID | (write ? HMIRROR_PTE_WRITE : 0));
+		t->used++;
+		pt->mapped++;
 		return 0;
 	}
 	dma = dma_map_page(pt->dev, page, 0, size, DMA_BIDIRECTIONAL);
@@ -462,6 +496,7 @@ static bool pt_clear_table(struct hmirror_pt *pt, struct hmirror_pt_table *t,
 				.dma = e & HMIRROR_PTE_ADDR_MASK,
 				.page = t->ptr[idx],
 				.huge = huge,
+				.vram = e & HMIRROR_PTE_VRAM,
 			};
 			t->ptr[idx] = NULL;
 			t->used--;
@@ -576,8 +611,21 @@ bool hmirror_pt_zap_bury(struct hmirror_pt_zap *z,
 {
 	struct hmirror_pt_grave *grave = NULL;
 	unsigned long pages = 0;
-	unsigned int i;
+	unsigned int i, kept;
 
+	/*
+	 * Device memory is the device's own: a device that still writes it
+	 * reaches nothing of the system's, and a dead device's memory is
+	 * never handed out again.  Its pages go now, so that removal does
+	 * not wait for them forever.
+	 */
+	for (i = kept = 0; i < z->n; i++) {
+		if (z->leaf[i].vram)
+			folio_put(page_folio(z->leaf[i].page));
+		else
+			z->leaf[kept++] = z->leaf[i];
+	}
+	z->n = kept;
 	for (i = 0; i < z->n; i++)
 		pages += z->leaf[i].huge ? HMIRROR_PT_ENTRIES : 1;
 	if (z->n) {

@@ -42,6 +42,8 @@
 #define HMIRROR_FEAT_TIMESTAMPS	_BITULL(4)	/* completion timestamps */
 /* 2.1: polling hints (drv_poll_us, dev_polling, drv_polling) */
 #define HMIRROR_FEAT_POLL	_BITULL(5)
+/* 2.1: device memory (vram_pages, PTE_VRAM, MIGRATE) */
+#define HMIRROR_FEAT_VRAM	_BITULL(6)
 
 /*
  * MSI-X vectors (device -> driver) and doorbell vectors (driver -> device).
@@ -82,7 +84,8 @@ struct hmirror_header {
 	__le32 rings_off;	/* rings, see hmirror_sq_off() and friends */
 	__le32 fault_regs_off;	/* struct hmirror_fault_regs (0: HMIRROR_FAULT_REGS_OFF) */
 	__le32 va_bits;		/* virtual address width: 48 (4 levels) or 57 (5) */
-	__le32 reserved[14];
+	__le32 vram_pages;	/* 2.1, FEAT_VRAM: 4 KiB pages of device memory */
+	__le32 reserved[13];
 };
 
 /* Device status (hmirror_regs.dev_status). */
@@ -220,6 +223,7 @@ enum hmirror_opcode {
 	HMIRROR_OP_FILL = 4,		/* ctx: dst <- repeated arg0 (u64) */
 	HMIRROR_OP_ATOMIC = 5,		/* ctx: 64-bit atomic at dst */
 	HMIRROR_OP_TLB_INVAL = 6,	/* mgmt: ctx, [src, src + len) */
+	HMIRROR_OP_MIGRATE = 7,		/* 2.1: len pages, table at src */
 	HMIRROR_NUM_OPS
 };
 
@@ -336,9 +340,20 @@ struct hmirror_fault_regs {
 #define HMIRROR_PTE_VALID	_BITULL(0)
 #define HMIRROR_PTE_WRITE	_BITULL(1)
 #define HMIRROR_PTE_HUGE	_BITULL(7)
+#define HMIRROR_PTE_VRAM	_BITULL(8)	/* 2.1: address is a VRAM offset */
 #define HMIRROR_PTE_ADDR_MASK	0x000ffffffffff000ull
 #define HMIRROR_PTE_RSVD_MASK	(~(HMIRROR_PTE_ADDR_MASK | HMIRROR_PTE_VALID | \
-				   HMIRROR_PTE_WRITE | HMIRROR_PTE_HUGE))
+				   HMIRROR_PTE_WRITE | HMIRROR_PTE_HUGE | \
+				   HMIRROR_PTE_VRAM))
+
+/* 2.1: one page of a MIGRATE table; bit 0 of an address: VRAM offset. */
+struct hmirror_migrate_entry {
+	__le64 from;
+	__le64 to;
+};
+
+#define HMIRROR_MIGRATE_VRAM	_BITULL(0)
+#define HMIRROR_MIGRATE_MAX	512
 
 static inline __u32 hmirror_pt_levels(__u32 va_bits)
 {

@@ -93,20 +93,21 @@
 
 enum mutator {
 	MUT_MIGRATE, MUT_MPROTECT, MUT_FORK, MUT_KSM, MUT_THP, MUT_DONTNEED,
-	MUT_REMAP, MUT_MREMAP, MUT_PAGEOUT, MUT_COUNT
+	MUT_REMAP, MUT_MREMAP, MUT_PAGEOUT, MUT_DEVMEM, MUT_COUNT
 };
 static const char *const mut_name[] = {
 	"migrate", "mprotect", "fork", "ksm", "thp", "dontneed", "remap",
-	"mremap", "pageout",
+	"mremap", "pageout", "devmem",
 };
 static const char *const mut_effect_name[] = {
 	"pages migrated", "pages write-protected", "pages checked by children",
 	"pages merged", "THP mappings split and collapsed", "pages dropped",
 	"pages replaced", "pages moved", "pages swapped out",
+	"pages moved into or out of device memory",
 };
 /* Pause between runs (ms): slow mutators would otherwise starve workers. */
 static const unsigned int mut_pause[MUT_COUNT] = {
-	5, 5, 50, 0, 40, 10, 40, 30, 50,
+	5, 5, 50, 0, 40, 10, 40, 30, 50, 10,
 };
 
 enum opkind {
@@ -128,6 +129,7 @@ static struct {
 	bool high_given;
 	int numa_nodes;
 	bool have_swap;
+	bool have_devmem;
 	unsigned int slot_mask;		/* SLOT_* bits */
 	const char *json;
 } cfg = {
@@ -1951,9 +1953,33 @@ static void mut_pageout(uint64_t *rs)
 	atomic_fetch_add(&mut_effect[MUT_PAGEOUT], out);
 }
 
+/*
+ * Move a run of pages into the device's memory (two times in three) or
+ * back (MIGRATE).  Their data must not change: the workers' commands and
+ * CPU accesses on them go on, and the oracle checks them as always.
+ */
+static void mut_devmem(uint64_t *rs)
+{
+	struct slot *s = pick_slot(rs);
+	unsigned int n = 1 + rnd(rs, 64);
+	uint32_t flags = rnd(rs, 3) ? 0 : DRM_HMIRROR_MIGRATE_TO_SYSTEM;
+	uint64_t moved = 0;
+	size_t p0;
+
+	pthread_rwlock_rdlock(&s->layout);
+	if (n > s->npages)
+		n = s->npages;
+	p0 = aim(s, n, rs);
+	hmirror_migrate(workers[rnd(rs, cfg.workers)].fd,
+			(uintptr_t)slot_addr(s) + p0 * PAGE, (uint64_t)n * PAGE,
+			flags, &moved);
+	pthread_rwlock_unlock(&s->layout);
+	atomic_fetch_add(&mut_effect[MUT_DEVMEM], moved);
+}
+
 static void (*const mut_fn[MUT_COUNT])(uint64_t *) = {
 	mut_migrate, mut_mprotect, mut_fork, mut_ksm, mut_thp, mut_dontneed,
-	mut_remap, mut_mremap, mut_pageout,
+	mut_remap, mut_mremap, mut_pageout, mut_devmem,
 };
 
 static void *mutator_main(void *arg)
@@ -2152,6 +2178,9 @@ static void report_text(FILE *out, double secs, const struct verdict *v,
 			if (m == MUT_PAGEOUT && !cfg.have_swap)
 				fprintf(out, "    %-9s not run: no swap (MADV_PAGEOUT would do nothing)\n",
 					mut_name[m]);
+			if (m == MUT_DEVMEM && !cfg.have_devmem)
+				fprintf(out, "    %-9s not run: no device memory (device without it, or kernel without DEVICE_PRIVATE)\n",
+					mut_name[m]);
 			continue;
 		}
 		fprintf(out, "    %-9s %lu %s in %lu runs", mut_name[m],
@@ -2275,7 +2304,8 @@ static void usage(FILE *f)
 	for (int i = 0; i < MUT_COUNT; i++)
 		fprintf(f, " %s", mut_name[i]);
 	fprintf(f, ", or none\n"
-		"      (default: all; pageout only when swap is configured)\n"
+		"      (default: all; pageout only when swap is configured, devmem only\n"
+		"      with device memory and DEVICE_PRIVATE)\n"
 		"  -b  backends of the workers' contexts, alternating (default both)\n"
 		"  -A  fault-ahead pages of every other context per backend (default 256, 0: none)\n"
 		"  -H  comma list of bits b: a slot at partner + 2^b (47, 48; default 47\n"
@@ -2530,6 +2560,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	num_engines = info.num_engines ? info.num_engines : 1;
+	cfg.have_devmem = info.device_memory_pages > 0;
+	if (!cfg.have_devmem && cfg.mix[MUT_DEVMEM]) {
+		if (cfg.mix_given) {
+			printf("hmirror-stress: unavailable: devmem needs device memory (none, or no DEVICE_PRIVATE)\n");
+			return EXIT_UNAVAILABLE;
+		}
+		cfg.mix[MUT_DEVMEM] = false;
+	}
 	if (open_workers())
 		return 1;
 

@@ -192,6 +192,19 @@ int hmirror_prefetch(int fd, uint64_t addr, uint64_t len, int write)
 	return neg_errno(ioctl(fd, DRM_IOCTL_HMIRROR_PREFETCH, &p));
 }
 
+int hmirror_migrate(int fd, uint64_t addr, uint64_t len, uint32_t flags,
+		    uint64_t *migrated)
+{
+	struct drm_hmirror_migrate m = {
+		.addr = addr, .len = len, .flags = flags,
+	};
+	int ret = neg_errno(ioctl(fd, DRM_IOCTL_HMIRROR_MIGRATE, &m));
+
+	if (migrated)
+		*migrated = m.migrated;
+	return ret;
+}
+
 int hmirror_snapshot(int fd, uint64_t addr, uint64_t npages, uint8_t *out)
 {
 	struct drm_hmirror_snapshot s = {

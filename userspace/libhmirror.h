@@ -113,6 +113,15 @@ int hmirror_atomic_cmpxchg(int fd, uint32_t engine, uint64_t addr,
 int hmirror_prefetch(int fd, uint64_t addr, uint64_t len, int write);
 
 /*
+ * hmirror_migrate - move [addr, addr + len) into the device's memory, or
+ * back with DRM_HMIRROR_MIGRATE_TO_SYSTEM in @flags; *@migrated (may be
+ * NULL) gets the pages moved
+ * Returns: 0 or -errno (-EOPNOTSUPP without device memory).
+ */
+int hmirror_migrate(int fd, uint64_t addr, uint64_t len, uint32_t flags,
+		    uint64_t *migrated);
+
+/*
  * hmirror_snapshot - the device's view of @npages pages from @addr, one
  * DRM_HMIRROR_SNAP_* byte per page into @out
  * Returns: 0 or -errno.

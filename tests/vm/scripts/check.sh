@@ -6,7 +6,7 @@
 # does not list.
 . ./guest-lib.sh
 . ./hmm-tests.sh
-suites="hmirror_basic_test hmirror_mirror_test hmirror_coherence_test"
+suites="hmirror_basic_test hmirror_mirror_test hmirror_coherence_test hmirror_devmem_test"
 rc=0
 
 # A new test binary must be added here, not silently left out.
