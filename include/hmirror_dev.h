@@ -42,7 +42,7 @@
 #define HMIRROR_FEAT_TIMESTAMPS	_BITULL(4)	/* completion timestamps */
 /* 2.1: polling hints (drv_poll_us, dev_polling, drv_polling) */
 #define HMIRROR_FEAT_POLL	_BITULL(5)
-/* 2.1: device memory (vram_pages, PTE_VRAM, MIGRATE) */
+/* 2.1: device memory (vram_pages, HMIRROR_PTE_VRAM, MIGRATE) */
 #define HMIRROR_FEAT_VRAM	_BITULL(6)
 
 /*
@@ -230,6 +230,20 @@ enum hmirror_opcode {
 /* COPY, READ and FILL move 1 .. HMIRROR_CMD_LEN_MAX bytes (else BAD_LENGTH). */
 #define HMIRROR_CMD_LEN_MAX		_BITULL(30)
 
+/*
+ * 2.1, MIGRATE: copies 1 .. HMIRROR_MIGRATE_LEN_MAX pages, each named by
+ * an entry of a table in guest RAM at guest-physical src (8-byte aligned).
+ * Addresses are page aligned; with HMIRROR_MIGRATE_VRAM an address is an
+ * offset into device memory, else a guest-physical address.
+ */
+struct hmirror_migrate_entry {
+	__le64 from;
+	__le64 to;
+};
+
+#define HMIRROR_MIGRATE_VRAM		_BITULL(0)
+#define HMIRROR_MIGRATE_LEN_MAX		512
+
 /* READ checksum: FNV-1a over 64-bit little-endian words. */
 #define HMIRROR_FNV_BASIS		0xcbf29ce484222325ull
 #define HMIRROR_FNV_PRIME		0x100000001b3ull
@@ -251,9 +265,9 @@ struct hmirror_cmd {
 	__le16 tag;
 	__le16 reserved0;
 	__le64 seqno;		/* driver tag, echoed in the completion */
-	__le64 src;		/* virtual address */
+	__le64 src;		/* virtual address (MIGRATE: table, guest-physical) */
 	__le64 dst;		/* virtual address */
-	__le64 len;		/* bytes */
+	__le64 len;		/* bytes (MIGRATE: pages) */
 	__le64 arg0;		/* FILL pattern, ATOMIC operand / expected */
 	__le64 arg1;		/* ATOMIC CMPXCHG new value */
 	__le64 reserved1;
@@ -265,7 +279,7 @@ struct hmirror_cpl {
 	__u8 opcode;
 	__u8 queue;
 	__le32 nfaults;		/* faults this command raised */
-	__le64 result;		/* READ checksum, ATOMIC old value */
+	__le64 result;		/* READ checksum, ATOMIC old value, MIGRATE pages */
 	__le64 t_submit;		/* device clock (ns): command fetched */
 	__le64 t_fault;		/* first fault raised, 0 if none */
 	__le64 t_answer;		/* last fault answer seen, 0 if none */
@@ -340,20 +354,16 @@ struct hmirror_fault_regs {
 #define HMIRROR_PTE_VALID	_BITULL(0)
 #define HMIRROR_PTE_WRITE	_BITULL(1)
 #define HMIRROR_PTE_HUGE	_BITULL(7)
-#define HMIRROR_PTE_VRAM	_BITULL(8)	/* 2.1: address is a VRAM offset */
+/*
+ * 2.1, FEAT_VRAM: a 4 KiB leaf whose address is an offset into device
+ * memory (below vram_pages * 4 KiB).  Without FEAT_VRAM the bit is
+ * reserved, like those of HMIRROR_PTE_RSVD_MASK.
+ */
+#define HMIRROR_PTE_VRAM	_BITULL(8)
 #define HMIRROR_PTE_ADDR_MASK	0x000ffffffffff000ull
 #define HMIRROR_PTE_RSVD_MASK	(~(HMIRROR_PTE_ADDR_MASK | HMIRROR_PTE_VALID | \
 				   HMIRROR_PTE_WRITE | HMIRROR_PTE_HUGE | \
 				   HMIRROR_PTE_VRAM))
-
-/* 2.1: one page of a MIGRATE table; bit 0 of an address: VRAM offset. */
-struct hmirror_migrate_entry {
-	__le64 from;
-	__le64 to;
-};
-
-#define HMIRROR_MIGRATE_VRAM	_BITULL(0)
-#define HMIRROR_MIGRATE_MAX	512
 
 static inline __u32 hmirror_pt_levels(__u32 va_bits)
 {
@@ -423,6 +433,8 @@ static_assert(HMIRROR_FAULT_REGS_OFF + sizeof(struct hmirror_fault_regs) <=
 		      HMIRROR_CTX_OFF, "fault regs fit");
 static_assert(sizeof(struct hmirror_ctx_entry) == 32, "ctx entry");
 static_assert(sizeof(struct hmirror_fault_answer) == 16, "answer size");
+static_assert(sizeof(struct hmirror_migrate_entry) == 16, "migrate entry");
+static_assert(offsetof(struct hmirror_header, vram_pages) == 72, "vram_pages");
 static_assert(sizeof(struct hmirror_regs) == 256, "regs size");
 static_assert(HMIRROR_REGS_OFF + sizeof(struct hmirror_regs) <=
 		      HMIRROR_QUEUES_OFF, "regs fit");

@@ -33,6 +33,7 @@ void hmdev_config_default(struct hmdev_config *cfg)
 	cfg->max_contexts = HMDEV_DEF_CONTEXTS;
 	cfg->tlb_entries = HMDEV_DEF_TLB;
 	cfg->va_bits = HMDEV_DEF_VA_BITS;
+	cfg->vram_mb = HMDEV_DEF_VRAM_MB;
 }
 
 static int check_ring(const char *what, unsigned v, char *err, size_t errlen)
@@ -91,6 +92,11 @@ int hmdev_config_check(const struct hmdev_config *cfg, char *err, size_t errlen)
 			  cfg->va_bits);
 		return -1;
 	}
+	if (cfg->vram_mb > HMDEV_MAX_VRAM_MB) {
+		hm_seterr(err, errlen, "vram-mb must be in [0, %u], got %u",
+			  HMDEV_MAX_VRAM_MB, cfg->vram_mb);
+		return -1;
+	}
 	if (layout_end64(cfg) > (1ull << 31)) {
 		hm_seterr(err, errlen, "layout does not fit a 2 GiB BAR");
 		return -1;
@@ -107,7 +113,7 @@ uint64_t hmdev_layout(const struct hmdev_config *cfg, struct hmirror_header *h)
 	memset(h, 0, sizeof(*h));
 	h->magic = HMIRROR_MAGIC;
 	h->version = HMIRROR_VERSION;
-	h->features = HMDEV_FEATURES;
+	h->features = HMDEV_FEATURES | (cfg->vram_mb ? HMIRROR_FEAT_VRAM : 0);
 	h->num_queues = 1 + cfg->engines;
 	h->sq_entries = cfg->sq_entries;
 	h->cq_entries = cfg->cq_entries;
@@ -121,6 +127,7 @@ uint64_t hmdev_layout(const struct hmdev_config *cfg, struct hmirror_header *h)
 	h->rings_off = HMIRROR_RINGS_OFF;
 	h->fault_regs_off = HMIRROR_FAULT_REGS_OFF;
 	h->va_bits = cfg->va_bits;
+	h->vram_pages = cfg->vram_mb * (uint32_t)((1u << 20) / HMIRROR_PAGE_SIZE);
 
 	end = layout_end64(cfg);
 	/* The header's u32 helpers must agree (no overflow on either side). */
@@ -276,7 +283,15 @@ int hmdev_init(struct hmdev *dev, const struct hmdev_config *cfg,
 		       cfg->tlb_entries);
 		return -1;
 	}
+	if (dev_mem_init(&dev->vram, (uint64_t)h->vram_pages * HMIRROR_PAGE_SIZE)) {
+		hmdev_tlb_fini(&dev->tlb);
+		free_queues(dev);
+		hm_seterr(err, errlen, "cannot allocate %u MiB of device memory",
+			  cfg->vram_mb);
+		return -1;
+	}
 	if (init_locks(dev)) {
+		dev_mem_fini(&dev->vram);
 		hmdev_tlb_fini(&dev->tlb);
 		free_queues(dev);
 		hm_seterr(err, errlen, "cannot initialise locks");
@@ -292,6 +307,8 @@ int hmdev_init(struct hmdev *dev, const struct hmdev_config *cfg,
 	dev->fault_mask = h->fault_entries - 1;
 	dev->va_end = 1ull << h->va_bits;
 	dev->pt_levels = hmirror_pt_levels(h->va_bits);
+	dev->pte_rsvd = HMIRROR_PTE_RSVD_MASK |
+			(h->features & HMIRROR_FEAT_VRAM ? 0 : HMIRROR_PTE_VRAM);
 	dev->ram = ram;
 	dev->raise_irq = raise_irq;
 	dev->irq_opaque = irq_opaque;
@@ -322,6 +339,7 @@ void hmdev_fini(struct hmdev *dev)
 		return;		/* never set up */
 	hmdev_stop(dev);
 	fini_locks(dev);
+	dev_mem_fini(&dev->vram);
 	hmdev_tlb_fini(&dev->tlb);
 	free_queues(dev);
 }
@@ -387,7 +405,10 @@ static void do_reset(struct hmdev *dev, uint32_t gen)
 	pthread_mutex_unlock(&dev->fault_mu);
 	hmdev_tlb_flush(dev);
 
-	/* counters and errors; bus mastering is not reset: drv_ctrl_gen says */
+	/*
+	 * counters and errors; bus mastering is not reset (drv_ctrl_gen
+	 * says), nor is device memory (memory, not state)
+	 */
 	hmdev_state_reset(dev);
 	dev->reset_ack = gen;
 	/* Last: the driver polls the ack, then everything above is visible. */

@@ -35,6 +35,7 @@ struct hmdev;		/* opaque here: hmdev_internal.h */
 #define HMDEV_BAR_MIN		(1u << 20)
 #define HMDEV_MAX_ENTRIES	65536u	/* per ring */
 #define HMDEV_MAX_TLB		(1u << 20)
+#define HMDEV_MAX_VRAM_MB	4096u
 #define HMDEV_MAX_CONTEXTS	((HMIRROR_RINGS_OFF - HMIRROR_CTX_OFF) / \
 				 sizeof(struct hmirror_ctx_entry))
 
@@ -46,6 +47,7 @@ struct hmdev_config {
 	unsigned max_contexts;
 	unsigned tlb_entries;
 	unsigned va_bits;	/* HMIRROR_VA_BITS_4LEVEL or _5LEVEL */
+	unsigned vram_mb;	/* device memory, MiB (0: none, no FEAT_VRAM) */
 };
 
 #define HMDEV_DEF_ENGINES	2
@@ -55,7 +57,9 @@ struct hmdev_config {
 #define HMDEV_DEF_CONTEXTS	64
 #define HMDEV_DEF_TLB		1024
 #define HMDEV_DEF_VA_BITS	HMIRROR_VA_BITS_4LEVEL
+#define HMDEV_DEF_VRAM_MB	64
 
+/* Always advertised; HMIRROR_FEAT_VRAM too when vram_mb > 0. */
 #define HMDEV_FEATURES		(HMIRROR_FEAT_NOP | HMIRROR_FEAT_TRANSLATE | \
 				 HMIRROR_FEAT_HUGE_2M | HMIRROR_FEAT_ATOMIC | \
 				 HMIRROR_FEAT_TIMESTAMPS | HMIRROR_FEAT_POLL)

@@ -10,17 +10,22 @@
  * above it: a FENCE's wait for earlier commands is the queue's decision.
  *
  * Checks, in order (the first failing one decides):
- *  1. opcode known; reserved0, reserved1 zero and flags valid for the
- *     opcode (else BAD_OPCODE, err_info = the offending value);
+ *  1. opcode known; reserved0, reserved1 zero, flags valid for the
+ *     opcode, and the fields the opcode does not use (MIGRATE: ctx, dst,
+ *     arg0, arg1) zero (else BAD_OPCODE, err_info = the offending value);
  *  2. opcode allowed on this queue (else BAD_QUEUE, err_info = opcode);
  *  3. data commands: length (BAD_LENGTH, err_info = len), alignment
  *     (BAD_ALIGN, err_info = the address, or len), virtual range below
  *     2^va_bits (BAD_ADDRESS, err_info = the address), context valid
- *     (BAD_CONTEXT, err_info = ctx); TLB_INVAL: ctx < max_contexts.
+ *     (BAD_CONTEXT, err_info = ctx); MIGRATE: length (BAD_LENGTH), table
+ *     alignment (BAD_ALIGN, err_info = src), table in guest RAM
+ *     (BAD_ADDRESS, err_info = src); TLB_INVAL: ctx < max_contexts.
  * (The tag was checked at fetch: BAD_TAG.)
  * Then, while running: BAD_PTE (err_info = the entry), BAD_ADDRESS
- * (err_info = the guest-physical address), BAD_CONTEXT (the context went
- * invalid), FAULT (cancelled).  Bytes done before an error stay done.
+ * (err_info = the guest-physical address or device-memory offset),
+ * BAD_CONTEXT (the context went invalid), FAULT (cancelled); MIGRATE:
+ * BAD_ALIGN or BAD_ADDRESS (err_info = the entry's field as written).
+ * Bytes (pages) done before an error stay done.
  *
  * A data command is cut in chunks that never cross a page (4 KiB or 2 MiB)
  * of any operand nor HMDEV_CHUNK_MAX bytes.  Each chunk is translated and
@@ -31,6 +36,17 @@
  * side) waits out every guest-RAM access in progress and no later one
  * starts.  A command that stalls on a fault parks (PARK_FAULT, PARK_ROOM);
  * its queue goes on with other commands until the answer comes.
+ *
+ * Device memory (FEAT_VRAM) is reached through the same chunks: a
+ * translation may name a device-memory page, which the chunk actions
+ * access like guest RAM (words with relaxed atomics, COPY with memmove:
+ * other engines may touch the same page at the same time, as guest CPUs
+ * do guest RAM).  Bus mastering gates guest-RAM accesses only, so a chunk
+ * whose operands all hit device-memory TLB entries runs while it is off.
+ * MIGRATE copies whole pages between guest RAM and device memory, one
+ * page per read hold, each entry of its table read once into private
+ * memory; its table read is a guest-RAM access, so it is held while bus
+ * mastering is off.  It never translates, so it never faults.
  */
 #include <string.h>
 
@@ -40,8 +56,16 @@
 #define ON_MGMT		(1u << 0)
 #define ON_ENGINE	(1u << 1)
 
+/* Descriptor fields an opcode does not use and requires zero. */
+#define ZERO_CTX	(1u << 0)
+#define ZERO_DST	(1u << 1)
+#define ZERO_ARG0	(1u << 2)
+#define ZERO_ARG1	(1u << 3)
+
 typedef enum hmdev_exec (*exec_fn)(struct hmdev *dev, unsigned q,
 				   struct hmdev_inflight *in);
+/* An opcode's own static checks: 0, or a status with in->err_info set. */
+typedef int (*check_fn)(struct hmdev *dev, struct hmdev_inflight *in);
 
 /* ---- what an opcode is --------------------------------------------- */
 
@@ -71,6 +95,7 @@ enum cmd_result {
 	RESULT_BYTES_DONE,	/* bytes done, complete or not */
 	RESULT_CHECKSUM,	/* the checksum, once complete */
 	RESULT_BY_CHUNK,	/* whatever its chunk action set */
+	RESULT_PAGES_DONE,	/* pages done, complete or not */
 };
 
 struct data_op {
@@ -147,10 +172,16 @@ static enum hmdev_exec exec_tlb_inval(struct hmdev *dev, unsigned q,
 				      struct hmdev_inflight *in);
 static enum hmdev_exec exec_data(struct hmdev *dev, unsigned q,
 				 struct hmdev_inflight *in);
+static int check_data(struct hmdev *dev, struct hmdev_inflight *in);
+static enum hmdev_exec exec_migrate(struct hmdev *dev, unsigned q,
+				    struct hmdev_inflight *in);
+static int check_migrate(struct hmdev *dev, struct hmdev_inflight *in);
 
 static const struct opcode {
 	unsigned queues;	/* ON_* */
 	unsigned max_flags;	/* flags above this are reserved */
+	unsigned zero;		/* ZERO_*: BAD_OPCODE unless zero */
+	check_fn check;		/* static checks, after the queue's */
 	exec_fn exec;
 	enum cmd_result result;
 	struct data_op data;	/* exec_data's */
@@ -162,7 +193,7 @@ static const struct opcode {
 		.queues = ON_MGMT | ON_ENGINE, .exec = exec_fence,
 	},
 	[HMIRROR_OP_COPY] = {
-		.queues = ON_ENGINE, .exec = exec_data,
+		.queues = ON_ENGINE, .check = check_data, .exec = exec_data,
 		.result = RESULT_BYTES_DONE,
 		.data = {
 			.noperands = 2,
@@ -173,7 +204,7 @@ static const struct opcode {
 		},
 	},
 	[HMIRROR_OP_READ] = {
-		.queues = ON_ENGINE, .exec = exec_data,
+		.queues = ON_ENGINE, .check = check_data, .exec = exec_data,
 		.result = RESULT_CHECKSUM,
 		.data = {
 			.noperands = 1,
@@ -183,7 +214,7 @@ static const struct opcode {
 		},
 	},
 	[HMIRROR_OP_FILL] = {
-		.queues = ON_ENGINE, .exec = exec_data,
+		.queues = ON_ENGINE, .check = check_data, .exec = exec_data,
 		.result = RESULT_BYTES_DONE,
 		.data = {
 			.noperands = 1,
@@ -194,7 +225,7 @@ static const struct opcode {
 	},
 	[HMIRROR_OP_ATOMIC] = {
 		.queues = ON_ENGINE, .max_flags = HMIRROR_ATOMIC_CMPXCHG,
-		.exec = exec_data,
+		.check = check_data, .exec = exec_data,
 		.result = RESULT_BY_CHUNK,
 		.data = {
 			.noperands = 1,
@@ -205,6 +236,12 @@ static const struct opcode {
 	},
 	[HMIRROR_OP_TLB_INVAL] = {
 		.queues = ON_MGMT, .exec = exec_tlb_inval,
+	},
+	[HMIRROR_OP_MIGRATE] = {
+		.queues = ON_ENGINE,
+		.zero = ZERO_CTX | ZERO_DST | ZERO_ARG0 | ZERO_ARG1,
+		.check = check_migrate, .exec = exec_migrate,
+		.result = RESULT_PAGES_DONE,
 	},
 };
 
@@ -238,6 +275,9 @@ static enum hmdev_exec finish(struct hmdev_inflight *in, uint16_t status,
 	case RESULT_CHECKSUM:
 		if (status == HMIRROR_ST_OK)
 			in->cpl.result = in->acc;
+		break;
+	case RESULT_PAGES_DONE:
+		in->cpl.result = in->done / HMIRROR_PAGE_SIZE;
 		break;
 	default:
 		break;
@@ -300,10 +340,10 @@ static bool va_ok(const struct hmdev *dev, uint64_t va, uint64_t len)
 }
 
 /* Static checks of a data command.  0 or a status (err_info set). */
-static int data_check(struct hmdev *dev, struct hmdev_inflight *in,
-		      const struct data_op *d)
+static int check_data(struct hmdev *dev, struct hmdev_inflight *in)
 {
 	const struct hmirror_cmd *c = &in->cmd;
+	const struct data_op *d = &opcodes[c->opcode].data;
 	uint64_t root, a;
 	unsigned i;
 
@@ -345,6 +385,7 @@ static int data_check(struct hmdev *dev, struct hmdev_inflight *in,
 		in->err_info = c->ctx;
 		return HMIRROR_ST_BAD_CONTEXT;
 	}
+	in->acc = HMIRROR_FNV_BASIS;
 	return 0;
 }
 
@@ -426,12 +467,16 @@ static void fault_build(struct hmdev *dev, unsigned q,
 	r->seqno = in->cmd.seqno;
 }
 
-/* Translate @op at offset @done: 0, FAULT, or an error status with *info. */
+/*
+ * Translate @op at offset @done: 0, FAULT, HMDEV_ST_HOLD (needs guest RAM,
+ * @dma false), or an error status with *info.
+ */
 static int op_translate(struct hmdev *dev, struct hmdev_inflight *in,
-			struct operand *op, uint64_t done, uint64_t *info)
+			struct operand *op, uint64_t done, bool dma,
+			uint64_t *info)
 {
 	return hmdev_translate(dev, in->cmd.ctx, op->base + done, op->access,
-			       &op->x, info);
+			       dma, &op->x, info);
 }
 
 /* COPY, READ, FILL, ATOMIC: run chunks from in->done. */
@@ -442,6 +487,7 @@ static enum hmdev_exec exec_data(struct hmdev *dev, unsigned q,
 	const struct data_op *d = &opcodes[c->opcode].data;
 	struct operand opnd[2];
 	unsigned i;
+	bool dma;
 	int st = 0;
 
 	for (i = 0; i < d->noperands; i++)
@@ -458,18 +504,20 @@ static enum hmdev_exec exec_data(struct hmdev *dev, unsigned q,
 		if (n > HMDEV_CHUNK_MAX)
 			n = HMDEV_CHUNK_MAX;
 		pthread_rwlock_rdlock(&dev->inval_lock);
-		if (!hmdev_dma_allowed(dev)) {
-			pthread_rwlock_unlock(&dev->inval_lock);
-			return HMDEV_EXEC_HOLD;	/* until BUS_MASTER is back */
-		}
+		/* without it, only device memory whose translation is cached */
+		dma = hmdev_dma_allowed(dev);
 		for (i = 0; i < d->noperands; i++) {
-			st = op_translate(dev, in, &opnd[i], in->done, &info);
+			st = op_translate(dev, in, &opnd[i], in->done, dma, &info);
 			if (st)
 				break;
 			if (n > opnd[i].x.avail)
 				n = opnd[i].x.avail;
 		}
 		if (i < d->noperands) {
+			if (st == HMDEV_ST_HOLD) {
+				pthread_rwlock_unlock(&dev->inval_lock);
+				return HMDEV_EXEC_HOLD;	/* until BUS_MASTER is back */
+			}
 			if (st == HMIRROR_ST_FAULT) {
 				fault_build(dev, q, in, opnd[i].base + in->done,
 					    opnd[i].base + c->len, opnd[i].access);
@@ -486,6 +534,131 @@ static enum hmdev_exec exec_data(struct hmdev *dev, unsigned q,
 			dev->hook(dev->hook_opaque, q, HMDEV_HOOK_ACCESSED);
 		pthread_rwlock_unlock(&dev->inval_lock);
 		in->done += n;
+		hmdev_progress(dev, q);
+	}
+	return finish(in, HMIRROR_ST_OK, 0);
+}
+
+/* ---- MIGRATE: whole pages, by a table in guest RAM ----------------- */
+
+static int check_migrate(struct hmdev *dev, struct hmdev_inflight *in)
+{
+	const struct hmirror_cmd *c = &in->cmd;
+
+	if (!c->len || c->len > HMIRROR_MIGRATE_LEN_MAX) {
+		in->err_info = c->len;
+		return HMIRROR_ST_BAD_LENGTH;
+	}
+	if (c->src & (sizeof(uint64_t) - 1)) {
+		in->err_info = c->src;
+		return HMIRROR_ST_BAD_ALIGN;
+	}
+	/* the whole table in one RAM window (a check of numbers, no access) */
+	if (!hmdev_phys_ptr(dev, false, c->src,
+			    c->len * sizeof(struct hmirror_migrate_entry))) {
+		in->err_info = c->src;
+		return HMIRROR_ST_BAD_ADDRESS;
+	}
+	return 0;
+}
+
+/* Below a page, only HMIRROR_MIGRATE_VRAM may be set. */
+static bool migrate_aligned(uint64_t a)
+{
+	return !(a & (HMIRROR_PAGE_SIZE - 1) & ~HMIRROR_MIGRATE_VRAM);
+}
+
+static void *migrate_page(struct hmdev *dev, uint64_t a)
+{
+	return hmdev_phys_ptr(dev, a & HMIRROR_MIGRATE_VRAM,
+			      a & ~(HMIRROR_PAGE_SIZE - 1), HMIRROR_PAGE_SIZE);
+}
+
+/*
+ * The pages of entry @e: 0, or BAD_ALIGN then BAD_ADDRESS, from then to
+ * (*info = the field as written).
+ */
+static int migrate_resolve(struct hmdev *dev,
+			   const struct hmirror_migrate_entry *e,
+			   void **from, void **to, uint64_t *info)
+{
+	if (!migrate_aligned(e->from)) {
+		*info = e->from;
+		return HMIRROR_ST_BAD_ALIGN;
+	}
+	if (!migrate_aligned(e->to)) {
+		*info = e->to;
+		return HMIRROR_ST_BAD_ALIGN;
+	}
+	*from = migrate_page(dev, e->from);
+	if (!*from) {
+		*info = e->from;
+		return HMIRROR_ST_BAD_ADDRESS;
+	}
+	*to = migrate_page(dev, e->to);
+	if (!*to) {
+		*info = e->to;
+		return HMIRROR_ST_BAD_ADDRESS;
+	}
+	return 0;
+}
+
+/* A page in words, like FILL and READ: others may access it meanwhile. */
+static void copy_page(void *to, const void *from)
+{
+	const hm_u64a *s = (const hm_u64a *)from;
+	hm_u64a *d = (hm_u64a *)to;
+	unsigned i;
+
+	for (i = 0; i < HMIRROR_PAGE_SIZE / sizeof(*d); i++)
+		__atomic_store_n(&d[i], __atomic_load_n(&s[i], __ATOMIC_RELAXED),
+				 __ATOMIC_RELAXED);
+}
+
+/*
+ * MIGRATE: entry by entry from in->done, each under its own read hold of
+ * inval_lock (bus mastering checked: the table is guest RAM), read once
+ * into private memory, checked, then its page copied.
+ */
+static enum hmdev_exec exec_migrate(struct hmdev *dev, unsigned q,
+				    struct hmdev_inflight *in)
+{
+	const struct hmirror_cmd *c = &in->cmd;
+	const uint64_t esize = sizeof(struct hmirror_migrate_entry);
+
+	while (in->done < c->len * HMIRROR_PAGE_SIZE) {
+		uint64_t i = in->done / HMIRROR_PAGE_SIZE, info = 0;
+		struct hmirror_migrate_entry e;
+		const hm_u64a *t;
+		void *from = NULL, *to = NULL;
+		int st;
+
+		if (__atomic_load_n(&dev->abort, __ATOMIC_ACQUIRE))
+			return HMDEV_EXEC_HOLD;	/* reset or shutdown */
+		pthread_rwlock_rdlock(&dev->inval_lock);
+		if (!hmdev_dma_allowed(dev)) {
+			pthread_rwlock_unlock(&dev->inval_lock);
+			return HMDEV_EXEC_HOLD;	/* until BUS_MASTER is back */
+		}
+		t = hmdev_phys_ptr(dev, false, c->src + i * esize, esize);
+		if (!t) {	/* cannot happen: check_migrate() saw it all */
+			pthread_rwlock_unlock(&dev->inval_lock);
+			return finish(in, HMIRROR_ST_BAD_ADDRESS, c->src);
+		}
+		e.from = __atomic_load_n(&t[0], __ATOMIC_RELAXED);
+		e.to = __atomic_load_n(&t[1], __ATOMIC_RELAXED);
+		st = migrate_resolve(dev, &e, &from, &to, &info);
+		if (st) {
+			pthread_rwlock_unlock(&dev->inval_lock);
+			return finish(in, (uint16_t)st, info);
+		}
+		if (dev->hook)
+			dev->hook(dev->hook_opaque, q, HMDEV_HOOK_ACCESS);
+		copy_page(to, from);
+		if (dev->hook)
+			dev->hook(dev->hook_opaque, q, HMDEV_HOOK_ACCESSED);
+		pthread_rwlock_unlock(&dev->inval_lock);
+		in->done += HMIRROR_PAGE_SIZE;
 		hmdev_progress(dev, q);
 	}
 	return finish(in, HMIRROR_ST_OK, 0);
@@ -552,13 +725,20 @@ enum hmdev_exec hmdev_cmd_run(struct hmdev *dev, unsigned q,
 			return finish(in, HMIRROR_ST_BAD_OPCODE, cmd->reserved1);
 		if (cmd->flags > op->max_flags)
 			return finish(in, HMIRROR_ST_BAD_OPCODE, cmd->flags);
+		if ((op->zero & ZERO_CTX) && cmd->ctx)
+			return finish(in, HMIRROR_ST_BAD_OPCODE, cmd->ctx);
+		if ((op->zero & ZERO_DST) && cmd->dst)
+			return finish(in, HMIRROR_ST_BAD_OPCODE, cmd->dst);
+		if ((op->zero & ZERO_ARG0) && cmd->arg0)
+			return finish(in, HMIRROR_ST_BAD_OPCODE, cmd->arg0);
+		if ((op->zero & ZERO_ARG1) && cmd->arg1)
+			return finish(in, HMIRROR_ST_BAD_OPCODE, cmd->arg1);
 		if (!(op->queues & where))
 			return finish(in, HMIRROR_ST_BAD_QUEUE, cmd->opcode);
-		if (op->exec == exec_data) {
-			st = data_check(dev, in, &op->data);
+		if (op->check) {
+			st = op->check(dev, in);
 			if (st)
 				return finish(in, (uint16_t)st, in->err_info);
-			in->acc = HMIRROR_FNV_BASIS;
 		}
 	}
 	return op->exec(dev, q, in);

@@ -13,8 +13,10 @@
  *                  counters, pending interrupts, clock, bus-master state,
  *                  queue progress
  *
- * (main.c, above them all, sees hmdev.h only.)  Tests that reach into the
- * device include this header.
+ * (main.c, above them all, sees hmdev.h only; guest_ram.c and dev_mem.c,
+ * below them all, turn guest-physical addresses and device-memory offsets
+ * into host addresses.)  Tests that reach into the device include this
+ * header.
  *
  * Queues and parking.  A queue's private state (struct hmdev_queue: ring
  * indices, the commands in flight, their lists) is touched by its runner
@@ -32,7 +34,9 @@
  *                     a reset takes all of them (engines quiesced)
  *  inval_lock (rw)    read: an engine checking bus mastering, translating
  *                     (walks, fault-run sizing) and accessing one chunk:
- *                     every guest-RAM access happens under a read hold;
+ *                     every guest-RAM access happens under a read hold, and
+ *                     so does every device-memory access (which bus
+ *                     mastering does not gate);
  *                     write: TLB_INVAL dropping entries (so its completion
  *                     follows every access that used a dropped entry), and
  *                     bus mastering turned off (waits out every access)
@@ -49,6 +53,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "dev_mem.h"
 #include "hmdev.h"
 
 /* Largest piece of a data command done under one read hold of inval_lock. */
@@ -70,8 +75,8 @@ typedef uint64_t __attribute__((may_alias)) hm_u64a;
 /*
  * Test hook, called by a queue's runner with inval_lock held for reading,
  * right before (HMDEV_HOOK_ACCESS) and after (HMDEV_HOOK_ACCESSED) it
- * touches guest memory for one chunk; and, without inval_lock, at the
- * start of every pass over a queue (HMDEV_HOOK_PASS).
+ * touches memory for one chunk (or one MIGRATE page); and, without
+ * inval_lock, at the start of every pass over a queue (HMDEV_HOOK_PASS).
  */
 enum { HMDEV_HOOK_ACCESS, HMDEV_HOOK_ACCESSED, HMDEV_HOOK_PASS };
 typedef void (*hmdev_hook_fn)(void *opaque, unsigned queue, int phase);
@@ -98,7 +103,8 @@ struct hmdev_inflight {
 	struct hmirror_cpl cpl;
 	struct hmirror_fault rec;	/* fault record being posted */
 	uint64_t err_info;	/* offending value when cpl.status != OK */
-	uint64_t done;		/* bytes done; they stay done across faults */
+	uint64_t done;		/* bytes done (MIGRATE: pages' bytes); they
+				 * stay done across faults and errors */
 	uint64_t acc;		/* READ: checksum so far */
 	uint64_t fault_id;	/* posted fault awaiting its answer, 0 none */
 	uint32_t index;		/* SQ index it came from (err_index) */
@@ -146,9 +152,10 @@ struct hmdev_engine {
 struct hmdev_tlbe {
 	uint64_t key;		/* 0: empty; see tlb_key() */
 	uint8_t *host;		/* host address of the page */
-	uint64_t gpa;		/* guest-physical address of the page */
+	uint64_t gpa;		/* guest-physical address (vram: offset) of it */
 	uint64_t stamp;		/* last use, for LRU within a set */
 	bool writable;
+	bool vram;		/* the page is device memory */
 };
 
 struct hmdev_tlb {
@@ -161,10 +168,11 @@ struct hmdev_tlb {
 /* The result of translating one virtual address. */
 struct hmdev_xlate {
 	uint8_t *host;		/* host address of va */
-	uint64_t gpa;		/* guest-physical address of va */
+	uint64_t gpa;		/* guest-physical address (vram: offset) of va */
 	uint64_t avail;		/* bytes from va to the end of its page */
 	bool writable;
 	bool huge;
+	bool vram;		/* device memory: not gated by bus mastering */
 };
 
 struct hmdev {
@@ -186,6 +194,9 @@ struct hmdev {
 	struct hmirror_fault_answer *answers[HMIRROR_MAX_QUEUES];
 	uint64_t va_end;	/* 2^va_bits */
 	unsigned pt_levels;
+	/* entry bits that make a VALID entry BAD_PTE (PTE_VRAM without VRAM) */
+	uint64_t pte_rsvd;
+	struct dev_mem vram;	/* device memory (FEAT_VRAM), kept by resets */
 
 	struct hmdev_queue q[HMIRROR_MAX_QUEUES];
 	struct hmdev_engine eng[HMIRROR_MAX_QUEUES];	/* [1..num_queues-1] */
@@ -315,15 +326,30 @@ enum hmdev_walk {
 enum hmdev_walk hmdev_walk(struct hmdev *dev, uint64_t root, uint64_t va,
 			   struct hmdev_xlate *x, uint64_t *info);
 
+/* hmdev_translate(): bus mastering is off and the access needs it. */
+#define HMDEV_ST_HOLD	0x10000
+
 /*
  * Translate @va for @access (HMIRROR_ACCESS_*) through the TLB.  Returns
  * HMIRROR_ST_OK with *x, HMIRROR_ST_FAULT when the page is not present or
  * not writable for a write (nothing cached), or an error status with
- * *info.  Caller holds inval_lock for reading and checked
- * hmdev_dma_allowed().
+ * *info.  Caller holds inval_lock for reading; @dma is what
+ * hmdev_dma_allowed() said under that hold.  Without it nothing walks and
+ * only device memory may be accessed: a TLB hit on a device-memory page
+ * translates, anything else is HMDEV_ST_HOLD (counted nowhere).
  */
 int hmdev_translate(struct hmdev *dev, unsigned ctx, uint64_t va,
-		    unsigned access, struct hmdev_xlate *x, uint64_t *info);
+		    unsigned access, bool dma, struct hmdev_xlate *x,
+		    uint64_t *info);
+
+/*
+ * Host address of [addr, addr + len) in device memory (@vram: addr is an
+ * offset) or guest RAM (a guest-physical address), or NULL if not all of
+ * it is there.  Touches nothing: the caller accesses it, for guest RAM
+ * under a read hold of inval_lock after hmdev_dma_allowed().
+ */
+void *hmdev_phys_ptr(struct hmdev *dev, bool vram, uint64_t addr,
+		     uint64_t len);
 
 /*
  * Pages from @addr (page aligned) that would fault for @access, stopping

@@ -11,7 +11,15 @@
  * (hmdev_dma_allowed()), like every other guest-RAM access.  Nothing here
  * trusts a value it read for longer than one walk, except the TLB, which
  * only TLB_INVAL (or a reset) empties.  The table geometry is the ABI's
- * (hmirror_dev.h).  Calls guest_ram.c and hmdev_state.c (counters) only.
+ * (hmirror_dev.h).  Calls guest_ram.c, dev_mem.c and hmdev_state.c
+ * (counters) only.
+ *
+ * Device memory (FEAT_VRAM): a 4 KiB leaf with PTE_VRAM maps an offset into
+ * the device's own memory (dev_mem.c) instead of a guest-physical page.
+ * Such a page is cached, hit and dropped like any other; the chunk that
+ * uses it needs no bus mastering, but the walk that finds it does (the
+ * tables are in guest RAM), so without bus mastering only a TLB hit
+ * translates.
  *
  * The TLB is set associative (up to 8 ways, LRU within a set), shared by the
  * engines under tlb.mu.  Entries are keyed by (context, virtual page, page
@@ -23,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dev_mem.h"
 #include "guest_ram.h"
 #include "hmdev_internal.h"
 
@@ -117,7 +126,7 @@ static struct hmdev_tlbe *tlb_find(struct hmdev_tlb *t, uint64_t key)
 }
 
 static void tlb_insert(struct hmdev_tlb *t, uint64_t key, uint8_t *host,
-		       uint64_t gpa, bool writable)
+		       uint64_t gpa, bool writable, bool vram)
 {
 	struct hmdev_tlbe *v = NULL;
 	unsigned i, lo, hi;
@@ -137,6 +146,7 @@ static void tlb_insert(struct hmdev_tlb *t, uint64_t key, uint8_t *host,
 	v->host = host;
 	v->gpa = gpa;
 	v->writable = writable;
+	v->vram = vram;
 	v->stamp = ++t->clock;
 }
 
@@ -237,11 +247,18 @@ int hmdev_ctx_root(struct hmdev *dev, unsigned ctx, uint64_t *root)
 	return 0;
 }
 
+void *hmdev_phys_ptr(struct hmdev *dev, bool vram, uint64_t addr,
+		     uint64_t len)
+{
+	return vram ? dev_mem_ptr(&dev->vram, addr, len) :
+		      guest_ram_ptr(dev->ram, addr, len);
+}
+
 enum hmdev_walk hmdev_walk(struct hmdev *dev, uint64_t root, uint64_t va,
 			   struct hmdev_xlate *x, uint64_t *info)
 {
 	uint64_t table = root, addr = 0, size = HMIRROR_PAGE_SIZE, off;
-	bool writable = true;
+	bool writable = true, vram = false;
 	uint8_t *page;
 	int level;
 
@@ -262,12 +279,18 @@ enum hmdev_walk hmdev_walk(struct hmdev *dev, uint64_t root, uint64_t va,
 		e = __atomic_load_n(&t[idx], __ATOMIC_ACQUIRE);
 		if (!(e & HMIRROR_PTE_VALID))
 			return HMDEV_WALK_NONE;
-		if (e & HMIRROR_PTE_RSVD_MASK) {
+		if (e & dev->pte_rsvd) {
 			*info = e;
 			return HMDEV_WALK_BAD_PTE;
 		}
 		writable = writable && (e & HMIRROR_PTE_WRITE);
 		addr = e & HMIRROR_PTE_ADDR_MASK;
+		/* device memory: 4 KiB leaves only */
+		vram = e & HMIRROR_PTE_VRAM;
+		if (vram && (level != 1 || (e & HMIRROR_PTE_HUGE))) {
+			*info = e;
+			return HMDEV_WALK_BAD_PTE;
+		}
 		if (e & HMIRROR_PTE_HUGE) {
 			if (level != 2 || (addr & (HMIRROR_HUGE_SIZE - 1))) {
 				*info = e;
@@ -278,9 +301,9 @@ enum hmdev_walk hmdev_walk(struct hmdev *dev, uint64_t root, uint64_t va,
 		}
 		table = addr;
 	}
-	page = guest_ram_ptr(dev->ram, addr, size);
+	page = hmdev_phys_ptr(dev, vram, addr, size);
 	if (!page) {
-		*info = addr;
+		*info = addr;	/* vram: the offset */
 		return HMDEV_WALK_BAD_ADDR;
 	}
 	off = va & (size - 1);
@@ -289,11 +312,13 @@ enum hmdev_walk hmdev_walk(struct hmdev *dev, uint64_t root, uint64_t va,
 	x->avail = size - off;
 	x->writable = writable;
 	x->huge = size == HMIRROR_HUGE_SIZE;
+	x->vram = vram;
 	return HMDEV_WALK_OK;
 }
 
 int hmdev_translate(struct hmdev *dev, unsigned ctx, uint64_t va,
-		    unsigned access, struct hmdev_xlate *x, uint64_t *info)
+		    unsigned access, bool dma, struct hmdev_xlate *x,
+		    uint64_t *info)
 {
 	bool write = access & HMIRROR_ACCESS_WRITE;
 	struct hmdev_tlb *t = &dev->tlb;
@@ -306,6 +331,8 @@ int hmdev_translate(struct hmdev *dev, unsigned ctx, uint64_t va,
 		e = tlb_find(t, tlb_key(ctx, va, huge));
 		if (!e || (write && !e->writable))
 			continue;
+		if (!dma && !e->vram)
+			break;		/* guest RAM: HOLD */
 		e->stamp = ++t->clock;
 		size = LEAF_SIZE(huge);
 		off = va & (size - 1);
@@ -314,11 +341,14 @@ int hmdev_translate(struct hmdev *dev, unsigned ctx, uint64_t va,
 		x->avail = size - off;
 		x->writable = e->writable;
 		x->huge = huge;
+		x->vram = e->vram;
 		pthread_mutex_unlock(&t->mu);
 		HMDEV_CNT_ADD(dev, tlb_hits, 1);
 		return HMIRROR_ST_OK;
 	}
 	pthread_mutex_unlock(&t->mu);
+	if (!dma)
+		return HMDEV_ST_HOLD;	/* a walk reads guest RAM */
 	HMDEV_CNT_ADD(dev, tlb_misses, 1);
 	HMDEV_CNT_ADD(dev, pages_walked, 1);
 
@@ -343,7 +373,7 @@ int hmdev_translate(struct hmdev *dev, unsigned ctx, uint64_t va,
 	off = va & (size - 1);
 	pthread_mutex_lock(&t->mu);
 	tlb_insert(t, tlb_key(ctx, va, x->huge), x->host - off, x->gpa - off,
-		   x->writable);
+		   x->writable, x->vram);
 	pthread_mutex_unlock(&t->mu);
 	return HMIRROR_ST_OK;
 }

@@ -59,6 +59,7 @@ static void usage(FILE *f)
 "  --max-contexts N     context table entries (default %d)\n"
 "  --tlb-entries N      device TLB entries (default %d)\n"
 "  --va-bits 48|57      virtual address width: 4- or 5-level tables (default %d)\n"
+"  --vram-mb N          device memory in MiB, 0..%u (default %d; 0: none)\n"
 "  --ready-fd FD        write \"ready\\n\" to FD once listening, then close it\n"
 "  --handshake-timeout MS  drop a connection that has not read its setup\n"
 "                       within MS milliseconds (default %d)\n"
@@ -69,7 +70,8 @@ static void usage(FILE *f)
 "  -h, --help\n",
 		HMDEV_DEF_ENGINES, HMIRROR_MAX_QUEUES - 1, HMDEV_DEF_SQ,
 		HMDEV_DEF_CQ, HMDEV_DEF_FAULTS, HMDEV_DEF_CONTEXTS, HMDEV_DEF_TLB,
-		HMDEV_DEF_VA_BITS, IVSH_HANDSHAKE_MS, HM_LOG_BURST, HM_LOG_RATE);
+		HMDEV_DEF_VA_BITS, HMDEV_MAX_VRAM_MB, HMDEV_DEF_VRAM_MB,
+		IVSH_HANDSHAKE_MS, HM_LOG_BURST, HM_LOG_RATE);
 }
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -137,7 +139,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_SOCKET = 256, O_RAM, O_LOWMEM, O_ENGINES, O_SQ, O_CQ,
 	       O_FAULTS, O_CTX, O_TLB, O_READY, O_LOG, O_VA_BITS, O_HANDSHAKE,
-	       O_LOG_RATE };
+	       O_LOG_RATE, O_VRAM };
 	static const struct option lo[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "ram", required_argument, NULL, O_RAM },
@@ -149,6 +151,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "max-contexts", required_argument, NULL, O_CTX },
 		{ "tlb-entries", required_argument, NULL, O_TLB },
 		{ "va-bits", required_argument, NULL, O_VA_BITS },
+		{ "vram-mb", required_argument, NULL, O_VRAM },
 		{ "ready-fd", required_argument, NULL, O_READY },
 		{ "log", required_argument, NULL, O_LOG },
 		{ "handshake-timeout", required_argument, NULL, O_HANDSHAKE },
@@ -182,6 +185,12 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case O_CTX: o->cfg.max_contexts = parse_uint("--max-contexts", optarg); break;
 		case O_TLB: o->cfg.tlb_entries = parse_uint("--tlb-entries", optarg); break;
 		case O_VA_BITS: o->cfg.va_bits = parse_uint("--va-bits", optarg); break;
+		case O_VRAM:
+			o->cfg.vram_mb = parse_uint("--vram-mb", optarg);
+			if (o->cfg.vram_mb > HMDEV_MAX_VRAM_MB)
+				die("--vram-mb: must be in [0, %u] MiB, got %s",
+				    HMDEV_MAX_VRAM_MB, optarg);
+			break;
 		case O_READY:
 			o->ready_fd = (int)parse_uint("--ready-fd", optarg);
 			if (o->ready_fd > INT_MAX - 1 || fcntl(o->ready_fd, F_GETFD) < 0)
@@ -585,10 +594,10 @@ int main(int argc, char **argv)
 		die("timerfd_settime: %s", strerror(errno));
 
 	hm_log_lifecycle("listening on %s: BAR2 %zu KiB, %u queues, RAM %llu MiB in %u file(s), "
-	       "%llu MiB below 4 GiB",
+	       "%llu MiB below 4 GiB, device memory %u MiB",
 	       o.socket, c.bar_size >> 10, 1 + o.cfg.engines,
 	       (unsigned long long)(c.ram.total >> 20), c.ram.nfiles,
-	       (unsigned long long)(c.ram.below_4g >> 20));
+	       (unsigned long long)(c.ram.below_4g >> 20), o.cfg.vram_mb);
 	if (o.ready_fd >= 0) {
 		static const char msg[] = "ready\n";
 

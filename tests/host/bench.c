@@ -131,7 +131,7 @@ static double time_translate(bool cold)
 		t0 = hmdev_now_ns();
 		for (i = 0; i < PAGES; i++)
 			if (hmdev_translate(&dev, 1, SRC_VA + i * PG,
-					    HMIRROR_ACCESS_READ, &x, &info)) {
+					    HMIRROR_ACCESS_READ, true, &x, &info)) {
 				pthread_rwlock_unlock(&dev.inval_lock);
 				return -1;
 			}
