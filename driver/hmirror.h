@@ -10,6 +10,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
+#include <linux/sizes.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
@@ -51,7 +52,7 @@
 /* Engine tags user contexts leave to the driver's own commands. */
 #define HMIRROR_DRIVER_TAGS		8
 /* Device memory the driver takes at most: 4 GiB. */
-#define HMIRROR_VRAM_PAGES_MAX		(1u << 20)
+#define HMIRROR_VRAM_PAGES_MAX		SZ_1M
 
 /*
  * The driver's own view of the device's descriptors, in CPU byte order:

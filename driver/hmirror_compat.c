@@ -123,6 +123,7 @@ static void hmirror_compat_set_hdev(struct hmirror_compat_unit *u,
 	u->hdev = hdev;
 	spin_unlock(&hmirror_compat_hdev_lock);
 }
+
 static struct hmirror_compat_unit hmirror_compat_units[COMPAT_UNITS];
 
 /**

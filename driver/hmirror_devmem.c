@@ -605,7 +605,7 @@ int hmirror_devmem_evict_all(struct hmirror_device *hdev)
 		} else {
 			if (++idle > 100)
 				return -EBUSY;
-			msleep(10);
+			usleep_range(10000, 20000);
 		}
 		cond_resched();
 	}
@@ -760,7 +760,7 @@ void hmirror_devmem_close(struct hmirror_device *hdev)
 	spin_unlock_irqrestore(&dm->lock, irqflags);
 	while (READ_ONCE(dm->used)) {
 		if (!devmem_evict(dm, DEVMEM_CHUNK, true))
-			msleep(10);
+			usleep_range(10000, 20000);
 		if (++rounds % 1000 == 0)
 			dev_warn(devmem_dev(dm), "%lu pages of device memory still in use\n",
 				 READ_ONCE(dm->used));

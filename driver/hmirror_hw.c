@@ -1232,9 +1232,11 @@ int hmirror_hw_migrate(struct hmirror_device *hdev, dma_addr_t table, u32 n)
 	if (!drm_dev_enter(&hdev->drm, &idx))
 		return -ENODEV;
 	ret = hmirror_hw_submit(hdev, qi, &cmd, 1, &seqno, &w, 0);
-	/* MIGRATE never faults: a record for it is cancelled. */
-	while (!ret && (ret = hmirror_hw_wait_event(hdev, qi, &w, &f,
-						     HMIRROR_WAIT_POLL)) > 0) {
+	while (!ret) {
+		ret = hmirror_hw_wait_event(hdev, qi, &w, &f, HMIRROR_WAIT_POLL);
+		if (ret <= 0)
+			break;
+		/* MIGRATE never faults: a record for it is cancelled. */
 		hmirror_hw_fault_answer(hdev, qi, &f, HMIRROR_FAULT_CANCEL);
 		ret = 0;
 	}

@@ -140,7 +140,7 @@ struct drm_hmirror_stats {
 	__u64 migrated_to_device;
 	__u64 migrated_to_system;
 	__u64 evicted;
-	__u64 reserved[1];
+	__u64 reserved;
 };
 
 /* drm_hmirror_stats.state */
