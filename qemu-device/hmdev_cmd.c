@@ -43,8 +43,8 @@
  * other engines may touch the same page at the same time, as guest CPUs
  * do guest RAM).  Bus mastering gates guest-RAM accesses only, so a chunk
  * whose operands all hit device-memory TLB entries runs while it is off.
- * MIGRATE copies whole pages between guest RAM and device memory, one
- * page per read hold, each entry of its table read once into private
+ * MIGRATE copies whole pages (guest RAM or device memory), one page per
+ * read hold, each entry of its table read once into private
  * memory; its table read is a guest-RAM access, so it is held while bus
  * mastering is off.  It never translates, so it never faults.
  */

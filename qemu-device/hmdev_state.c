@@ -107,7 +107,7 @@ void hmdev_flush_irqs(struct hmdev *dev)
 void hmdev_cnt_add(struct hmdev *dev, uint64_t *priv, __le64 *reg, uint64_t n)
 {
 	uint64_t v = __atomic_add_fetch(priv, n, __ATOMIC_RELAXED);
-	uint64_t old = hm_load(reg);
+	__le64 old = hm_load(reg);	/* the register's own type (clang) */
 
 	(void)dev;
 	while (old < v &&

@@ -16,8 +16,14 @@
  * the target checks what the driver relies on: fault records are well
  * formed and name an engine, a tag, a page run of 1..512 pages below
  * 2^va_bits, with ids increasing across resets; completions never overrun
- * a sane CQ and carry a valid tag; queue states and parked counts are
- * valid.
+ * a sane CQ and carry a valid tag; a MIGRATE never reports more pages than
+ * its table can hold; queue states and parked counts are valid.
+ *
+ * Device memory (ABI 2.1): 1 MiB (256 pages; none when c0 bit 7 is set).
+ * Map operations may write VRAM leaves (offsets up to 320 pages, so some
+ * past the end), and MIGRATE tables mix device pages, guest pages, pages
+ * outside RAM and hostile low bits.  Device memory is not guest RAM: the
+ * device may touch it while guest RAM is PROT_NONE.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -36,6 +42,8 @@
 #define PG		4096ull
 #define BAR_SIZE	(1u << 20)	/* every configuration below fits */
 #define GUARD		(2ull << 20)
+#define VRAM_MB		1
+#define VRAM_SPAN	320		/* device pages the input names */
 
 static struct guest_ram ram;
 static uint8_t *ram_map;	/* guard + RAM + guard */
@@ -207,6 +215,9 @@ static void reap(void)
 				fatal("completion with a tag out of range");
 			if (c->queue != q)
 				fatal("completion names another queue");
+			if (c->opcode == HMIRROR_OP_MIGRATE && c->queue &&
+			    c->result > HMIRROR_MIGRATE_LEN_MAX)
+				fatal("MIGRATE copied more pages than a table holds");
 			if (verbose)
 				fprintf(stderr, "q%u seq %llu tag %u op %u status %u faults %u result 0x%llx\n",
 					q, (unsigned long long)c->seqno, c->tag,
@@ -360,6 +371,73 @@ static void reset(void)
 	doorbell(HMIRROR_VEC_CTRL);
 }
 
+/*
+ * One MIGRATE address: @s bit 0 a device page, else a guest page (bits 1-2:
+ * low frames, high frames, the hole below 4 GiB, page 0 upwards); bit 3:
+ * hostile low bits from the input.
+ */
+static uint64_t migrate_addr(struct in *in, uint8_t s)
+{
+	static const uint64_t base[4] = { 0x10000ull, G4, LOWMEM, 0 };
+	uint64_t a;
+
+	if (s & 1)
+		a = (u16(in) % VRAM_SPAN) * PG | HMIRROR_MIGRATE_VRAM;
+	else
+		a = base[(s >> 1) & 3] + (uint64_t)u8(in) * PG;
+	if (s & 8)
+		a ^= u16(in) & (PG - 1);
+	return a;
+}
+
+/*
+ * MIGRATE on queue @q.  @b: bits 0-1 entries - 1; 2 table in a high frame
+ * (else low); 3 length from the input; 4 table address offset from the
+ * input; 5 a field that must be zero (ctx, dst, arg0, arg1, flags by the
+ * next byte) set.
+ */
+static void migrate(struct in *in, unsigned q, uint8_t b)
+{
+	struct hmirror_migrate_entry *t;
+	struct hmirror_cmd c;
+	unsigned n = 1 + (b & 3), i;
+	uint64_t table = frame();
+
+	if ((b & 4) && table < G4)
+		table = G4 + (table & 0xfffff);
+	for (i = 0; i < n; i++) {
+		uint8_t s = u8(in);
+
+		t = (void *)gptr(table + i * sizeof(*t));
+		if (!t)
+			break;
+		t->from = migrate_addr(in, s);
+		t->to = migrate_addr(in, s >> 4);
+	}
+	memset(&c, 0, sizeof(c));
+	c.opcode = HMIRROR_OP_MIGRATE;
+	c.src = table;
+	c.len = n;
+	if (b & 8)
+		c.len = u16(in);
+	if (b & 0x10)
+		c.src += (int16_t)u16(in);
+	if (b & 0x20) {
+		uint8_t f = u8(in);
+
+		switch (f % 5) {
+		case 0: c.ctx = 1; break;
+		case 1: c.dst = PG; break;
+		case 2: c.arg0 = 1; break;
+		case 3: c.arg1 = 1; break;
+		default: c.flags = f; break;
+		}
+	}
+	c.tag = (uint16_t)(drv.sq_tail[q] & dev.sq_mask);
+	c.seqno = ++drv.seq[q];
+	put_cmd(q, &c);
+}
+
 /* ---- setup ------------------------------------------------------------- */
 
 static void setup_once(void)
@@ -407,6 +485,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.max_contexts = 4 + (c1 & 3);
 	cfg.tlb_entries = 1 + (c1 >> 2) % 20;
 	cfg.va_bits = c0 & 0x40 ? HMIRROR_VA_BITS_5LEVEL : HMIRROR_VA_BITS_4LEVEL;
+	cfg.vram_mb = c0 & 0x80 ? 0 : VRAM_MB;
 	bar_size = (size_t)hmdev_bar_size(&cfg);
 	if (bar_size != BAR_SIZE ||
 	    hmdev_init(&dev, &cfg, bar, bar_size, &ram, NULL, NULL, NULL, 0))
@@ -426,15 +505,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct hmirror_fault f;
 		uint64_t va, *e;
 
-		switch (op % 21) {
+		switch (op % 22) {
 		case 0: case 1: case 2: {	/* map a page (or 2 MiB) */
 			uint8_t pg = u8(&in);
 
-			/* b: bit 0 writable, bits 1-2 root, 6 high frame, 7 huge */
+			/*
+			 * b: bit 0 writable, bits 1-2 root, 5 device page
+			 * (its number follows), 6 high frame, 7 huge
+			 */
 			uint64_t root = drv.root[1 + ((b >> 1) & 3) % 3];
 
 			va = va_of(a, pg, 0) & ~(PG - 1);
-			if (b & 0x80) {
+			if (b & 0x20) {
+				uint64_t off = (u16(&in) % VRAM_SPAN) * PG;
+
+				e = slot(root, va, 1);
+				if (e)
+					*e = off | HMIRROR_PTE_VALID | HMIRROR_PTE_VRAM |
+					     (b & 1 ? HMIRROR_PTE_WRITE : 0) |
+					     (b & 0x80 ? HMIRROR_PTE_HUGE : 0);
+			} else if (b & 0x80) {
 				e = slot(root, va & ~((2ull << 20) - 1), 2);
 				if (e)
 					*e = (b & 0x40 ? G4 : 0) | HMIRROR_PTE_VALID |
@@ -590,6 +680,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			if (b & 0xc)
 				doorbell(HMIRROR_VEC_CTRL);
+			break;
+		case 21:		/* MIGRATE with a table of 1..4 entries */
+			migrate(&in, q, b);
 			break;
 		default:		/* guest CPU writes data */
 			e = gptr((a & 1 ? G4 : 0) + (u32(&in) & (LOWMEM - 8)));

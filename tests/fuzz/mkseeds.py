@@ -30,6 +30,11 @@ def cmd(q, opcode, s1, sp, s2, dp, ls, arg0=0, arg1=0, tag=None, ctx=None):
             u64(arg0) + u64(arg1) + (u16(tag) if tag is not None else b''))
 
 def doorbell(v): return op(11, 0, v)
+# MIGRATE on queue q: b bits 0-1 entries - 1, 3 length (u16) and 5 a
+# must-be-zero field (a byte) after the entries; each entry: a selector
+# byte (low nibble from, high nibble to: bit 0 device page as u16, else a
+# guest page as u8), then the two addresses' bytes
+def migrate(q, b, entries): return op(21, q, b) + entries
 # drv_ctrl: b bit 0 BUS_MASTER, 1 no new drv_ctrl_gen, 2 ring CTRL, 3 reset too
 def ctrl(b): return op(19, 0, b)
 def tick(): return op(12)
@@ -107,6 +112,25 @@ seeds = {
     'va57': cfg(c0=0x4d) + map1(6, 0) + map1(7, 1) +
             cmd(1, 3, 0x06, 0, 0x06, 0, 3) + cmd(1, 3, 0x07, 1, 0x07, 0, 3) +
             cmd(2, 3, 0x06, 5, 0x06, 0, 9) + doorbell(0) + service() + reap(),
+    # device memory (ABI 2.1): a VRAM leaf under FILL and READ, then MIGRATE
+    # device page 5 -> high guest page 3 and low guest page 2 -> device page 7
+    'vram': cfg() + op(0, 2, 0x21) + bytes([0]) + u16(5) +
+            cmd(1, 4, 0x02, 0, 0x02, 0, 6, arg0=0x55) +
+            cmd(1, 3, 0x02, 0, 0x02, 0, 6) +
+            migrate(1, 0x01, bytes([0x21]) + u16(5) + bytes([3]) +
+                    bytes([0x10, 2]) + u16(7)) +
+            doorbell(0) + reap(),
+    # bad device memory: offset past the end, VRAM on a huge leaf, MIGRATE
+    # of 513 pages, with a ctx, with an entry past the end; bus mastering off
+    'vram_bad': cfg() + op(0, 2, 0x21) + bytes([0]) + u16(300) +
+                op(0, 3, 0xa1) + bytes([0]) + u16(1) +
+                cmd(1, 3, 0x02, 0, 0x02, 0, 6) + cmd(2, 3, 0x03, 0, 0x03, 0, 6) +
+                migrate(1, 0x08, bytes([0x01]) + u16(1) + bytes([0]) + u16(513)) +
+                migrate(2, 0x20, bytes([0x01]) + u16(1) + bytes([0, 0])) +
+                migrate(1, 0x01, bytes([0x01]) + u16(2) + bytes([0]) +
+                        bytes([0x01]) + u16(310) + bytes([0])) +
+                doorbell(0) + ctrl(0x04) + migrate(2, 0x00, bytes([0x11]) +
+                u16(3) + u16(4)) + doorbell(0) + tick() + ctrl(0x05) + reap(),
 }
 
 os.makedirs(os.path.join(HERE, 'corpus'), exist_ok=True)

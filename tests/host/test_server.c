@@ -412,6 +412,9 @@ TEST_F(srv, protocol_reset_and_nops)
 	r = regs(&self->c);
 	EXPECT_EQ(3, self->c.hdr.num_queues);
 	EXPECT_EQ(48, self->c.hdr.va_bits);
+	/* 64 MiB of device memory by default */
+	EXPECT_EQ(0x7f, self->c.hdr.features);
+	EXPECT_EQ(64 * 256, self->c.hdr.vram_pages);
 	EXPECT_EQ(HMIRROR_DEV_ALIVE | HMIRROR_DEV_DMA_OFF, r->dev_status);
 	reset(_metadata, &self->c);
 	nops(_metadata, &self->c, 1, 5, 1000);
@@ -437,7 +440,7 @@ TEST_F(srv, options_reach_the_header)
 		"--engines", "5", "--sq-entries", "64", "--cq-entries", "1024",
 		"--fault-entries", "32", "--max-contexts", "100",
 		"--tlb-entries", "4096", "--lowmem", "1M", "--va-bits", "57",
-		"-v", NULL,
+		"--vram-mb", "4096", "-v", NULL,
 	};
 
 	start(_metadata, self, extra);
@@ -449,9 +452,23 @@ TEST_F(srv, options_reach_the_header)
 	EXPECT_EQ(100, self->c.hdr.max_contexts);
 	EXPECT_EQ(4096, self->c.hdr.tlb_entries);
 	EXPECT_EQ(57, self->c.hdr.va_bits);
+	EXPECT_TRUE(self->c.hdr.features & HMIRROR_FEAT_VRAM);
+	EXPECT_EQ(4096u * 256, self->c.hdr.vram_pages);
 	reset(_metadata, &self->c);
 	nops(_metadata, &self->c, 5, 60, 1);
 	nops(_metadata, &self->c, 5, 64, 100);	/* a full ring, wrapping */
+}
+
+TEST_F(srv, no_device_memory)
+{
+	const char *const extra[] = { "--vram-mb", "0", NULL };
+
+	start(_metadata, self, extra);
+	handshake(_metadata, self);
+	EXPECT_EQ(0x3f, self->c.hdr.features);
+	EXPECT_EQ(0, self->c.hdr.vram_pages);
+	reset(_metadata, &self->c);
+	nops(_metadata, &self->c, 1, 5, 1);
 }
 
 TEST_F(srv, heartbeat)
@@ -706,6 +723,10 @@ TEST_F(srv, bad_options)
 		{ { "--socket", "S", "--ram", "X", "--tlb-entries", "99999999999", NULL }, "too large" },
 		{ { "--socket", "S", "--ram", "X", "--va-bits", "52", NULL }, "va-bits must be 48 or 57" },
 		{ { "--socket", "S", "--ram", "X", "--va-bits", "x", NULL }, "invalid number" },
+		{ { "--socket", "S", "--ram", "X", "--vram-mb", "4097", NULL },
+		  "--vram-mb: must be in [0, 4096] MiB, got 4097" },
+		{ { "--socket", "S", "--ram", "X", "--vram-mb", "-1", NULL }, "invalid number" },
+		{ { "--socket", "S", "--ram", "X", "--vram-mb", "4294967296", NULL }, "too large" },
 		{ { "--socket", "S", "--ram", "X", "--lowmem", "123", NULL }, "--lowmem" },
 		{ { "--socket", "S", "--ram", "X", "--lowmem", "8G", NULL }, "--lowmem" },
 		{ { "--socket", "S", "--ram", "X", "--ready-fd", "999", NULL }, "not an open file" },
