@@ -1257,6 +1257,70 @@ static const char *const compat_cols[2] = { "hmirror", "test_hmm" };
  * a column can be measured in several rounds (the caller alternates the
  * two) and compat_report() compares them.
  */
+#define MIGRATE_PAGES	512	/* 2 MiB per migration round */
+
+/*
+ * Migration through the test_hmm ABI: 2 MiB of written anonymous memory to
+ * the device (the node reads the device's copy back, both do) and back,
+ * timed; one "migrate:LABEL" line per round in @out.  Nothing when the
+ * node has no device memory (-EOPNOTSUPP).
+ */
+static int bench_compat_migrate(int fd, const char *label, FILE *out,
+				unsigned int *rounds)
+{
+	size_t len = (size_t)MIGRATE_PAGES * PAGE;
+	unsigned int n = iters / 10 > 10 ? iters / 10 : 10;
+	uint8_t *buf, *mirror;
+	int ret = 0;
+
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		   -1, 0);
+	mirror = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	*rounds = 0;
+	if (buf == MAP_FAILED || mirror == MAP_FAILED) {
+		ret = -errno;
+		goto out;
+	}
+	for (unsigned int i = 0; i < n + 1 && !ret; i++) {
+		uint64_t to = 0, back = 0;
+		int64_t t0, t1, t2;
+
+		memset(buf, 0x40 + i, len);
+		t0 = now_ns();
+		ret = hmirror_dmirror_migrate(fd, (uintptr_t)buf, mirror,
+					      MIGRATE_PAGES, 1, &to);
+		t1 = now_ns();
+		if (ret == -EOPNOTSUPP && !i) {
+			ret = 0;
+			break;
+		}
+		if (!ret)
+			ret = hmirror_dmirror_migrate(fd, (uintptr_t)buf, mirror,
+						      MIGRATE_PAGES, 0, &back);
+		t2 = now_ns();
+		if (ret)
+			break;
+		/* The device's copy is what the CPU wrote. */
+		if (to != MIGRATE_PAGES || mirror[len - 1] != 0x40 + i ||
+		    buf[len / 2] != 0x40 + i) {
+			ret = -EIO;
+			break;
+		}
+		/* The first round maps and allocates: not kept. */
+		if (i)
+			fprintf(out, "migrate:%s %" PRId64 " %" PRId64 " %" PRIu64 " %d\n",
+				label, t1 - t0, t2 - t1, back, MIGRATE_PAGES);
+		*rounds += !!i;
+	}
+out:
+	if (buf != MAP_FAILED)
+		munmap(buf, len);
+	if (mirror != MAP_FAILED)
+		munmap(mirror, len);
+	return ret;
+}
+
 static int bench_compat(const char *node, const char *label, const char *state)
 {
 	struct series fault = { 0 }, mir = { 0 }, cost = { 0 }, cpu = { 0 }, warm = { 0 };
@@ -1338,6 +1402,15 @@ static int bench_compat(const char *node, const char *label, const char *state)
 		print_dist("READ, page already mirrored", &dm, du.p50);
 		print_dist("fault cost (per sample: fault - mirrored)", &dc, du.p50);
 	}
+	{
+		unsigned int rounds;
+
+		ret = bench_compat_migrate(fd, label, out, &rounds);
+		if (!ret)
+			printf("test_hmm ABI on %s (%s): %u migration rounds of %d pages%s\n",
+			       node, label, rounds, MIGRATE_PAGES,
+			       rounds ? "" : " (no device memory: not measured)");
+	}
 out:
 	if (out && fclose(out) && !ret)
 		ret = -EIO;
@@ -1358,7 +1431,9 @@ out:
 static int compat_report(const char *state)
 {
 	/* fault, mirrored, cost, cpu, cpu warm */
-	struct series col[2][5] = { 0 };
+	struct series col[2][5] = { 0 }, mig[2][2] = { 0 };
+	struct dist dmig[2][2];
+	double mig_ratio[2] = { NAN, NAN };
 	struct dist d[2][5];
 	char label[32];
 	int64_t tf, tm, tc, tw;
@@ -1372,6 +1447,12 @@ static int compat_report(const char *state)
 	}
 	while (!ret && fscanf(f, "%31s %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64,
 			      label, &tf, &tm, &tc, &tw) == 5) {
+		/* migrate:LABEL to-device-ns to-system-ns pages-back pages */
+		for (int c = 0; c < 2; c++)
+			if (!strncmp(label, "migrate:", 8) &&
+			    !strcmp(label + 8, compat_cols[c]) &&
+			    (push(&mig[c][0], tf) || push(&mig[c][1], tm)))
+				ret = -ENOMEM;
 		for (int c = 0; c < 2; c++)
 			if (!strcmp(label, compat_cols[c]) &&
 			    (push(&col[c][0], tf) || push(&col[c][1], tm) ||
@@ -1405,6 +1486,20 @@ static int compat_report(const char *state)
 			printf("  %-30s %10.1f %10.1f %7.2f\n", rows[k], d[0][k].p50 / 1e3,
 			       d[1][k].p50 / 1e3, div_or_nan(d[0][k].p50, d[1][k].p50));
 		printf("  READ with a fault, each over its own rounds' CPU fault: x%.2f\n", norm);
+		for (int c = 0; c < 2; c++)
+			for (int k = 0; k < 2; k++)
+				dmig[c][k] = summarize(&mig[c][k]);
+		/* MiB/s of the p50 round: 2 MiB each way. */
+		for (int k = 0; k < 2; k++) {
+			double mib = MIGRATE_PAGES * (double)PAGE / (1 << 20);
+			double h = div_or_nan(mib * 1e9, dmig[0][k].p50);
+			double t = div_or_nan(mib * 1e9, dmig[1][k].p50);
+
+			mig_ratio[k] = div_or_nan(h, t);
+			printf("  migration %-20s %7.1f MiB/s %7.1f MiB/s %7.2f  (p50 of %zu vs %zu rounds of 2 MiB)\n",
+			       k ? "to system memory" : "to device memory", h, t,
+			       mig_ratio[k], dmig[0][k].n, dmig[1][k].n);
+		}
 		fprintf(json, "{\n  \"test_hmm_abi\": {\n");
 		for (int c = 0; c < 2; c++) {
 			fprintf(json, "    \"%s\": {", compat_cols[c]);
@@ -1412,16 +1507,24 @@ static int compat_report(const char *state)
 			json_dist("read_mirrored", &d[c][1], ", ");
 			json_dist("fault_cost", &d[c][2], ", ");
 			json_dist("cpu_minor_fault", &d[c][3], ", ");
-			json_dist("cpu_minor_fault_warm", &d[c][4], c ? "}\n  },\n" : "},\n");
+			json_dist("cpu_minor_fault_warm", &d[c][4], ", ");
+			json_dist("migrate_to_device_2m", &dmig[c][0], ", ");
+			json_dist("migrate_to_system_2m", &dmig[c][1],
+				  c ? "}\n  },\n" : "},\n");
 		}
 		fprintf(json, "  \"ratios\": {");
 		json_num("fault_vs_test_hmm", e2e, ", ");
 		json_num("fault_cost_vs_test_hmm", fc, ", ");
-		json_num("fault_vs_test_hmm_cpu_normalised", norm, "}\n}\n");
+		json_num("fault_vs_test_hmm_cpu_normalised", norm, ", ");
+		json_num("migrate_to_device_throughput_vs_test_hmm", mig_ratio[0], ", ");
+		json_num("migrate_to_system_throughput_vs_test_hmm", mig_ratio[1], "}\n}\n");
 	}
-	for (int c = 0; c < 2; c++)
+	for (int c = 0; c < 2; c++) {
 		for (int k = 0; k < 5; k++)
 			series_free(&col[c][k]);
+		series_free(&mig[c][0]);
+		series_free(&mig[c][1]);
+	}
 	return ret;
 }
 

@@ -243,6 +243,8 @@ struct dmirror_cmd {
 };
 
 #define DMIRROR_IOCTL_READ	_IOWR('H', 0x00, struct dmirror_cmd)
+#define DMIRROR_IOCTL_TO_DEV	_IOWR('H', 0x02, struct dmirror_cmd)
+#define DMIRROR_IOCTL_TO_SYS	_IOWR('H', 0x03, struct dmirror_cmd)
 
 int hmirror_dmirror_read(int fd, uint64_t addr, void *buf, uint64_t npages,
 			 uint64_t *faults)
@@ -254,5 +256,19 @@ int hmirror_dmirror_read(int fd, uint64_t addr, void *buf, uint64_t npages,
 
 	if (faults)
 		*faults = c.faults;
+	return ret;
+}
+
+int hmirror_dmirror_migrate(int fd, uint64_t addr, void *buf, uint64_t npages,
+			    int to_device, uint64_t *cpages)
+{
+	struct dmirror_cmd c = {
+		.addr = addr, .ptr = (uintptr_t)buf, .npages = npages,
+	};
+	int ret = neg_errno(ioctl(fd, to_device ? DMIRROR_IOCTL_TO_DEV :
+					     DMIRROR_IOCTL_TO_SYS, &c));
+
+	if (cpages)
+		*cpages = c.cpages;
 	return ret;
 }

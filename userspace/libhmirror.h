@@ -151,4 +151,14 @@ uint64_t hmirror_checksum_cpu(const void *p, uint64_t len);
 int hmirror_dmirror_read(int fd, uint64_t addr, void *buf, uint64_t npages,
 			 uint64_t *faults);
 
+/*
+ * hmirror_dmirror_migrate - MIGRATE_TO_DEV (@to_device) or MIGRATE_TO_SYS
+ * through the test_hmm ABI: @npages pages at @addr; to the device, the
+ * device's copy is read back into @buf (@npages pages) as test_hmm does
+ * @cpages: out (may be NULL): the pages the call reports
+ * Returns: 0 or -errno (-EOPNOTSUPP: no device memory).
+ */
+int hmirror_dmirror_migrate(int fd, uint64_t addr, void *buf, uint64_t npages,
+			    int to_device, uint64_t *cpages);
+
 #endif /* LIBHMIRROR_H */
