@@ -197,15 +197,22 @@ static struct page *devmem_alloc(struct hmirror_devmem *dm)
 		v = list_first_entry_or_null(&dm->free, struct hmirror_vram_page,
 					     link);
 	if (v) {
-		list_move_tail(&v->link, &dm->lru);
+		list_del_init(&v->link);
 		dm->used++;
 	}
 	spin_unlock_irqrestore(&dm->lock, irqflags);
 	if (!v)
 		return NULL;
 	page = pfn_to_page(dm->first_pfn + (v - dm->vp));
-	/* One reference, locked: what migrate_vma_pages() wants. */
+	/*
+	 * One reference, locked: what migrate_vma_pages() wants.  Only then
+	 * on the LRU, where an eviction could otherwise take the page
+	 * between its first reference and its lock.
+	 */
 	zone_device_page_init(page);
+	spin_lock_irqsave(&dm->lock, irqflags);
+	list_move_tail(&v->link, &dm->lru);
+	spin_unlock_irqrestore(&dm->lock, irqflags);
 	return page;
 }
 
@@ -349,11 +356,12 @@ static unsigned long devmem_evict(struct hmirror_devmem *dm, unsigned int want,
  * by the device.  A page with no room (even after an eviction) or whose
  * copy failed stays in system memory.
  */
-static void devmem_fill_device(struct hmirror_devmem *dm,
-			       struct devmem_batch *b, struct migrate_vma *args)
+static int devmem_fill_device(struct hmirror_devmem *dm,
+			      struct devmem_batch *b, struct migrate_vma *args)
 {
 	struct device *dev = devmem_dev(dm);
 	unsigned long i;
+	int ret;
 
 	for (i = 0; i < args->npages; i++) {
 		unsigned long s = args->src[i];
@@ -364,6 +372,13 @@ static void devmem_fill_device(struct hmirror_devmem *dm,
 		args->dst[i] = 0;
 		if (!(s & MIGRATE_PFN_MIGRATE) ||
 		    (spage && is_zone_device_page(spage)))
+			continue;
+		/*
+		 * 6.12's migrate_vma_*() would move a KSM page too, leaving
+		 * ksmd's stable tree pointing at a page the CPU cannot read
+		 * (and migration entries on an unlocked folio): it stays.
+		 */
+		if (spage && folio_test_ksm(page_folio(spage)))
 			continue;
 		dpage = devmem_alloc(dm);
 		if (!dpage && devmem_evict(dm, DEVMEM_CHUNK, false))
@@ -387,10 +402,11 @@ static void devmem_fill_device(struct hmirror_devmem *dm,
 		batch_add(b, from, devmem_offset(dm, dpage) | HMIRROR_MIGRATE_VRAM,
 			  spage ? from : 0);
 	}
-	if (!batch_run(dm, b))
-		return;
-	for (i = 0; i < args->npages; i++)
-		devmem_drop(&args->dst[i]);
+	ret = batch_run(dm, b);
+	if (ret)
+		for (i = 0; i < args->npages; i++)
+			devmem_drop(&args->dst[i]);
+	return ret;
 }
 
 /**
@@ -404,7 +420,8 @@ static void devmem_fill_device(struct hmirror_devmem *dm,
  *
  * Return: 0; -EOPNOTSUPP without device memory; -EFAULT when part of the
  * range is not a readable mapping (what came before it is migrated);
- * -ESRCH when @mm is gone; -EINTR on a fatal signal; -ENOMEM.
+ * -ESRCH when @mm is gone; -EINTR on a fatal signal; -ENOMEM; -EIO or
+ * -ENODEV when the device is dead or gone (nothing more is migrated).
  */
 int hmirror_devmem_to_device(struct hmirror_device *hdev, struct mm_struct *mm,
 			     u64 start, u64 end, unsigned long *migrated)
@@ -417,6 +434,9 @@ int hmirror_devmem_to_device(struct hmirror_device *hdev, struct mm_struct *mm,
 	*migrated = 0;
 	if (!dm)
 		return -EOPNOTSUPP;
+	ret = hmirror_hw_status(hdev);
+	if (ret)
+		return ret;
 	b = batch_alloc(dm, DMA_TO_DEVICE);
 	if (!b)
 		return -ENOMEM;
@@ -449,10 +469,12 @@ int hmirror_devmem_to_device(struct hmirror_device *hdev, struct mm_struct *mm,
 		ret = migrate_vma_setup(&args);
 		if (ret)
 			break;
-		devmem_fill_device(dm, b, &args);
+		ret = devmem_fill_device(dm, b, &args);
 		migrate_vma_pages(&args);
 		*migrated += devmem_count_moved(b->src, b->dst, args.npages);
 		migrate_vma_finalize(&args);
+		if (ret)
+			break;
 		if (fatal_signal_pending(current)) {
 			ret = -EINTR;
 			break;

@@ -381,6 +381,31 @@ static int hmirror_fault_gup(struct hmirror_ctx *ctx,
 }
 
 /*
+ * Pages from @start, at most @npages, inside VMAs that allow the access:
+ * how far GUP would get.  hmm_range_fault() fails the whole range on one
+ * bad page, so the HMM backend faults this prefix, and the device faults
+ * again at the bad page (which then fails alone).  mmap_lock held.
+ */
+static unsigned long hmirror_fault_accessible(struct mm_struct *mm, u64 start,
+					      unsigned long npages, bool write)
+{
+	unsigned long want = VM_READ | (write ? VM_WRITE : 0);
+	u64 end = start + ((u64)npages << PAGE_SHIFT), addr = start;
+	VMA_ITERATOR(vmi, mm, start);
+	struct vm_area_struct *vma;
+
+	mmap_assert_locked(mm);
+	for_each_vma_range(vmi, vma, end) {
+		if (vma->vm_start > addr || (vma->vm_flags & want) != want)
+			break;
+		addr = vma->vm_end;
+		if (addr >= end)
+			return npages;
+	}
+	return (addr - start) >> PAGE_SHIFT;
+}
+
+/*
  * hmm_range_fault() cannot wait for a userfaultfd handler (it faults
  * without FAULT_FLAG_ALLOW_RETRY, so the fault would end in SIGBUS): refuse
  * such ranges up front.  mmap_lock held.
@@ -484,7 +509,7 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 		.dev_private_owner = ctx->hdev,
 	};
 	bool ahead_optional = false;
-	unsigned long i, n, committed;
+	unsigned long i, n, run = 0, committed;
 	u64 conflict;
 	int ret;
 
@@ -504,6 +529,16 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 			break;
 		}
 		n = hmirror_fault_span(mm, req->start, req->npages, window_end);
+		/* Like GUP: the run up to the first page it may not access. */
+		run = hmirror_fault_accessible(mm, req->start, req->npages,
+					       req->write);
+		if (!run) {
+			mmap_read_unlock(mm);
+			ret = -EFAULT;
+			break;
+		}
+		if (run < req->npages)
+			n = run;
 		range.end = req->start + (n << PAGE_SHIFT);
 		/* The device's run must be faulted; the window may be. */
 		for (i = 0; i < n; i++)
@@ -559,7 +594,7 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 		}
 		if (!ret) {
 			hmirror_fault_count(st, req, committed);
-			*done = req->npages;
+			*done = min_t(unsigned long, run, req->npages);
 		}
 		break;
 	}

@@ -1665,8 +1665,21 @@ static void mut_thp(uint64_t *rs)
 		if (before > after)
 			atomic_fetch_add(&thp_split, (unsigned long)(before - after) / 2048);
 	} else {
-		madvise((void *)a, s->npages * PAGE, MADV_COLLAPSE);
-		after = anon_huge_kb(a, a + s->npages * PAGE);
+		/*
+		 * The device's references on the pages it maps make a collapse
+		 * fail, and workers fault them back at any time: drop them
+		 * (a read-only window over the slot invalidates the device)
+		 * right before each of a few tries.
+		 */
+		for (int tries = 0; tries < 4; tries++) {
+			pthread_rwlock_wrlock(&s->cpu_write);
+			ro_window(s, 0, s->npages, 0);
+			pthread_rwlock_unlock(&s->cpu_write);
+			madvise((void *)a, s->npages * PAGE, MADV_COLLAPSE);
+			after = anon_huge_kb(a, a + s->npages * PAGE);
+			if (after > before)
+				break;
+		}
 		if (after > before)
 			atomic_fetch_add(&thp_collapse, (unsigned long)(after - before) / 2048);
 	}
@@ -1962,6 +1975,10 @@ static void mut_devmem(uint64_t *rs)
 {
 	struct slot *s = pick_slot(rs);
 	unsigned int n = 1 + rnd(rs, 64);
+
+	/* Device pages cannot be collapsed: the THP slot is thp's. */
+	if (s == slot_thp)
+		return;
 	uint32_t flags = rnd(rs, 3) ? 0 : DRM_HMIRROR_MIGRATE_TO_SYSTEM;
 	uint64_t moved = 0;
 	size_t p0;

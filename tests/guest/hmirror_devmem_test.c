@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -69,6 +70,31 @@ static int in_device_memory(int fd, void *p, size_t npages)
 	for (i = 0; i < npages; i++)
 		n += !!(v[i] & DRM_HMIRROR_SNAP_DEVICE_MEMORY);
 	free(v);
+	return n;
+}
+
+/*
+ * Pages of [p, p + npages) the CPU sees in device memory: /proc/self/pagemap
+ * shows a device-private entry as a swap entry of a page not present.
+ */
+static long cpu_sees_in_device(void *p, size_t npages)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t e;
+	long n = 0;
+
+	if (fd < 0)
+		return -1;
+	for (size_t i = 0; i < npages; i++) {
+		off_t off = ((uintptr_t)p / PAGE + i) * sizeof(e);
+
+		if (pread(fd, &e, sizeof(e), off) != sizeof(e)) {
+			n = -1;
+			break;
+		}
+		n += !(e >> 63) && ((e >> 62) & 1);
+	}
+	close(fd);
 	return n;
 }
 
@@ -174,6 +200,7 @@ TEST_F(dm, round_trip_keeps_data_and_device_writes)
 	ASSERT_EQ(0, hmirror_migrate(self->fd, (uintptr_t)p, len, 0, &moved));
 	ASSERT_EQ(n, moved);
 	ASSERT_EQ(self->used0 + n, used_pages(self->fd));
+	ASSERT_EQ(n, cpu_sees_in_device(p, n));
 	/* The device checksums device memory: no page comes back for it. */
 	ASSERT_EQ(0, hmirror_checksum(self->fd, 0, (uintptr_t)p, len, &sum));
 	ASSERT_EQ(want, sum);
@@ -188,6 +215,7 @@ TEST_F(dm, round_trip_keeps_data_and_device_writes)
 	ASSERT_EQ(0, hmirror_get_stats(self->fd, &st1));
 	ASSERT_GE(st1.migrated_to_system, st0.migrated_to_system + 2);
 	ASSERT_EQ(self->used0 + n - 2, used_pages(self->fd));
+	ASSERT_EQ(n - 2, cpu_sees_in_device(p, n));
 	/* MIGRATE brings the rest back. */
 	ASSERT_EQ(0, hmirror_migrate(self->fd, (uintptr_t)p, len, TO_SYSTEM,
 				     &moved));
@@ -265,9 +293,9 @@ TEST_F(dm, eviction_when_full_keeps_every_page)
 	       (unsigned long long)(st1.evicted - st0.evicted));
 	ASSERT_GE(st1.evicted - st0.evicted, n - cap);
 	ASSERT_LE(used_pages(self->fd), cap);
-	/* The newest pages are the ones in device memory. */
-	ASSERT_GT(in_device_memory(self->fd, p + len - PAGE, 1) +
-		  (used_pages(self->fd) > 0), 0);
+	/* Least recently used first: the newest pages stayed, the oldest went. */
+	ASSERT_EQ(256, cpu_sees_in_device(p + len - 256 * PAGE, 256));
+	ASSERT_EQ(0, cpu_sees_in_device(p, 256));
 	ASSERT_EQ(0, check_pattern(p, len, 13));
 	ASSERT_EQ(0, munmap(p, len));
 	ASSERT_EQ(0, wait_used(self->fd, self->used0));
@@ -392,6 +420,54 @@ TEST_F(dm, other_device_reads_pages_in_device_memory)
 	ASSERT_EQ(0, wait_used(self->fd, self->used0));
 	ASSERT_EQ(0, check_pattern(p, len, 19));
 	hmirror_close(fd1);
+}
+
+/*
+ * A KSM page is shared by every mapping ksmd merged into it and its
+ * stable-tree node points at it: moved into device memory, ksmd would
+ * compare against a page the CPU cannot address.  MIGRATE leaves it in
+ * system memory and still moves the unmerged page beside it.
+ */
+TEST_F_TIMEOUT(dm, ksm_pages_stay_in_system_memory, 90)
+{
+	size_t len = 3 * PAGE;
+	uint8_t *p = map_anon(len);
+	long run = read_long("/sys/kernel/mm/ksm/run");
+	uint64_t moved = 0;
+	int i;
+
+	ASSERT_NE(NULL, p);
+	if (run < 0)
+		SKIP(return, "no KSM");
+	ASSERT_EQ(0, write_sysfs("/sys/kernel/mm/ksm/sleep_millisecs", "10"));
+	ASSERT_EQ(0, write_sysfs("/sys/kernel/mm/ksm/pages_to_scan", "5000"));
+	ASSERT_EQ(0, write_sysfs("/sys/kernel/mm/ksm/run", "1"));
+	fill_pattern(p, PAGE, 910);
+	fill_pattern(p + PAGE, PAGE, 910);
+	fill_pattern(p + 2 * PAGE, PAGE, 911);
+	ASSERT_EQ(0, madvise(p, 2 * PAGE, MADV_MERGEABLE));
+	for (i = 0; i < 600 && read_long("/proc/self/ksm_merging_pages") < 2; i++)
+		usleep(100000);
+	ASSERT_EQ(2, read_long("/proc/self/ksm_merging_pages"))
+		TH_LOG("ksmd did not merge the two pages in 60 s");
+	ASSERT_EQ(0, hmirror_migrate(self->fd, (uintptr_t)p, len, 0, &moved));
+	EXPECT_EQ(1, moved);
+	EXPECT_EQ(1, cpu_sees_in_device(p + 2 * PAGE, 1));
+	EXPECT_EQ(0, cpu_sees_in_device(p, 2));
+	EXPECT_EQ(2, read_long("/proc/self/ksm_merging_pages"));
+	/* Let ksmd walk its stable tree a few times with the pages where they are. */
+	usleep(500000);
+	ASSERT_EQ(0, check_pattern(p, PAGE, 910));
+	ASSERT_EQ(0, check_pattern(p + PAGE, PAGE, 910));
+	ASSERT_EQ(0, check_pattern(p + 2 * PAGE, PAGE, 911));
+	madvise(p, 2 * PAGE, MADV_UNMERGEABLE);
+	munmap(p, len);
+	if (run != 1) {
+		char v[24];
+
+		snprintf(v, sizeof(v), "%ld", run);
+		write_sysfs("/sys/kernel/mm/ksm/run", v);
+	}
 }
 
 TEST_HARNESS_MAIN
