@@ -182,8 +182,9 @@ run: all $(if $(filter debug,$(KERNEL)),module-debug) $(if $(KTREE),module-tree)
 		BACKEND=$(BACKEND) tests/run-main
 
 # Deliberate driver bugs (tests/mutants/*.patch), each built and run
-# against the stock-kernel guest suites: "N passed" = mutants caught.
-mutants: all $(KSRC)/.done
+# against the guest suites (stock kernel; device-memory ones on the debug
+# kernel): "N passed" = mutants caught.
+mutants: all $(KSRC)/.done kernel-debug
 	tests/mutants/run-mutants
 
 clean:

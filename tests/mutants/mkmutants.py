@@ -5,8 +5,10 @@
 import difflib, os, sys
 top = sys.argv[1]
 M = []
-def mutant(name, why, edits):
-    M.append((name, why, edits))
+# kernel: the flavour whose guest can catch it ("debug": code that only
+# DEVICE_PRIVATE kernels build, run-mutants' device-memory scenario).
+def mutant(name, why, edits, kernel="stock"):
+    M.append((name, why, edits, kernel))
 
 mutant("skip-tlb-invalidation",
 "hmirror_mirror_zap() clears the device page-table entries but never\ninvalidates the device TLB: the device keeps using stale translations\nof pages that are released.",
@@ -189,10 +191,24 @@ mutant("prefetch-stops-short",
 		done = req.npages;	/* MUTANT: partial batches ignored */
 		req.start += (u64)done << PAGE_SHIFT;""")])
 
+mutant("devmem-ksm-page-migrated",
+"MIGRATE moves KSM pages into device memory too (6.12's migrate_vma_*()\nlets it): ksmd's stable tree then points at a page the CPU cannot read.",
+[("driver/hmirror_devmem.c",
+"""		if (spage && folio_test_ksm(page_folio(spage)))
+			continue;""",
+"""		/* MUTANT: KSM pages migrate like any other */""")], kernel="debug")
+
+mutant("devmem-eviction-without-copy",
+"Eviction never has the device copy the pages out: with device memory\nfull nothing can be evicted, so a migration finds no room.",
+[("driver/hmirror_devmem.c",
+"""	bool copy = !hmirror_hw_status(dm->hdev);""",
+"""	bool copy = vma && !hmirror_hw_status(dm->hdev);	/* MUTANT */""")],
+kernel="debug")
+
 outdir = os.path.join(top, "tests/mutants")
 patches, errors = {}, []
-for name, why, edits in M:
-    out = ["Mutant: " + why + "\n\n"]
+for name, why, edits, kernel in M:
+    out = ["Mutant: " + why + "\n" + "Kernel: " + kernel + "\n\n"]
     byfile = {}
     for fn, old, new in edits:
         byfile.setdefault(fn, []).append((old, new))
