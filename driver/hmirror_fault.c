@@ -391,13 +391,12 @@ static unsigned long hmirror_fault_accessible(struct mm_struct *mm, u64 start,
 {
 	unsigned long want = VM_READ | (write ? VM_WRITE : 0);
 	u64 end = start + ((u64)npages << PAGE_SHIFT), addr = start;
-	VMA_ITERATOR(vmi, mm, start);
 	struct vm_area_struct *vma;
 
 	mmap_assert_locked(mm);
-	for_each_vma_range(vmi, vma, end) {
-		if (vma->vm_start > addr || (vma->vm_flags & want) != want)
-			break;
+	/* VMA by VMA while they follow each other without a hole. */
+	while ((vma = vma_lookup(mm, addr)) &&
+	       (vma->vm_flags & want) == want) {
 		addr = vma->vm_end;
 		if (addr >= end)
 			return npages;
