@@ -39,18 +39,31 @@
  * guest-physical / device-memory pairs; a page never touched copies from
  * the zero page), then ``migrate_vma_pages`` and ``migrate_vma_finalize``
  * install the device-private entries.  A page the device could not take
- * stays where it was.  *To system*: a CPU touch of a device page calls
+ * stays where it was, and so do pages that must not move: file-backed and
+ * shared ones (6.12 refuses them only after the copy) and KSM pages.  6.12
+ * would move a KSM page, leaving ksmd's stable tree on a page the CPU
+ * cannot read; and collecting one that forked children share, even to
+ * decline it, left migration entries behind on an unlocked page (kernel
+ * BUG in fork and in the fault path, found by the stress), so VMAs KSM
+ * may merge (``VM_MERGEABLE``) are not collected at all.  *To system*: a
+ * CPU touch of a device page calls
  * ``migrate_to_ram`` (one page, the device copying back; a dead device's
  * data is gone: ``SIGBUS``); the ``MIGRATE`` ioctl does the same for a
  * range.  Device faults map device-resident pages in place (the HMM
  * backend asks ``hmm_range_fault`` for this device's private pages; the
- * GUP backend faults them back to system memory, as GUP does).
+ * GUP backend faults them back to system memory, as GUP does).  A device
+ * write to a device page a fork or mprotect left read-only brings it back
+ * first: ``hmm_range_fault`` never faults this device's own pages, so it
+ * would hand the read-only page back for ever.
  *
  * *Full*: allocation evicts the least recently used pages (in order of
  * migration or device mapping) back to system memory with
- * ``migrate_device_range`` and tries once more; a page that still finds
- * no room stays in system memory.  *Removal* refuses new migrations and
- * evicts everything while the device can still copy; a dead device's
+ * ``migrate_device_range`` and tries once more, again for each later page
+ * of the chunk only while evicting frees room; a page that finds none
+ * stays in system memory.  A migration enters the DRM device per chunk,
+ * so removal waits for the chunk in progress before freeing anything.
+ * *Removal* refuses new migrations and evicts everything while the
+ * device can still copy; a dead device's
  * pages come back zeroed, counted as lost, because the kernel cannot
  * unmap device memory that processes still map.
  *
@@ -484,6 +497,9 @@ int hmirror_devmem_to_device(struct hmirror_device *hdev, struct mm_struct *mm,
 		}
 		next = min3(end, addr + ((u64)DEVMEM_CHUNK << PAGE_SHIFT),
 			    (u64)vma->vm_end);
+		/* KSM may merge these pages at any time (DOC block). */
+		if (vma->vm_flags & VM_MERGEABLE)
+			continue;
 		args.vma = vma;
 		args.start = addr;
 		args.end = next;

@@ -196,7 +196,11 @@ mutant("devmem-ksm-page-migrated",
 [("driver/hmirror_devmem.c",
 """		if (spage && folio_test_ksm(page_folio(spage)))
 			continue;""",
-"""		/* MUTANT: KSM pages migrate like any other */""")], kernel="debug")
+"""		/* MUTANT: KSM pages migrate like any other */"""),
+("driver/hmirror_devmem.c",
+"""		if (vma->vm_flags & VM_MERGEABLE)
+			continue;""",
+"""		/* MUTANT: mergeable VMAs collected */""")], kernel="debug")
 
 mutant("devmem-eviction-without-copy",
 "Eviction never has the device copy the pages out: with device memory\nfull nothing can be evicted, so a migration finds no room.",
