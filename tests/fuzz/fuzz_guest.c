@@ -914,7 +914,6 @@ static void drain(void)
 	unsigned round, q;
 
 	hold_disarm();
-	fz_trigger_disarm();
 	if (!(__atomic_load_n(&fz.dev.status, __ATOMIC_ACQUIRE) &
 	      HMIRROR_DEV_ENABLED) || fz_drv.reset_pending)
 		fz_drv.hostile = true;	/* never enabled, or a reset in limbo */
@@ -945,7 +944,8 @@ static void drain(void)
 		if (fz.threaded) {
 			if (round % 16 == 15)
 				tick();
-			if (round == 100000 && getenv("FUZZ_DEBUG_DRAIN")) {
+			/* a drain that does not end: say what is left */
+			if (round == 100000 && fz.verbose) {
 				fz_drv_dump();
 				fprintf(stderr, "fault tail %u head %u dma_off %d status %#x\n",
 					__atomic_load_n(&fz.dev.fregs->tail, __ATOMIC_ACQUIRE),
@@ -974,6 +974,7 @@ int fz_run(const uint8_t *data, size_t size, bool threaded)
 		bad_config(fz_u8(&in));
 	fz_ram_open(&in);
 	memset(&fz_drv, 0, sizeof(fz_drv));
+	memset(&fz_ostats, 0, sizeof(fz_ostats));
 
 	hmdev_config_default(&cfg);
 	cfg.engines = 1 + (c0 & 3);
@@ -1028,5 +1029,12 @@ int fz_run(const uint8_t *data, size_t size, bool threaded)
 	fz_bar_watch(false);
 	hmdev_destroy(&fz.dev);
 	fz_ram_close();
+	if (fz.verbose)
+		fprintf(stderr, "completions %llu, faults %llu, walks %llu, RAM rule off %llu times, triggers fired %llu\n",
+			(unsigned long long)fz_drv.completions,
+			(unsigned long long)fz_drv.faults,
+			(unsigned long long)fz_ostats.walks,
+			(unsigned long long)fz_ostats.off_calls,
+			(unsigned long long)fz_ostats.triggers_fired);
 	return 0;
 }

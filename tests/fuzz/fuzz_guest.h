@@ -143,12 +143,12 @@ void fz_bar_watch(bool on);
 /*
  * Load-triggered guest write: when the device loads the word at @watch
  * (device view; RAM or BAR2) for the @count-th time, the guest stores @v
- * at @dst first (8 or 4 bytes).  One at a time.
+ * at @dst first (8 or 4 bytes).  Two at a time; a third replaces the
+ * older one.
  */
 void fz_trigger_arm(const void *watch, unsigned count, void *dst,
 		    unsigned size, uint64_t v);
 void fz_trigger_disarm(void);
-bool fz_trigger_fired(void);
 /* Device-view address of guest-physical @gpa (RAM), for fz_trigger_arm. */
 const void *fz_dev_addr(uint64_t gpa);
 

@@ -66,7 +66,8 @@ struct override {
 	uint64_t v;
 	unsigned size;
 };
-static struct override ovr[2];
+#define MAX_OVR		4	/* a store, and the triggers armed */
+static struct override ovr[MAX_OVR];
 static unsigned novr;
 
 /* ---- load triggers ---------------------------------------------------- */
@@ -79,29 +80,39 @@ struct trigger {
 	int count;		/* loads left (atomic) */
 };
 
+/*
+ * Two can be armed at once: with engines running, the program gets ahead
+ * of them, and a trigger must wait for the load it watches.  A third
+ * replaces the older one.
+ */
+#define MAX_ARMED	2
 #define MAX_TRIGGERS	300	/* more than the ops of one input */
 static struct trigger trig_pool[MAX_TRIGGERS];
-static unsigned trig_used;
-static struct trigger *trig_cur;	/* armed (atomic) */
-static struct trigger *trig_last;	/* harness thread only */
+static unsigned trig_used, trig_next;
+static struct trigger *trig_armed[MAX_ARMED];	/* atomic */
+static struct trigger *trig_pending;	/* being armed: the walk counts it */
 static int trig_fired;			/* atomic */
 
 static void trig_load(const void *p)
 {
-	struct trigger *t = __atomic_load_n(&trig_cur, __ATOMIC_ACQUIRE);
+	struct trigger *t;
+	unsigned i;
 
-	if (!t || t->watch != p)
-		return;
-	if (__atomic_sub_fetch(&t->count, 1, __ATOMIC_ACQ_REL) != 0)
-		return;
-	if (t->size == 8)
-		__atomic_store_n((uint64_t *)t->dst, t->v, __ATOMIC_RELEASE);
-	else
-		__atomic_store_n((uint32_t *)t->dst, (uint32_t)t->v,
-				 __ATOMIC_RELEASE);
-	__atomic_store_n(&trig_fired, 1, __ATOMIC_RELEASE);
-	__atomic_compare_exchange_n(&trig_cur, &t, NULL, false,
-				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	for (i = 0; i < MAX_ARMED; i++) {
+		t = __atomic_load_n(&trig_armed[i], __ATOMIC_ACQUIRE);
+		if (!t || t->watch != p ||
+		    __atomic_sub_fetch(&t->count, 1, __ATOMIC_ACQ_REL) != 0)
+			continue;
+		if (t->size == 8)
+			__atomic_store_n((uint64_t *)t->dst, t->v, __ATOMIC_RELEASE);
+		else
+			__atomic_store_n((uint32_t *)t->dst, (uint32_t)t->v,
+					 __ATOMIC_RELEASE);
+		__atomic_store_n(&trig_fired, 1, __ATOMIC_RELEASE);
+		__atomic_fetch_add(&fz_ostats.triggers_fired, 1, __ATOMIC_RELAXED);
+		__atomic_compare_exchange_n(&trig_armed[i], &t, NULL, false,
+					    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	}
 }
 
 /* ---- BAR2 stores ------------------------------------------------------ */
@@ -329,12 +340,18 @@ static void walk_once(void)
 	}
 }
 
-/* The current tables, and again with the armed trigger's store done. */
+/* The current tables, and again with each set of armed triggers fired. */
 static void walk(void)
 {
-	struct trigger *t = __atomic_load_n(&trig_cur, __ATOMIC_ACQUIRE);
+	struct trigger *t[MAX_ARMED + 1];
+	unsigned n = 0, i, set, base = novr;
 	uint64_t f;
 
+	for (i = 0; i < MAX_ARMED; i++)
+		if ((t[n] = __atomic_load_n(&trig_armed[i], __ATOMIC_ACQUIRE)))
+			n++;
+	if (trig_pending)
+		t[n++] = trig_pending;
 	/*
 	 * Inline, a table unlinked since the last walk is no longer read by
 	 * any walk (the TLB caches leaves only); with engines running, a walk
@@ -344,12 +361,15 @@ static void walk(void)
 		memset(table_now, 0, fz_ram.nframes);
 		changed = true;
 	}
-	walk_once();
-	if (t && !rule_off && novr < 2) {
-		ovr[novr++] = (struct override){ t->dst, t->v, t->size };
+	for (set = 0; set < 1u << n && !rule_off; set++) {
+		novr = base;
+		for (i = 0; i < n; i++)
+			if (set & (1u << i))
+				ovr[novr++] = (struct override){ t[i]->dst, t[i]->v,
+								  t[i]->size };
 		walk_once();
-		novr--;
 	}
+	novr = base;
 	/* the device could rewrite a table it walks: no rule until reset */
 	for (f = 0; f < fz_ram.nframes && !rule_off; f++)
 		if (readable_table(f) && may_write[f])
@@ -420,7 +440,7 @@ static void before_store(const void *at, uint64_t v, unsigned size)
 	dirty = true;
 	if (!fz.threaded)
 		return;		/* the walk before the next model call does */
-	ovr[novr++] = (struct override){ at, v, size };
+	ovr[novr++] = (struct override){ at, v, size };	/* novr was 0 */
 	walk();
 	novr--;
 	dirty = true;		/* the store itself is still to come */
@@ -460,27 +480,24 @@ void fz_trigger_arm(const void *watch, unsigned count, void *dst,
 {
 	struct trigger *t;
 
-	fz_trigger_disarm();
 	if (trig_used == MAX_TRIGGERS || !count)
 		return;
 	t = &trig_pool[trig_used++];
 	*t = (struct trigger){ watch, dst, v, size, (int)count };
 	/* published only after the sets include the store it will do */
-	__atomic_store_n(&trig_cur, t, __ATOMIC_RELEASE);
-	trig_last = t;
+	trig_pending = t;
 	dirty = true;
-	if (fz.threaded)
-		fz_oracle_sync();
+	fz_oracle_sync();
+	__atomic_store_n(&trig_armed[trig_next++ % MAX_ARMED], t, __ATOMIC_RELEASE);
+	trig_pending = NULL;
 }
 
 void fz_trigger_disarm(void)
 {
-	__atomic_store_n(&trig_cur, NULL, __ATOMIC_RELEASE);
-}
+	unsigned i;
 
-bool fz_trigger_fired(void)
-{
-	return trig_last && __atomic_load_n(&trig_last->count, __ATOMIC_ACQUIRE) <= 0;
+	for (i = 0; i < MAX_ARMED; i++)
+		__atomic_store_n(&trig_armed[i], NULL, __ATOMIC_RELEASE);
 }
 
 /* ---- faults on the device's view -------------------------------------- */
@@ -536,8 +553,8 @@ void fz_oracle_init_once(void)
 void fz_oracle_new_device(void)
 {
 	fz_trigger_disarm();
-	trig_used = 0;
-	trig_last = NULL;
+	trig_used = trig_next = 0;
+	trig_pending = NULL;
 	__atomic_store_n(&trig_fired, 0, __ATOMIC_RELEASE);
 	memset(prot_now, P_RW, sizeof(prot_now));	/* as guest_ram_open maps it */
 	prot_dma_locked = false;

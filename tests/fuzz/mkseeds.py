@@ -234,19 +234,21 @@ seeds = {
                     hostile(2, 0, 0, 1, flip=1) +
                     cmd(1, FILL, 0x02, 0, 0x02, 0, L_8, arg0=1) + doorbell() + reap(),
     # context 1 loses VALID between the device's two reads of its flags
+    # (threaded: wait() lets the engines catch up with the program)
     'ctx_flip': header() + map1(2, 0) + trig_ctx_flip(1) +
-                cmd(1, READ, 0x02, 0, 0x02, 0, L_8) + doorbell() +
+                cmd(1, READ, 0x02, 0, 0x02, 0, L_8) + doorbell() + wait() +
                 op(5, 0x05, 1) + trig_ctx_flip(1, count=2) +
-                cmd(1, READ, 0x02, 0, 0x02, 0, L_8) + doorbell() + reap(),
+                cmd(1, READ, 0x02, 0, 0x02, 0, L_8) + doorbell() + wait() + reap(),
     # the root moves while the context stays VALID
     'root_moves': header() + map1(2, 0) + map2(2, 0) + trig_root_moves(1, 2) +
                   cmd(1, READ, 0x02, 0, 0x02, 0, L_8) + doorbell() + reap(),
     # a missing page appears between the walk that faults and the one
     # sizing the run; and a writable one for a FILL
     'page_appears': header() + trig_page_appears(2, 0) +
-                    cmd(1, READ, 0x02, 0, 0x02, 0, L_3P) + doorbell() + service() +
-                    trig_page_appears(2, 8, write=True) +
-                    cmd(1, FILL, 0x02, 8, 0x02, 8, L_3P) + doorbell() + service() + reap(),
+                    cmd(1, READ, 0x02, 0, 0x02, 0, L_3P) + doorbell() + wait() +
+                    service() + trig_page_appears(2, 8, write=True) +
+                    cmd(1, FILL, 0x02, 8, 0x02, 8, L_3P) + doorbell() + wait() +
+                    service() + reap(),
     # a level-2 entry vanishes under the walk of a READ
     'pte_changes': header() + map1(2, 0) + trig_pte_change(2, 0, 2, 0) +
                    cmd(1, READ, 0x02, 0, 0x02, 0, L_8) + doorbell() + service() + reap(),
