@@ -96,7 +96,8 @@ enum { HOLD_IDLE, HOLD_ARMED, HOLD_IN };
 
 static int hold_state;		/* atomic */
 static int hold_go;		/* atomic */
-static bool hold_keep;		/* the next model call releases nothing */
+static int in_call;		/* the harness is inside a model call (atomic) */
+static bool hold_keep;		/* a reset under a held engine: it lets it go */
 static unsigned passes[HMIRROR_MAX_QUEUES];	/* queue passes started (atomic) */
 
 static void relax(void)
@@ -108,7 +109,9 @@ static void relax(void)
  * The model's test hook.  PASS: count the passes over each queue.  ACCESS
  * (in an engine thread, inval_lock held for reading, right before a
  * chunk's access): an armed hold keeps the engine there until the harness
- * lets it go or the device stops its engines (a reset, hmdev_stop()).
+ * lets it go, the device stops its engines (a reset, hmdev_stop()), or the
+ * harness calls into the model, which may need inval_lock for writing
+ * (queue 0's TLB_INVAL, bus mastering off).
  */
 static void hold_hook(void *opaque, unsigned q, int phase)
 {
@@ -121,11 +124,13 @@ static void hold_hook(void *opaque, unsigned q, int phase)
 	}
 	if (phase != HMDEV_HOOK_ACCESS || q == HMIRROR_QUEUE_MGMT ||
 	    pthread_equal(pthread_self(), harness) ||
+	    __atomic_load_n(&in_call, __ATOMIC_ACQUIRE) ||
 	    !__atomic_compare_exchange_n(&hold_state, &armed, HOLD_IN, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return;
 	while (!__atomic_load_n(&hold_go, __ATOMIC_ACQUIRE) &&
-	       !__atomic_load_n(&fz.dev.abort, __ATOMIC_ACQUIRE))
+	       !__atomic_load_n(&fz.dev.abort, __ATOMIC_ACQUIRE) &&
+	       !__atomic_load_n(&in_call, __ATOMIC_ACQUIRE))
 		relax();
 	__atomic_store_n(&hold_state, HOLD_IDLE, __ATOMIC_RELEASE);
 }
@@ -176,14 +181,17 @@ static bool dma_must_be_off(void)
 
 static void before_call(void)
 {
-	if (!hold_keep)
+	if (!hold_keep) {
+		__atomic_store_n(&in_call, 1, __ATOMIC_RELEASE);
 		hold_release();
+	}
 	fz.dma_locked = dma_must_be_off();
 	fz_oracle_sync();
 }
 
 static void after_call(void)
 {
+	__atomic_store_n(&in_call, 0, __ATOMIC_RELEASE);
 	/* the model's own ack, not the register the guest can scribble on */
 	if (fz_drv.reset_pending && fz.dev.reset_ack == fz_drv.reset_gen) {
 		fz_drv.reset_pending = false;
@@ -269,7 +277,8 @@ static bool hold_engine(void)
 	if (__atomic_compare_exchange_n(&hold_state, &armed, HOLD_IDLE, false,
 					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return false;
-	return true;		/* an engine took it meanwhile */
+	/* an engine took it meanwhile (and may have left it at once) */
+	return __atomic_load_n(&hold_state, __ATOMIC_ACQUIRE) == HOLD_IN;
 }
 
 /* ---- the driver's control --------------------------------------------- */

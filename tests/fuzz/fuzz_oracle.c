@@ -72,12 +72,18 @@ static unsigned novr;
 
 /* ---- load triggers ---------------------------------------------------- */
 
+/*
+ * Fields are written and read atomically: the model's log writer thread
+ * outlives an input, so it may still compare a load against a trigger of
+ * the last input while this one reuses its slot (it never matches: it
+ * loads neither BAR2 nor guest RAM).
+ */
 struct trigger {
 	const void *watch;	/* device view of RAM, or BAR2 */
 	void *dst;
 	uint64_t v;
 	unsigned size;
-	int count;		/* loads left (atomic) */
+	int count;		/* loads left */
 };
 
 /*
@@ -99,15 +105,19 @@ static void trig_load(const void *p)
 	unsigned i;
 
 	for (i = 0; i < MAX_ARMED; i++) {
+		void *dst;
+		uint64_t v;
+
 		t = __atomic_load_n(&trig_armed[i], __ATOMIC_ACQUIRE);
-		if (!t || t->watch != p ||
+		if (!t || __atomic_load_n(&t->watch, __ATOMIC_RELAXED) != p ||
 		    __atomic_sub_fetch(&t->count, 1, __ATOMIC_ACQ_REL) != 0)
 			continue;
-		if (t->size == 8)
-			__atomic_store_n((uint64_t *)t->dst, t->v, __ATOMIC_RELEASE);
+		dst = __atomic_load_n(&t->dst, __ATOMIC_RELAXED);
+		v = __atomic_load_n(&t->v, __ATOMIC_RELAXED);
+		if (__atomic_load_n(&t->size, __ATOMIC_RELAXED) == 8)
+			__atomic_store_n((uint64_t *)dst, v, __ATOMIC_RELEASE);
 		else
-			__atomic_store_n((uint32_t *)t->dst, (uint32_t)t->v,
-					 __ATOMIC_RELEASE);
+			__atomic_store_n((uint32_t *)dst, (uint32_t)v, __ATOMIC_RELEASE);
 		__atomic_store_n(&trig_fired, 1, __ATOMIC_RELEASE);
 		__atomic_fetch_add(&fz_ostats.triggers_fired, 1, __ATOMIC_RELAXED);
 		__atomic_compare_exchange_n(&trig_armed[i], &t, NULL, false,
@@ -483,7 +493,11 @@ void fz_trigger_arm(const void *watch, unsigned count, void *dst,
 	if (trig_used == MAX_TRIGGERS || !count)
 		return;
 	t = &trig_pool[trig_used++];
-	*t = (struct trigger){ watch, dst, v, size, (int)count };
+	__atomic_store_n(&t->watch, watch, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->dst, dst, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->v, v, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->size, size, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->count, (int)count, __ATOMIC_RELAXED);
 	/* published only after the sets include the store it will do */
 	trig_pending = t;
 	dirty = true;
