@@ -12,11 +12,15 @@
 #
 # Variables: BUILD (build dir, default build/: everything goes there),
 # SMP, MEM (MiB), NUMA, DEVICES, KVM=1, STRESS_SECONDS, SEED,
-# BACKEND=gup|hmm (make run),
+# BACKEND=both|gup|hmm (make run; the stress's contexts),
 # KERNEL=stock|debug|kasan|all: the guest kernel flavour(s).  "debug" is built
 # once per machine from linux-source-6.12 with lockdep, DEBUG_VM and
 # friends (scripts/build-debug-kernel, cached in /var/cache/hmirror);
 # "make check" runs both flavours by default, "make run" the stock one.
+# KERNEL=<path of a built Linux tree>: that kernel instead ("make check",
+# "make run"); its .config is checked first (scripts/check-kernel-tree,
+# kernel/hmirror.config has what it needs), hmirror.ko is built against it
+# in $(BUILD)/kmod-tree ("make module-tree").
 #
 # Nothing here may be evaluated while make reads this file that depends on
 # a package scripts/setup installs (pkg-config, libdrm, the kernel
@@ -33,6 +37,8 @@ NUMA     ?= 2
 DEVICES  ?= 1
 KVM      ?= 0
 KERNEL   ?= all
+# A KERNEL that is not a flavour is a tree: its absolute path.
+KTREE    := $(if $(filter-out stock debug kasan all,$(KERNEL)),$(abspath $(KERNEL)))
 
 CC       ?= gcc
 USER_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror \
@@ -52,18 +58,25 @@ TOOLS     := $(B)/guest/hmirror-stat $(B)/guest/hmirror-stress $(B)/guest/hmirro
 GUEST_TESTS := $(patsubst tests/guest/%.c,$(B)/guest/%,$(wildcard tests/guest/*_test.c))
 
 .PHONY: all setup deps module model userspace guest check run lint clean \
-	host-check kernel-debug module-debug kernel-kasan module-kasan fuzz mutants
+	host-check kernel-debug module-debug kernel-kasan module-kasan fuzz mutants \
+	kernel-tree-check module-tree
 
-all: module model userspace guest
+all: module model userspace guest $(if $(KTREE),module-tree)
 
-setup:
+# With KERNEL=<tree>, the tree's .config is checked before anything else:
+# setup and every build step come after it.
+setup: $(if $(KTREE),kernel-tree-check)
 	scripts/setup
 
 # Every build step runs after this check (order-only: it never makes
 # anything rebuild).  It installs nothing, except that "make check", "make
 # run" and "make mutants" run "make setup" first.
-deps: $(if $(filter check run mutants,$(MAKECMDGOALS)),setup)
+deps: $(if $(KTREE),kernel-tree-check) \
+	$(if $(filter check run mutants,$(MAKECMDGOALS)),setup)
 	@scripts/setup --check
+
+kernel-tree-check:
+	@scripts/check-kernel-tree $(if $(KTREE),$(KTREE),$(error KERNEL=<path of a built Linux tree> wanted))
 
 $(KSRC)/.done: scripts/extract-ksrc | deps
 	scripts/extract-ksrc $(KSRC)
@@ -89,6 +102,11 @@ module-debug: kernel-debug
 
 module-kasan: kernel-kasan
 	scripts/build-module $(B)/kmod-kasan $$(cat $(B)/kasan-kernel-dir)/build \
+		W=1 KCFLAGS=-Werror modules
+
+# hmirror.ko for KERNEL=<tree>, against its Module.symvers.
+module-tree: deps
+	scripts/build-module $(B)/kmod-tree $(if $(KTREE),$(KTREE),$(error KERNEL=<path of a built Linux tree> wanted)) \
 		W=1 KCFLAGS=-Werror modules
 
 model: deps
@@ -139,7 +157,9 @@ fuzz: deps
 lint: $(KSRC)/.done
 	tests/lint $(KSRC)
 
-ifeq ($(KERNEL),stock)
+ifneq ($(KTREE),)
+CHECK_DEPS := module-tree
+else ifeq ($(KERNEL),stock)
 CHECK_DEPS :=
 else ifeq ($(KERNEL),kasan)
 CHECK_DEPS := module-kasan
@@ -148,22 +168,23 @@ CHECK_DEPS := module-debug
 endif
 
 check: all $(KSRC)/.done $(CHECK_DEPS)
-	KERNEL=$(KERNEL) tests/check
+	KERNEL=$(if $(KTREE),$(KTREE),$(KERNEL)) tests/check
 
-RUN_KERNEL = $(if $(filter debug,$(KERNEL)),debug,stock)
+RUN_KERNEL = $(if $(KTREE),$(KTREE),$(if $(filter debug,$(KERNEL)),debug,stock))
 
 STRESS_SECONDS ?= 60
 SEED     ?= 1
-BACKEND  ?= gup
+BACKEND  ?= both
 
-run: all $(if $(filter debug,$(KERNEL)),module-debug)
+run: all $(if $(filter debug,$(KERNEL)),module-debug) $(if $(KTREE),module-tree)
 	SMP=$(SMP) MEM=$(MEM) NUMA=$(NUMA) DEVICES=$(DEVICES) KVM=$(KVM) \
 		KERNEL=$(RUN_KERNEL) STRESS_SECONDS=$(STRESS_SECONDS) SEED=$(SEED) \
 		BACKEND=$(BACKEND) tests/run-main
 
 # Deliberate driver bugs (tests/mutants/*.patch), each built and run
-# against the stock-kernel guest suites: "N passed" = mutants caught.
-mutants: all $(KSRC)/.done
+# against the guest suites (stock kernel; device-memory ones on the debug
+# kernel): "N passed" = mutants caught.
+mutants: all $(KSRC)/.done kernel-debug
 	tests/mutants/run-mutants
 
 clean:

@@ -10,6 +10,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
+#include <linux/sizes.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
@@ -46,8 +47,85 @@
 #define HMIRROR_QUIESCE_POLL_MS		1000
 /* Waits re-check the rings this often: an interrupt can be lost. */
 #define HMIRROR_POLL_SLICE_MS		100
-/* Longest run of pages one fault record may name (the device's limit). */
-#define HMIRROR_FAULT_MAX_PAGES		HMIRROR_FAULT_NPAGES_MAX
+/* The context number of the driver's own commands (never a user's). */
+#define HMIRROR_CTX_DRIVER		0
+/* Engine tags user contexts leave to the driver's own commands. */
+#define HMIRROR_DRIVER_TAGS		8
+/* Device memory the driver takes at most: 4 GiB. */
+#define HMIRROR_VRAM_PAGES_MAX		SZ_1M
+
+/*
+ * The driver's own view of the device's descriptors, in CPU byte order:
+ * only hmirror_hw.c reads and writes the little-endian ones of BAR2.
+ */
+
+struct hmirror_devmem;
+
+/**
+ * struct hmirror_hw_cmd - a command to queue (seqno and tag are the queue's)
+ * @opcode: enum hmirror_opcode
+ * @flags: ATOMIC sub-operation, else 0
+ * @ctx: context number (FENCE: 0 for the whole queue)
+ * @src: source virtual address
+ * @dst: destination virtual address
+ * @len: bytes
+ * @arg0: FILL pattern, ATOMIC operand or expected value
+ * @arg1: ATOMIC CMPXCHG new value
+ */
+struct hmirror_hw_cmd {
+	u8 opcode;
+	u8 flags;
+	u16 ctx;
+	u64 src;
+	u64 dst;
+	u64 len;
+	u64 arg0;
+	u64 arg1;
+};
+
+/**
+ * struct hmirror_hw_cpl - a command's completion
+ * @seqno: the command's sequence number
+ * @status: enum hmirror_status
+ * @nfaults: faults the command raised
+ * @result: READ checksum, ATOMIC old value, COPY/FILL bytes done
+ * @t_submit: device clock (ns): fetched
+ * @t_fault: first fault, 0 if none
+ * @t_answer: last fault answer taken, 0 if none
+ * @t_done: completed
+ */
+struct hmirror_hw_cpl {
+	u64 seqno;
+	u16 status;
+	u32 nfaults;
+	u64 result;
+	u64 t_submit;
+	u64 t_fault;
+	u64 t_answer;
+	u64 t_done;
+};
+
+/**
+ * struct hmirror_hw_fault - a fault record
+ * @fault_id: its id, for the answer
+ * @ctx: the command's context
+ * @queue: the engine's queue
+ * @access: HMIRROR_ACCESS_*
+ * @tag: the command's tag
+ * @addr: first faulting virtual address, page aligned
+ * @npages: run of missing pages
+ * @seqno: the command's sequence number
+ */
+struct hmirror_hw_fault {
+	u64 fault_id;
+	u16 ctx;
+	u8 queue;
+	u8 access;
+	u16 tag;
+	u64 addr;
+	u32 npages;
+	u64 seqno;
+};
 
 /**
  * struct hmirror_slot - a command in flight, by tag
@@ -83,6 +161,9 @@ struct hmirror_slot {
  * @errors: completions with a non-OK status
  * @progress_seen: last value of regs->progress the driver saw
  * @progress_stamp: jiffies when it last moved or nothing was owed
+ * @wait_ewma_ns: moving average of a polling waiter's wait (hybrid polling)
+ * @pollers: waiters spinning on the queue now; mirrored to regs->drv_polling
+ *	(0 or 1) so that the device may skip its interrupts
  * @wq: waiters for completions, faults or room
  */
 struct hmirror_queue {
@@ -102,6 +183,8 @@ struct hmirror_queue {
 	u64 errors;
 	u64 progress_seen;
 	unsigned long progress_stamp;
+	u64 wait_ewma_ns;
+	u32 pollers;
 	wait_queue_head_t wq;
 };
 
@@ -119,10 +202,10 @@ struct hmirror_queue {
 struct hmirror_waiter {
 	u64 seqno;
 	u16 tag;
-	struct hmirror_cpl cpl;
+	struct hmirror_hw_cpl cpl;
 	bool done;
 	bool fault_pending;
-	struct hmirror_fault fault;
+	struct hmirror_hw_fault fault;
 };
 
 enum hmirror_flags {
@@ -138,14 +221,31 @@ enum hmirror_flags {
  * @regs_bar: ivshmem BAR0 registers
  * @shm: BAR2, the device's shared memory
  * @shm_len: mapped length of BAR2
- * @hdr: copy of the validated device header
+ * @hdr: copy of the validated device header (little-endian)
+ * @version: its version, major << 16 | minor
+ * @features: its HMIRROR_FEAT_* bits
+ * @bar_size: bytes of BAR2 it uses
+ * @sq_entries: submission ring entries per queue (and tags per queue)
+ * @cq_entries: completion ring entries per queue
+ * @fault_entries: fault ring entries
+ * @max_contexts: context table entries
+ * @regs_off: BAR2 offset of struct hmirror_regs
+ * @queues_off: BAR2 offset of the queue registers
+ * @fault_regs_off: BAR2 offset of the fault ring registers
+ * @ctx_off: BAR2 offset of the context table
  * @va_bits: the device's virtual address width (48 or 57)
  * @va_end: first user address the device cannot translate
  * @huge: the device takes 2 MiB leaves
+ * @poll_hints: the device has FEAT_POLL: it tells when it needs no doorbell
+ *	and skips interrupts while a waiter spins
  * @regs: global registers in BAR2
  * @queues: one per device queue
  * @num_queues: queues in use (management + engines)
  * @ctx_cap: commands one context may have in flight on one engine
+ * @driver_tags: tags of each engine user contexts leave to the driver
+ * @vram_pages: 4 KiB pages of device memory the device has (0: none)
+ * @devmem: the device memory as the kernel's DEVICE_PRIVATE pages, NULL
+ *	when there is none or the kernel lacks DEVICE_PRIVATE
  * @ctx_inflight: per context number and queue, commands in flight (under
  *	the queue's lock)
  * @flags: enum hmirror_flags bits
@@ -156,8 +256,11 @@ enum hmirror_flags {
  * @quiesce_deadline: jiffies after which the wait is reported as failed
  * @quiesce_late: that was reported
  * @graveyard: what a dead device might still reach, until it quiesces
+ * @quiesced: called once the device proved it does no more DMA (a dead or
+ *	removed device), to release what it could reach
  * @irqs: interrupts handled per vector
  * @doorbells: doorbells rung
+ * @doorbells_skipped: doorbells not needed: the engine was awake (FEAT_POLL)
  * @cmds_submitted: commands queued
  * @cmds_completed: completions consumed
  * @nonblock_deferred: non-blockable invalidations handed to a worker
@@ -182,13 +285,28 @@ struct hmirror_device {
 	void __iomem *shm;
 	resource_size_t shm_len;
 	struct hmirror_header hdr;
+	u32 version;
+	u64 features;
+	u32 bar_size;
+	u32 sq_entries;
+	u32 cq_entries;
+	u32 fault_entries;
+	u32 max_contexts;
+	u32 regs_off;
+	u32 queues_off;
+	u32 fault_regs_off;
+	u32 ctx_off;
 	u32 va_bits;
 	u64 va_end;
 	bool huge;
+	bool poll_hints;
 	struct hmirror_regs __iomem *regs;
 	struct hmirror_queue queues[HMIRROR_MAX_QUEUES];
 	u32 num_queues;
 	u32 ctx_cap;
+	u32 driver_tags;
+	u32 vram_pages;
+	struct hmirror_devmem *devmem;
 	u32 *ctx_inflight;
 	unsigned long flags;
 	spinlock_t ctrl_lock;	/* see kernel-doc above */
@@ -198,8 +316,10 @@ struct hmirror_device {
 	unsigned long quiesce_deadline;
 	bool quiesce_late;
 	struct hmirror_pt_graveyard graveyard;
+	void (*quiesced)(struct hmirror_device *hdev);
 	atomic64_t irqs[HMIRROR_NUM_VECTORS];
 	atomic64_t doorbells;
+	atomic64_t doorbells_skipped;
 	atomic64_t cmds_submitted;
 	atomic64_t cmds_completed;
 	atomic64_t nonblock_deferred;
@@ -227,7 +347,7 @@ static inline struct hmirror_device *to_hmirror(struct drm_device *drm)
 int hmirror_hw_check_header(struct hmirror_device *hdev);
 int hmirror_hw_init(struct hmirror_device *hdev);
 void hmirror_hw_fini(struct hmirror_device *hdev);
-void hmirror_mark_dead(struct hmirror_device *hdev, const char *reason);
+void hmirror_hw_mark_dead(struct hmirror_device *hdev, const char *reason);
 int hmirror_hw_status(struct hmirror_device *hdev);
 bool hmirror_hw_dma_stopped(struct hmirror_device *hdev);
 /*
@@ -237,27 +357,29 @@ bool hmirror_hw_dma_stopped(struct hmirror_device *hdev);
  */
 #define HMIRROR_WAIT_INTERRUPTIBLE	BIT(0)
 #define HMIRROR_WAIT_KILLABLE		BIT(1)
+/* Spin on the rings for a short, learnt window before sleeping. */
+#define HMIRROR_WAIT_POLL		BIT(2)
 int hmirror_hw_submit(struct hmirror_device *hdev, u32 qi,
-		      struct hmirror_cmd *cmds, u32 count, u64 *last_seqno,
-		      struct hmirror_waiter *w, unsigned int flags);
+		      const struct hmirror_hw_cmd *cmds, u32 count,
+		      u64 *last_seqno, struct hmirror_waiter *w,
+		      unsigned int flags);
 int hmirror_hw_wait_seqno(struct hmirror_device *hdev, u32 qi, u64 seqno,
 			  unsigned long timeout_ms, u64 *completed,
 			  unsigned int flags);
 int hmirror_hw_wait_event(struct hmirror_device *hdev, u32 qi,
-			  struct hmirror_waiter *w, struct hmirror_fault *fault,
+			  struct hmirror_waiter *w, struct hmirror_hw_fault *fault,
 			  unsigned int flags);
 void hmirror_hw_forget(struct hmirror_device *hdev, u32 qi,
 		       struct hmirror_waiter *w);
 void hmirror_hw_fault_answer(struct hmirror_device *hdev, u32 qi,
-			     const struct hmirror_fault *f, u32 answer);
+			     const struct hmirror_hw_fault *f, u32 answer);
+int hmirror_hw_migrate(struct hmirror_device *hdev, dma_addr_t table, u32 n);
 int hmirror_hw_tlb_inval(struct hmirror_device *hdev, u32 ctx, u64 start,
 			 u64 end);
-void hmirror_hw_release(struct hmirror_device *hdev, struct hmirror_pt *pt,
-			struct hmirror_pt_zap *z);
 bool hmirror_hw_seqno_done(struct hmirror_device *hdev, u32 qi, u64 seqno);
 
 /* hmirror_ioctl.c: the table is indexed by ioctl number */
-#define HMIRROR_NUM_IOCTLS	9
+#define HMIRROR_NUM_IOCTLS	10
 extern const struct drm_ioctl_desc hmirror_ioctls[HMIRROR_NUM_IOCTLS];
 
 #endif /* HMIRROR_H */

@@ -9,12 +9,13 @@
  * on the target range, and like test_hmm a fault there is serviced through
  * the end of the request, so one fault covers a whole buffer.  SNAPSHOT
  * reports the CPU page table as hmm_range_fault() sees it without
- * faulting, like test_hmm.  Migration
- * and exclusive access need DEVICE_PRIVATE and make_device_exclusive(),
- * which Debian's kernel lacks: they answer -EOPNOTSUPP.
+ * faulting, like test_hmm.  Migration and exclusive access use the
+ * device's memory and make_device_exclusive_range(), which need
+ * DEVICE_PRIVATE (Debian's kernel lacks it: they answer -EOPNOTSUPP).
  *
- * The first hmirror device serves /dev/hmm_dmirror0 and /dev/hmm_dmirror1
- * (hmm-tests wants two units); each open is a context of its own.
+ * /dev/hmm_dmirror0 and /dev/hmm_dmirror1 (hmm-tests wants two units) are
+ * served by the first two hmirror devices, or both by one; each open is a
+ * context of its own.
  */
 #include <linux/fs.h>
 #include <linux/hmm.h>
@@ -31,8 +32,35 @@
 #include "hmirror.h"
 #include "hmirror_compat.h"
 #include "hmirror_ctx.h"
+#include "hmirror_devmem.h"
+#include "hmirror_exec.h"
 #include "hmirror_fault.h"
 #include "uapi/hmirror.h"
+
+/**
+ * DOC: The compat device
+ *
+ * ``/dev/hmm_dmirror0`` and ``1`` (served by the first and the second
+ * hmirror device, or both by the first when there is one; each open is a
+ * context of its own, using the HMM backend like test_hmm; root only, mode
+ * 0600, like test_hmm's) speak test_hmm's ioctl ABI so the kernel's
+ * unmodified ``hmm-tests`` run against the real device: ``READ``/``WRITE``
+ * are device COPY commands between the target range and the caller's
+ * buffer (a fault on the target is serviced through the end of the
+ * request and counted once, and only when its service succeeded:
+ * test_hmm's notion of a fault); ``SNAPSHOT`` reports the CPU page table
+ * through ``hmm_range_fault`` without faulting (this device's memory as
+ * ``DEV_PRIVATE_LOCAL``, another device's as not present);
+ * ``MIGRATE_TO_DEV`` migrates the range into the device's memory, then
+ * has the device read it back, and answers ``-ENOENT`` when a page did not
+ * end up there (shared memory, another device's); ``MIGRATE_TO_SYS``
+ * brings it back; ``RELEASE`` evicts the whole device memory;
+ * ``EXCLUSIVE`` grants the device exclusive access (and reads the range
+ * back) and ``CHECK_EXCLUSIVE`` answers ``-EPERM`` while the device still
+ * maps a page of the range.  Without ``DEVICE_PRIVATE`` (Debian's stock
+ * kernel) or device memory, those answer ``-EOPNOTSUPP``.  The file maps
+ * zeroed pages like test_hmm's.
+ */
 
 /* The test_hmm ABI: facts of lib/test_hmm_uapi.h. */
 struct hmm_dmirror_cmd {
@@ -59,6 +87,7 @@ struct hmm_dmirror_cmd {
 #define HMM_DMIRROR_PROT_PMD		0x04
 #define HMM_DMIRROR_PROT_PUD		0x08
 #define HMM_DMIRROR_PROT_ZERO		0x10
+#define HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL	0x20
 
 #define COMPAT_UNITS		2
 /* The compat nodes run their copies on the first engine. */
@@ -80,6 +109,21 @@ struct hmirror_compat_unit {
 
 /* Serialises add/remove (taken before misc_mtx); open does not take it. */
 static DEFINE_MUTEX(hmirror_compat_lock);
+/*
+ * Protects the units' @hdev: an open takes its device reference under it,
+ * and a device that stops serving a unit clears or passes it under it, so
+ * an open never references a device past its removal.
+ */
+static DEFINE_SPINLOCK(hmirror_compat_hdev_lock);
+
+static void hmirror_compat_set_hdev(struct hmirror_compat_unit *u,
+				    struct hmirror_device *hdev)
+{
+	spin_lock(&hmirror_compat_hdev_lock);
+	u->hdev = hdev;
+	spin_unlock(&hmirror_compat_hdev_lock);
+}
+
 static struct hmirror_compat_unit hmirror_compat_units[COMPAT_UNITS];
 
 /**
@@ -104,16 +148,18 @@ static int hmirror_compat_open(struct inode *inode, struct file *file)
 	if (!cf)
 		return -ENOMEM;
 	/*
-	 * misc_open() holds misc_mtx, which misc_deregister() needs: the unit
-	 * and its device cannot go away under us, and taking our own lock
-	 * here would invert the order hmirror_compat_add() takes them in.
+	 * misc_open() holds misc_mtx, which hmirror_compat_add() takes after
+	 * its own lock: only the spinlock here.
 	 */
-	hdev = READ_ONCE(unit->hdev);
+	spin_lock(&hmirror_compat_hdev_lock);
+	hdev = unit->hdev;
+	if (hdev)
+		drm_dev_get(&hdev->drm);
+	spin_unlock(&hmirror_compat_hdev_lock);
 	if (!hdev) {
 		ret = -ENODEV;
 		goto err_free;
 	}
-	drm_dev_get(&hdev->drm);
 	if (!drm_dev_enter(&hdev->drm, &idx)) {
 		ret = -ENODEV;
 		goto err_put;
@@ -124,12 +170,13 @@ static int hmirror_compat_open(struct inode *inode, struct file *file)
 		ret = PTR_ERR(cf->ctx);
 		goto err_put;
 	}
-	/* SNAPSHOT uses hmm_range_fault() and its sequence. */
+	/* Like test_hmm, all of it through hmm_range_fault(). */
 	ret = hmirror_fault_hmm_enable(cf->ctx);
 	if (ret) {
 		hmirror_ctx_destroy(cf->ctx);
 		goto err_put;
 	}
+	WRITE_ONCE(cf->ctx->backend, DRM_HMIRROR_BACKEND_HMM);
 	cf->hdev = hdev;
 	file->private_data = cf;
 	return 0;
@@ -151,14 +198,55 @@ static int hmirror_compat_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/**
+ * struct hmirror_compat_count - test_hmm's notion of a fault
+ * @start: the target range of a READ or WRITE
+ * @end: its end
+ * @faults: faults on the target that were serviced
+ *
+ * test_hmm faults the whole rest of the request in one go and counts that
+ * once: so does a serviced fault on the target here.
+ */
+struct hmirror_compat_count {
+	u64 start;
+	u64 end;
+	u64 faults;
+};
+
+static void hmirror_compat_serviced(struct hmirror_ctx *ctx,
+				    const struct hmirror_fault_req *done,
+				    int ret, void *arg)
+{
+	struct hmirror_compat_count *cnt = arg;
+	struct hmirror_fault_req req = { .write = done->write };
+	unsigned long mapped;
+
+	if (ret || done->start < cnt->start || done->start >= cnt->end)
+		return;
+	cnt->faults++;
+	/* Best effort: what fails here the device faults on, and is told. */
+	req.start = done->start + ((u64)done->npages << PAGE_SHIFT);
+	while (req.start < cnt->end) {
+		req.npages = min_t(u64, (cnt->end - req.start) >> PAGE_SHIFT,
+				   HMIRROR_FAULT_NPAGES_MAX);
+		if (hmirror_fault_service(ctx, &req, &mapped) || !mapped)
+			break;
+		req.start += (u64)mapped << PAGE_SHIFT;
+	}
+}
+
 /* READ: ptr <- addr; WRITE: addr <- ptr; by the device, engine 0. */
 static int hmirror_compat_copy(struct hmirror_compat_file *cf,
 			       struct hmm_dmirror_cmd *c, bool write)
 {
 	struct hmirror_ctx *ctx = cf->ctx;
-	struct hmirror_exec_result res = { };
-	struct hmirror_cpl cpl = { };
-	struct hmirror_cmd cmd = { .opcode = HMIRROR_OP_COPY };
+	struct hmirror_compat_count cnt = { };
+	struct hmirror_exec_result res = {
+		.serviced = hmirror_compat_serviced,
+		.arg = &cnt,
+	};
+	struct hmirror_hw_cpl cpl = { };
+	struct hmirror_hw_cmd cmd = { .opcode = HMIRROR_OP_COPY };
 	u64 len;
 	int ret;
 
@@ -177,12 +265,11 @@ static int hmirror_compat_copy(struct hmirror_compat_file *cf,
 	cmd.src = write ? c->ptr : c->addr;
 	cmd.dst = write ? c->addr : c->ptr;
 	res.cpl = &cpl;
-	res.count_start = c->addr;
-	res.count_end = c->addr + len;
-	res.fill_counted = true;
+	cnt.start = c->addr;
+	cnt.end = c->addr + len;
 
 	ret = hmirror_exec(ctx, COMPAT_QUEUE, &cmd, &res);
-	c->faults = res.counted;
+	c->faults = cnt.faults;
 	/* Like test_hmm: the pages done, also when the copy failed midway. */
 	if (!ret)
 		c->cpages = c->npages;
@@ -193,14 +280,19 @@ static int hmirror_compat_copy(struct hmirror_compat_file *cf,
 
 static u8 hmirror_compat_prot(unsigned long entry)
 {
+	struct page *page;
 	u8 prot;
 
 	if (entry & HMM_PFN_ERROR)
 		return HMM_DMIRROR_PROT_ERROR;
 	if (!(entry & HMM_PFN_VALID))
 		return HMM_DMIRROR_PROT_NONE;
-	prot = is_zero_pfn(page_to_pfn(hmm_pfn_to_page(entry))) ?
-	       HMM_DMIRROR_PROT_ZERO : 0;
+	page = hmm_pfn_to_page(entry);
+	/* Only this device's memory is returned (dev_private_owner). */
+	if (is_device_private_page(page))
+		prot = HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL;
+	else
+		prot = is_zero_pfn(page_to_pfn(page)) ? HMM_DMIRROR_PROT_ZERO : 0;
 	prot |= entry & HMM_PFN_WRITE ? HMM_DMIRROR_PROT_WRITE :
 					HMM_DMIRROR_PROT_READ;
 	switch (hmm_pfn_to_map_order(entry) + PAGE_SHIFT) {
@@ -224,6 +316,7 @@ static int hmirror_compat_snap_chunk(struct hmirror_ctx *ctx, u64 start,
 		.start = start,
 		.end = end,
 		.hmm_pfns = pfns,
+		.dev_private_owner = ctx->hdev,
 	};
 	unsigned long i;
 	int ret;
@@ -279,6 +372,100 @@ static int hmirror_compat_snapshot(struct hmirror_compat_file *cf,
 	return ret;
 }
 
+/* Is every page of [start, end) in this device's memory? -ENOENT if not. */
+static int hmirror_compat_resident(struct hmirror_compat_file *cf, u64 start,
+				   u64 end)
+{
+	u8 buf[COMPAT_SNAP_CHUNK];
+	u64 n, i;
+	int ret = 0;
+
+	if (!mmget_not_zero(cf->ctx->mm))
+		return -EINVAL;
+	for (; start < end && !ret; start += n << PAGE_SHIFT) {
+		n = min_t(u64, (end - start) >> PAGE_SHIFT, COMPAT_SNAP_CHUNK);
+		ret = hmirror_compat_snap_chunk(cf->ctx, start,
+						start + (n << PAGE_SHIFT), buf);
+		for (i = 0; i < n && !ret; i++)
+			if ((buf[i] & ~HMM_DMIRROR_PROT_WRITE &
+			     ~HMM_DMIRROR_PROT_READ) !=
+			    HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL)
+				ret = -ENOENT;
+	}
+	mmput(cf->ctx->mm);
+	return ret;
+}
+
+/* test_hmm returns what the device holds of the range: read it back. */
+static int hmirror_compat_read_back(struct hmirror_compat_file *cf,
+				    struct hmm_dmirror_cmd *c)
+{
+	int ret = hmirror_compat_copy(cf, c, false);
+
+	c->faults = 0;
+	return ret;
+}
+
+static int hmirror_compat_migrate(struct hmirror_compat_file *cf,
+				  struct hmm_dmirror_cmd *c, unsigned int cmd)
+{
+	u64 start = c->addr, end;
+	unsigned long moved;
+	int ret;
+
+	if (!c->npages || c->npages > COMPAT_MAX_PAGES || !PAGE_ALIGNED(start))
+		return -EINVAL;
+	end = start + (c->npages << PAGE_SHIFT);
+	ret = hmirror_user_range(cf->hdev, start, end - start);
+	if (ret)
+		return ret;
+	switch (cmd) {
+	case HMM_DMIRROR_MIGRATE_TO_DEV:
+		ret = hmirror_devmem_to_device(cf->hdev, cf->ctx->mm, start, end,
+					       &moved);
+		break;
+	case HMM_DMIRROR_MIGRATE_TO_SYS:
+		ret = hmirror_devmem_to_system(cf->hdev, cf->ctx->mm, start, end,
+					       &moved);
+		c->cpages = moved;
+		break;
+	default:
+		ret = hmirror_fault_exclusive(cf->ctx, start, c->npages);
+		break;
+	}
+	/* test_hmm's answer for a hole or an unreadable mapping. */
+	if (ret == -EFAULT && cmd != HMM_DMIRROR_EXCLUSIVE)
+		ret = -EINVAL;
+	if (ret || cmd == HMM_DMIRROR_MIGRATE_TO_SYS)
+		return ret;
+	if (cmd == HMM_DMIRROR_MIGRATE_TO_DEV) {
+		ret = hmirror_compat_resident(cf, start, end);
+		if (ret)
+			return ret;
+	}
+	return hmirror_compat_read_back(cf, c);
+}
+
+/* -EPERM while the device still maps a page of the range. */
+static int hmirror_compat_check_exclusive(struct hmirror_compat_file *cf,
+					  struct hmm_dmirror_cmd *c)
+{
+	struct hmirror_ctx *ctx = cf->ctx;
+	bool empty;
+	int ret;
+
+	if (!c->npages || c->npages > COMPAT_MAX_PAGES || !PAGE_ALIGNED(c->addr))
+		return -EINVAL;
+	ret = hmirror_user_range(cf->hdev, c->addr, c->npages << PAGE_SHIFT);
+	if (ret)
+		return ret;
+	mutex_lock(&ctx->pt.lock);
+	empty = hmirror_pt_range_empty(&ctx->pt, c->addr,
+				       c->addr + (c->npages << PAGE_SHIFT));
+	mutex_unlock(&ctx->pt.lock);
+	return empty ? 0 : -EPERM;
+}
+
 static long hmirror_compat_ioctl(struct file *file, unsigned int cmd,
 				 unsigned long arg)
 {
@@ -297,7 +484,10 @@ static long hmirror_compat_ioctl(struct file *file, unsigned int cmd,
 	case HMM_DMIRROR_EXCLUSIVE:
 	case HMM_DMIRROR_CHECK_EXCLUSIVE:
 	case HMM_DMIRROR_RELEASE:
-		return -EOPNOTSUPP;
+		/* Device memory and exclusive access need DEVICE_PRIVATE. */
+		if (!cf->hdev->devmem)
+			return -EOPNOTSUPP;
+		break;
 	default:
 		return -ENOTTY;
 	}
@@ -308,10 +498,24 @@ static long hmirror_compat_ioctl(struct file *file, unsigned int cmd,
 	c.cpages = 0;
 	c.faults = 0;
 
-	if (cmd == HMM_DMIRROR_SNAPSHOT)
+	switch (cmd) {
+	case HMM_DMIRROR_SNAPSHOT:
 		ret = hmirror_compat_snapshot(cf, &c);
-	else
+		break;
+	case HMM_DMIRROR_READ:
+	case HMM_DMIRROR_WRITE:
 		ret = hmirror_compat_copy(cf, &c, cmd == HMM_DMIRROR_WRITE);
+		break;
+	case HMM_DMIRROR_CHECK_EXCLUSIVE:
+		ret = hmirror_compat_check_exclusive(cf, &c);
+		break;
+	case HMM_DMIRROR_RELEASE:
+		ret = hmirror_devmem_evict_all(cf->hdev);
+		break;
+	default:
+		ret = hmirror_compat_migrate(cf, &c, cmd);
+		break;
+	}
 	if (copy_to_user(uarg, &c, sizeof(c)))
 		return -EFAULT;
 	return ret;
@@ -347,19 +551,27 @@ static const struct file_operations hmirror_compat_fops = {
 };
 
 /**
- * hmirror_compat_add - let @hdev serve the compat units if they are free
+ * hmirror_compat_add - let @hdev serve compat units
  * @hdev: a probed device
  *
- * Return: 0 (also when another device already serves them) or an errno
- * from misc_register().
+ * The first device serves both units; a second one takes over
+ * /dev/hmm_dmirror1, so hmm-tests' two-device cases run across two real
+ * devices.  Later devices serve none.
+ *
+ * Return: 0 or an errno from misc_register().
  */
 int hmirror_compat_add(struct hmirror_device *hdev)
 {
+	struct hmirror_compat_unit *u1 = &hmirror_compat_units[1];
 	int i, ret = 0;
 
 	mutex_lock(&hmirror_compat_lock);
-	if (hmirror_compat_units[0].hdev)
+	if (hmirror_compat_units[0].hdev) {
+		/* Opens from now on use the new device; open files keep theirs. */
+		if (u1->hdev == hmirror_compat_units[0].hdev)
+			hmirror_compat_set_hdev(u1, hdev);
 		goto out;
+	}
 	for (i = 0; i < COMPAT_UNITS; i++) {
 		struct hmirror_compat_unit *u = &hmirror_compat_units[i];
 
@@ -370,15 +582,16 @@ int hmirror_compat_add(struct hmirror_device *hdev)
 		/* Root only, like test_hmm's nodes. */
 		u->misc.mode = 0600;
 		/* Set before the node exists: an open never sees NULL. */
-		WRITE_ONCE(u->hdev, hdev);
+		hmirror_compat_set_hdev(u, hdev);
 		ret = misc_register(&u->misc);
 		if (ret) {
 			drm_err(&hdev->drm, "cannot register /dev/%s: %d\n",
 				u->name, ret);
-			WRITE_ONCE(u->hdev, NULL);
+			hmirror_compat_set_hdev(u, NULL);
 			while (--i >= 0) {
 				misc_deregister(&hmirror_compat_units[i].misc);
-				WRITE_ONCE(hmirror_compat_units[i].hdev, NULL);
+				hmirror_compat_set_hdev(&hmirror_compat_units[i],
+							NULL);
 			}
 			goto out;
 		}
@@ -392,19 +605,31 @@ out:
  * hmirror_compat_remove - stop serving compat units from @hdev
  * @hdev: device being removed
  *
- * Open files keep their context (and a reference on the device); their
- * ioctls fail with -ENODEV.
+ * A unit @hdev served passes to the device serving the other unit, if
+ * any; with none left both nodes go.  Open files keep their context (and
+ * a reference on the device); their ioctls fail with -ENODEV.
  */
 void hmirror_compat_remove(struct hmirror_device *hdev)
 {
+	struct hmirror_device *other = NULL;
 	int i;
 
 	mutex_lock(&hmirror_compat_lock);
+	for (i = 0; i < COMPAT_UNITS; i++)
+		if (hmirror_compat_units[i].hdev &&
+		    hmirror_compat_units[i].hdev != hdev)
+			other = hmirror_compat_units[i].hdev;
 	for (i = 0; i < COMPAT_UNITS; i++) {
-		if (hmirror_compat_units[i].hdev != hdev)
+		struct hmirror_compat_unit *u = &hmirror_compat_units[i];
+
+		if (u->hdev != hdev)
 			continue;
-		misc_deregister(&hmirror_compat_units[i].misc);
-		WRITE_ONCE(hmirror_compat_units[i].hdev, NULL);
+		if (other) {
+			hmirror_compat_set_hdev(u, other);
+			continue;
+		}
+		hmirror_compat_set_hdev(u, NULL);
+		misc_deregister(&u->misc);
 	}
 	mutex_unlock(&hmirror_compat_lock);
 }

@@ -13,7 +13,38 @@
 
 #include "hmirror.h"
 #include "hmirror_ctx.h"
+#include "hmirror_devmem.h"
 #include "hmirror_fault.h"
+#include "uapi/hmirror.h"
+
+/**
+ * DOC: Contexts
+ *
+ * Opening the device (or a compat node) creates a context: the opener's mm
+ * (``mmgrab``), a device context number, an empty device page table whose root
+ * goes into the device's context table, and an ``mmu_notifier`` on that mm.
+ * The HMM backend's ``mmu_interval_notifier`` (covering the whole address
+ * space, taking a spinlock on every invalidation) is registered only
+ * when a context selects that backend, and for compat contexts (SNAPSHOT).  Every
+ * ioctl that uses the context fails with ``-EPERM`` unless the caller's mm is
+ * the opener's.  Closing stops the notifiers (``release`` clears and flushes
+ * everything if the mm is still alive), clears the context entry, flushes its
+ * TLB and frees the page table.  The ``STATS`` ioctl and debugfs report the
+ * number of live contexts; tests check it returns to its baseline after a
+ * process is killed with a device fault outstanding.
+ */
+
+/**
+ * DOC: Addresses
+ *
+ * The device translates user addresses below ``2^va_bits`` only.  One check
+ * (``hmirror_user_range``) guards every place a user address enters — EXEC
+ * operands, PREFETCH, SNAPSHOT, the compat READ/WRITE/SNAPSHOT — and refuses
+ * a range reaching past it with ``-EFAULT``; fault-ahead windows are
+ * clipped to it.  Nothing is ever mapped at a truncated alias.  Under
+ * 5-level paging a process can map up to ``2^56``: a 57-bit device mirrors
+ * all of it.
+ */
 
 /* Entries a single invalidation pass clears before flushing the device. */
 #define HMIRROR_ZAP_BATCH	512
@@ -33,7 +64,7 @@ static void hmirror_ctx_teach_lockdep(struct hmirror_ctx *ctx)
 static void hmirror_ctx_write_entry(struct hmirror_device *hdev, u32 id,
 				    u64 pt_root, u32 flags)
 {
-	struct hmirror_ctx_entry __iomem *e = hdev->shm + HMIRROR_CTX_OFF +
+	struct hmirror_ctx_entry __iomem *e = hdev->shm + hdev->ctx_off +
 					      id * sizeof(*e);
 
 	/*
@@ -58,6 +89,7 @@ static void hmirror_ctx_write_entry(struct hmirror_device *hdev, u32 id,
  */
 struct hmirror_ctx *hmirror_ctx_create(struct hmirror_device *hdev)
 {
+	unsigned long vram_pfn, vram_pages;
 	struct hmirror_ctx *ctx;
 	int ret, idx;
 
@@ -72,13 +104,15 @@ struct hmirror_ctx *hmirror_ctx_create(struct hmirror_device *hdev)
 			      hdev->huge);
 	if (ret)
 		goto err_free;
+	if (hmirror_devmem_span(hdev, &vram_pfn, &vram_pages))
+		hmirror_pt_set_vram(&ctx->pt, vram_pfn, vram_pages);
 	ret = hmirror_pt_zap_init(&ctx->zap, HMIRROR_ZAP_BATCH);
 	if (ret)
 		goto err_pt;
 	hmirror_ctx_teach_lockdep(ctx);
 
 	/* Context 0 is never handed out: a zeroed descriptor names no one. */
-	ret = ida_alloc_range(&hdev->ctx_ida, 1, hdev->hdr.max_contexts - 1,
+	ret = ida_alloc_range(&hdev->ctx_ida, 1, hdev->max_contexts - 1,
 			      GFP_KERNEL);
 	if (ret < 0)
 		goto err_zap;
@@ -176,6 +210,55 @@ void hmirror_ctx_unplug_all(struct hmirror_device *hdev)
 	mutex_unlock(&hdev->ctx_list_lock);
 }
 
+/* In the order of struct drm_hmirror_ctx_stats. */
+const struct hmirror_ctx_counter hmirror_ctx_counters[] = {
+	{ "faults", offsetof(struct drm_hmirror_ctx_stats, faults),
+	  offsetof(struct hmirror_ctx, stats.faults) },
+	{ "pages_faulted", offsetof(struct drm_hmirror_ctx_stats, pages_faulted),
+	  offsetof(struct hmirror_ctx, stats.pages_faulted) },
+	{ "ahead_pages", offsetof(struct drm_hmirror_ctx_stats, ahead_pages),
+	  offsetof(struct hmirror_ctx, stats.ahead_pages) },
+	{ "retries_stale", offsetof(struct drm_hmirror_ctx_stats, retries_stale),
+	  offsetof(struct hmirror_ctx, stats.retries_stale) },
+	{ "retries_busy", offsetof(struct drm_hmirror_ctx_stats, retries_busy),
+	  offsetof(struct hmirror_ctx, stats.retries_busy) },
+	{ "retries_waited", offsetof(struct drm_hmirror_ctx_stats, retries_waited),
+	  offsetof(struct hmirror_ctx, stats.retries_waited) },
+	{ "lock_drops", offsetof(struct drm_hmirror_ctx_stats, lock_drops),
+	  offsetof(struct hmirror_ctx, stats.lock_drops) },
+	{ "interrupted", offsetof(struct drm_hmirror_ctx_stats, interrupted),
+	  offsetof(struct hmirror_ctx, stats.interrupted) },
+	{ "efaults", offsetof(struct drm_hmirror_ctx_stats, efaults),
+	  offsetof(struct hmirror_ctx, stats.efaults) },
+	{ "service_ns", offsetof(struct drm_hmirror_ctx_stats, service_ns),
+	  offsetof(struct hmirror_ctx, stats.service_ns) },
+	{ "invalidations", offsetof(struct drm_hmirror_ctx_stats, invalidations),
+	  offsetof(struct hmirror_ctx, mirror.stats.invalidations) },
+	{ "device_flushes", offsetof(struct drm_hmirror_ctx_stats, device_flushes),
+	  offsetof(struct hmirror_ctx, mirror.stats.device_flushes) },
+	{ "pages_unmapped", offsetof(struct drm_hmirror_ctx_stats, pages_unmapped),
+	  offsetof(struct hmirror_ctx, mirror.stats.pages_unmapped) },
+	{ "invalidation_ns", offsetof(struct drm_hmirror_ctx_stats, invalidation_ns),
+	  offsetof(struct hmirror_ctx, mirror.stats.invalidation_ns) },
+	{ "inv_wait_ns", offsetof(struct drm_hmirror_ctx_stats, inv_wait_ns),
+	  offsetof(struct hmirror_ctx, mirror.stats.inv_wait_ns) },
+	{ "nonblock_deferred", offsetof(struct drm_hmirror_ctx_stats, nonblock_deferred),
+	  offsetof(struct hmirror_ctx, mirror.stats.nonblock_deferred) },
+};
+
+const unsigned int hmirror_ctx_num_counters = ARRAY_SIZE(hmirror_ctx_counters);
+
+/**
+ * hmirror_ctx_counter_read - the value of one of a context's counters
+ * @ctx: context
+ * @c: an entry of hmirror_ctx_counters
+ */
+u64 hmirror_ctx_counter_read(struct hmirror_ctx *ctx,
+			     const struct hmirror_ctx_counter *c)
+{
+	return atomic64_read((atomic64_t *)((u8 *)ctx + c->ctx));
+}
+
 /**
  * hmirror_user_range - may [addr, addr + len) be handed to the device?
  * @hdev: device
@@ -196,14 +279,14 @@ int hmirror_user_range(struct hmirror_device *hdev, u64 addr, u64 len)
 }
 
 /**
- * hmirror_ctx_get - the calling task's context of @file
+ * hmirror_ctx_of_file - the calling task's context of @file
  * @file: DRM file
  * @ctx: out
  *
  * Return: 0, or -EPERM when the caller's mm is not the opener's (a
  * context mirrors exactly one address space).
  */
-int hmirror_ctx_get(struct drm_file *file, struct hmirror_ctx **ctx)
+int hmirror_ctx_of_file(struct drm_file *file, struct hmirror_ctx **ctx)
 {
 	struct hmirror_ctx *c = file->driver_priv;
 

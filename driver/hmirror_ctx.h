@@ -66,9 +66,27 @@ struct hmirror_ctx {
 	u32 fault_ahead;
 };
 
+/**
+ * struct hmirror_ctx_counter - one counter of a context
+ * @name: its name, as in struct drm_hmirror_ctx_stats
+ * @uapi: offset of its __u64 in struct drm_hmirror_ctx_stats
+ * @ctx: offset of its atomic64_t in struct hmirror_ctx
+ */
+struct hmirror_ctx_counter {
+	const char *name;
+	size_t uapi;
+	size_t ctx;
+};
+
+/* The one list of a context's counters: the STATS ioctl and debugfs. */
+extern const struct hmirror_ctx_counter hmirror_ctx_counters[];
+extern const unsigned int hmirror_ctx_num_counters;
+u64 hmirror_ctx_counter_read(struct hmirror_ctx *ctx,
+			     const struct hmirror_ctx_counter *c);
+
 struct hmirror_ctx *hmirror_ctx_create(struct hmirror_device *hdev);
 void hmirror_ctx_destroy(struct hmirror_ctx *ctx);
-int hmirror_ctx_get(struct drm_file *file, struct hmirror_ctx **ctx);
+int hmirror_ctx_of_file(struct drm_file *file, struct hmirror_ctx **ctx);
 void hmirror_ctx_unplug_all(struct hmirror_device *hdev);
 int hmirror_user_range(struct hmirror_device *hdev, u64 addr, u64 len);
 

@@ -16,11 +16,24 @@
 #include "hmirror.h"
 #include "hmirror_ctx.h"
 #include "hmirror_debugfs.h"
+#include "hmirror_devmem.h"
+
+/**
+ * DOC: Observability
+ *
+ * Tracepoints ``hmirror:hmirror_fault_begin``, ``_fault_end``,
+ * ``_fault_retry`` (cause: stale, conflict, wait, busy, seq),
+ * ``hmirror:hmirror_inv_begin`` and ``_inv_end`` (with nanoseconds), for
+ * ``trace-cmd record -e hmirror`` or ``perf record -e 'hmirror:*'``.  The
+ * debugfs file shows the driver's and the device's counters and every live
+ * context's faults, retries by cause, lock drops, invalidations and times.
+ */
 
 static void hmirror_debugfs_device(struct seq_file *m,
 				   struct hmirror_device *hdev)
 {
 	static const char * const vec[] = { "cq", "fault", "ctrl" };
+	struct hmirror_devmem_stats dm;
 	int v, idx;
 
 	seq_printf(m, "state: %s%s%s\n",
@@ -34,8 +47,14 @@ static void hmirror_debugfs_device(struct seq_file *m,
 	seq_printf(m, "commands_submitted: %lld\ncommands_completed: %lld\n",
 		   atomic64_read(&hdev->cmds_submitted),
 		   atomic64_read(&hdev->cmds_completed));
-	seq_printf(m, "doorbells: %lld\nfaults_orphaned: %lld\n",
+	seq_printf(m, "doorbells: %lld\ndoorbells_skipped: %lld\n",
 		   atomic64_read(&hdev->doorbells),
+		   atomic64_read(&hdev->doorbells_skipped));
+	hmirror_devmem_stats(hdev, &dm);
+	seq_printf(m, "device_memory: %llu pages, %llu used; to device %llu, to system %llu, evicted %llu, lost %llu\n",
+		   dm.pages, dm.used, dm.to_device, dm.to_system, dm.evicted,
+		   dm.lost);
+	seq_printf(m, "faults_orphaned: %lld\n",
 		   atomic64_read(&hdev->faults_orphaned));
 	for (v = 0; v < HMIRROR_NUM_VECTORS; v++)
 		seq_printf(m, "irqs_%s: %lld\n", vec[v],
@@ -61,28 +80,15 @@ static void hmirror_debugfs_device(struct seq_file *m,
 
 static void hmirror_debugfs_ctx(struct seq_file *m, struct hmirror_ctx *ctx)
 {
-	struct hmirror_ctx_stats *c = &ctx->stats;
-	struct hmirror_mirror_stats *s = &ctx->mirror.stats;
+	unsigned int i;
 
 	seq_printf(m, "context %u: backend=%s fault_ahead=%u mapped=%lu tables=%lu\n",
 		   ctx->id, ctx->backend ? "hmm" : "gup", ctx->fault_ahead,
 		   READ_ONCE(ctx->pt.mapped), READ_ONCE(ctx->pt.tables));
-	seq_printf(m, "  faults=%lld pages=%lld ahead=%lld service_ns=%lld\n",
-		   atomic64_read(&c->faults), atomic64_read(&c->pages_faulted),
-		   atomic64_read(&c->ahead_pages), atomic64_read(&c->service_ns));
-	seq_printf(m, "  retries: stale=%lld busy=%lld waited=%lld; lock_drops=%lld interrupted=%lld efaults=%lld\n",
-		   atomic64_read(&c->retries_stale),
-		   atomic64_read(&c->retries_busy),
-		   atomic64_read(&c->retries_waited),
-		   atomic64_read(&c->lock_drops),
-		   atomic64_read(&c->interrupted), atomic64_read(&c->efaults));
-	seq_printf(m, "  invalidations=%lld flushes=%lld unmapped=%lld inv_ns=%lld inv_wait_ns=%lld nonblock_deferred=%lld\n",
-		   atomic64_read(&s->invalidations),
-		   atomic64_read(&s->device_flushes),
-		   atomic64_read(&s->pages_unmapped),
-		   atomic64_read(&s->invalidation_ns),
-		   atomic64_read(&s->inv_wait_ns),
-		   atomic64_read(&s->nonblock_deferred));
+	/* The STATS ioctl's counters, by the same names. */
+	for (i = 0; i < hmirror_ctx_num_counters; i++)
+		seq_printf(m, "  %s: %llu\n", hmirror_ctx_counters[i].name,
+			   hmirror_ctx_counter_read(ctx, &hmirror_ctx_counters[i]));
 }
 
 static int hmirror_debugfs_counters(struct seq_file *m, void *data)
@@ -118,7 +124,7 @@ static ssize_t hmirror_debugfs_inject(struct file *file, const char __user *ubuf
 		return -EINVAL;
 	if (hmirror_hw_status(hdev) == -ENODEV)
 		return -ENODEV;
-	hmirror_mark_dead(hdev, "declared dead through debugfs");
+	hmirror_hw_mark_dead(hdev, "declared dead through debugfs");
 	return len;
 }
 

@@ -11,15 +11,37 @@
 
 #include "hmirror.h"
 #include "hmirror_ctx.h"
+#include "hmirror_exec.h"
 #include "hmirror_fault.h"
+
+/**
+ * DOC: Fault isolation
+ *
+ * A command stalled on a fault delays only its context: the device parks it
+ * and keeps running the queue's other commands (out-of-order completion),
+ * a FENCE waits for its own context's earlier commands only, and one
+ * context can hold at most a quarter of an engine's tags.  Real GPUs do the
+ * same: only the faulting channel stalls.  Parking in the device, rather
+ * than one queue per context, keeps the number of queues small and fixed
+ * while any number of contexts share an engine.
+ *
+ * Deadlines measure the device's lack of progress, never a fault's
+ * service: every queue publishes a ``progress`` counter (fetches, chunks,
+ * faults, answers, completions).  A queue with commands in flight whose
+ * counter has not moved for 10 s, while no fault of it is with the driver,
+ * declares the device dead; a queue whose commands all wait on the driver
+ * owes nothing.  The command wait ends only on a fatal signal (the command
+ * runs at device speed unless it faults); waits for ring room and for a
+ * fence (``NOP|WAIT``, the ``WAIT`` ioctl) end on any signal.
+ */
 
 /*
  * The device may only fault on an operand the command has, with the access
  * that operand needs (COPY reads src and writes dst, READ reads src, FILL
  * writes dst, ATOMIC updates dst), inside its page-rounded range.
  */
-static bool hmirror_fault_in_cmd(const struct hmirror_cmd *cmd,
-				 const struct hmirror_fault *f)
+static bool hmirror_fault_in_cmd(const struct hmirror_hw_cmd *cmd,
+				 const struct hmirror_hw_fault *f)
 {
 	u64 fs = f->addr, fe = f->addr + ((u64)f->npages << PAGE_SHIFT);
 	struct {
@@ -59,32 +81,13 @@ static bool hmirror_fault_in_cmd(const struct hmirror_cmd *cmd,
 }
 
 /*
- * Make the rest of [req->start, end) present too, best effort: what fails
- * here the device will fault on, and be told then.
- */
-static void hmirror_exec_fill(struct hmirror_ctx *ctx,
-			      const struct hmirror_fault_req *done, u64 end)
-{
-	struct hmirror_fault_req req = { .write = done->write };
-
-	req.start = done->start + ((u64)done->npages << PAGE_SHIFT);
-	while (req.start < end) {
-		req.npages = min_t(u64, (end - req.start) >> PAGE_SHIFT,
-				   HMIRROR_FAULT_MAX_PAGES);
-		if (!req.npages || hmirror_fault_service(ctx, &req))
-			break;
-		req.start += (u64)req.npages << PAGE_SHIFT;
-	}
-}
-
-/*
  * Service @f for the command.  Returns the service's error; -EIO for a
  * record the command cannot have caused (the device is then dead).  Runs
  * without any device access: the caller answers.
  */
 static int hmirror_exec_fault(struct hmirror_ctx *ctx,
-			      const struct hmirror_cmd *cmd,
-			      const struct hmirror_fault *f,
+			      const struct hmirror_hw_cmd *cmd,
+			      const struct hmirror_hw_fault *f,
 			      struct hmirror_exec_result *res)
 {
 	struct hmirror_fault_req req = {
@@ -97,16 +100,12 @@ static int hmirror_exec_fault(struct hmirror_ctx *ctx,
 	int ret;
 
 	if (f->ctx != ctx->id || !hmirror_fault_in_cmd(cmd, f)) {
-		hmirror_mark_dead(ctx->hdev, "fault outside the faulting command");
+		hmirror_hw_mark_dead(ctx->hdev, "fault outside the faulting command");
 		return -EIO;
 	}
-	ret = hmirror_fault_service(ctx, &req);
-	if (f->addr >= res->count_start && f->addr < res->count_end) {
-		if (!ret)
-			res->counted++;
-		if (!ret && res->fill_counted)
-			hmirror_exec_fill(ctx, &req, res->count_end);
-	}
+	ret = hmirror_fault_service(ctx, &req, NULL);
+	if (res->serviced)
+		res->serviced(ctx, &req, ret, res->arg);
 	res->faults++;
 	res->service_ns += ktime_to_ns(ktime_sub(ktime_get(), t0));
 	return ret;
@@ -129,13 +128,13 @@ static int hmirror_exec_fault(struct hmirror_ctx *ctx,
  * was cancelled; -EINTR on a fatal signal; -EIO when the device failed or
  * rejected the command; -ENODEV once the device is removed.
  */
-int hmirror_exec(struct hmirror_ctx *ctx, u32 qi, struct hmirror_cmd *cmd,
+int hmirror_exec(struct hmirror_ctx *ctx, u32 qi, struct hmirror_hw_cmd *cmd,
 		 struct hmirror_exec_result *res)
 {
 	struct hmirror_device *hdev = ctx->hdev;
 	struct hmirror_waiter w = { };
 	int fault_err = 0, ret, idx;
-	struct hmirror_fault f;
+	struct hmirror_hw_fault f;
 	u64 seqno;
 
 	cmd->ctx = ctx->id;
@@ -145,7 +144,8 @@ int hmirror_exec(struct hmirror_ctx *ctx, u32 qi, struct hmirror_cmd *cmd,
 				HMIRROR_WAIT_INTERRUPTIBLE);
 	while (!ret) {
 		ret = hmirror_hw_wait_event(hdev, qi, &w, &f,
-					    HMIRROR_WAIT_KILLABLE);
+					    HMIRROR_WAIT_KILLABLE |
+					    HMIRROR_WAIT_POLL);
 		if (ret <= 0)
 			break;
 		drm_dev_exit(idx);

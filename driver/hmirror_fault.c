@@ -20,7 +20,10 @@
  * device's run.
  */
 #include <linux/hmm.h>
+#include <linux/migrate.h>
 #include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/rmap.h>
 #include <linux/mmu_notifier.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -29,9 +32,78 @@
 
 #include "hmirror.h"
 #include "hmirror_ctx.h"
+#include "hmirror_devmem.h"
 #include "hmirror_fault.h"
 #include "hmirror_trace.h"
 #include "uapi/hmirror.h"
+
+/**
+ * DOC: Faults
+ *
+ * ::
+ *
+ *   task: EXEC ioctl ── submit command, register waiter ──► device
+ *   device: translation miss ── fault record (run of missing pages) ──► ring;
+ *           the command is parked, the engine goes on with other commands
+ *   irq (or the task's poll): record ─► waiter of that command
+ *   task: take the fault off the waiter, leave the device (drm_dev_exit), then
+ *     GUP backend:
+ *       1. register [start, end + fault-ahead window) as an in-flight fault
+ *       2. wait until no active invalidation overlaps it (interruptible)
+ *       3. mmap_read_lock; get_user_pages_remote(FOLL_INTERRUPTIBLE
+ *          | FOLL_WRITE for writes, &locked); unlock only if locked is still
+ *          set — after a lock drop neither the lock nor any vma is ours
+ *       4. allocate tables; page-table lock; commit only if not stale and no
+ *          active invalidation overlaps, else drop everything and retry
+ *       5. put GUP's page references (the device table took its own)
+ *     HMM backend: mmu_interval_read_begin, hmm_range_fault under
+ *       mmap_read_lock (-EBUSY: retry), page-table lock,
+ *       mmu_interval_read_retry: retry, else commit
+ *   task: enter the device again, answer REPLAY (or CANCEL on error) in the
+ *         tag's slot of the answer table ──► the parked command resumes or
+ *         completes with FAULT status; the ioctl returns 0, -EFAULT or -EINTR
+ *
+ * The run the device reports is serviced in one GUP call, plus the context's
+ * fault-ahead window clipped to the VMA of the run's last page and to the
+ * device's address range.  *Everything a fault may commit is registered as
+ * in flight for its whole duration*, the fault-ahead window included: an
+ * invalidation of an ahead page between GUP and commit marks the fault stale
+ * like one of the run.  With the HMM backend, ahead pages are faulted too;
+ * when one cannot be (past EOF, a hole) the fault is redone with the window
+ * optional (mapped where the CPU has the page, skipped elsewhere), so the
+ * window never fails the device's run.  Partial results are committed and
+ * the device faults again on the rest.  A retry happens only for a real
+ * reason (stale, overlapped, hmm ``-EBUSY``) and always waits for the
+ * overlapping invalidation to end first, so there is no spinning and no
+ * timeout: a fault ends when it succeeds, fails (``-EFAULT``; ``-EPERM``
+ * internally for a write to read-only memory), or the task gets a signal
+ * (``FOLL_INTERRUPTIBLE``, interruptible waits: ``-EINTR``, the command is
+ * cancelled).  A SIGKILLed task blocked in a userfaultfd fault exits
+ * within seconds (a guest test checks 5 s).  The fault is taken off its
+ * waiter *before* it is answered: the device may raise the command's next
+ * fault as soon as it sees the answer.
+ *
+ * A fault is serviced *outside* ``drm_dev_enter()``: removal never waits for
+ * a task blocked in GUP.  If the device went away meanwhile, the command
+ * ends with ``-ENODEV`` and nothing is committed (commits check the device
+ * under the page-table lock, which removal takes to empty every context).
+ *
+ * ``hmm_range_fault`` cannot wait for a userfaultfd handler (it faults
+ * without ``FAULT_FLAG_ALLOW_RETRY``; the fault would end in SIGBUS and a
+ * ``DEBUG_VM`` stack dump), so the HMM backend refuses userfaultfd-armed
+ * ranges with ``-EFAULT``.  The GUP backend services them: the handler thread
+ * resolves the fault while GUP waits with the lock dropped.
+ *
+ * Every fault record is validated before it is used: queue, tag, context,
+ * access, alignment, run length (at most 512 pages), a command in flight
+ * with that tag and sequence number that can fault, no second record for a
+ * command whose first is unanswered, and an address inside an operand the
+ * command has *with the access that operand needs* (COPY reads ``src`` and
+ * writes ``dst``, READ reads ``src``, FILL writes ``dst``, ATOMIC updates
+ * ``dst``): a write fault on a checksum's source is impossible, not a
+ * reason to break COW.  A record for a command nobody waits for is
+ * cancelled; an impossible one marks the device dead.
+ */
 
 static bool hmirror_hmm_invalidate(struct mmu_interval_notifier *sub,
 				   const struct mmu_notifier_range *range,
@@ -39,6 +111,9 @@ static bool hmirror_hmm_invalidate(struct mmu_interval_notifier *sub,
 {
 	struct hmirror_ctx *ctx = container_of(sub, struct hmirror_ctx, hmm_sub);
 
+	/* Exclusive access granted to this device: its mapping stays right. */
+	if (range->event == MMU_NOTIFY_EXCLUSIVE && range->owner == ctx->hdev)
+		return true;
 	/*
 	 * The sequence changes under the lock its readers commit under.  The
 	 * entries a commit made just before are cleared by the context's own
@@ -196,6 +271,7 @@ static unsigned long hmirror_fault_span(struct mm_struct *mm, u64 start,
 	u64 run_end = start + (npages << PAGE_SHIFT);
 	struct vm_area_struct *vma;
 
+	mmap_assert_locked(mm);
 	if (window_end <= run_end)
 		return npages;
 	vma = vma_lookup(mm, run_end - 1);
@@ -217,7 +293,7 @@ static void hmirror_fault_count(struct hmirror_ctx_stats *st,
 
 static int hmirror_fault_gup(struct hmirror_ctx *ctx,
 			     const struct hmirror_fault_req *req,
-			     struct page **pages)
+			     struct page **pages, unsigned long *done)
 {
 	struct hmirror_ctx_stats *st = &ctx->stats;
 	unsigned int gup_flags = FOLL_INTERRUPTIBLE |
@@ -274,7 +350,7 @@ static int hmirror_fault_gup(struct hmirror_ctx *ctx,
 			break;
 		}
 		mutex_lock(&ctx->pt.lock);
-		if (!hmirror_mirror_fault_valid(&ctx->mirror, &f)) {
+		if (!hmirror_mirror_fault_valid(ctx, &f)) {
 			ret = -EAGAIN;
 			atomic64_inc(&st->retries_stale);
 			trace_hmirror_fault_retry(ctx->id, req->start, "stale");
@@ -293,13 +369,40 @@ static int hmirror_fault_gup(struct hmirror_ctx *ctx,
 		release_pages(pages, got);
 		if (ret == -EAGAIN)
 			continue;
-		if (!ret)
+		if (!ret) {
 			hmirror_fault_count(st, req, got);
+			*done = min_t(unsigned long, got, req->npages);
+		}
 		break;
 	}
 	hmirror_pt_cache_drain(&ctx->pt, &c);
 	hmirror_mirror_fault_end(&ctx->mirror, &f);
 	return ret;
+}
+
+/*
+ * Pages from @start, at most @npages, inside VMAs that allow the access:
+ * how far GUP would get.  hmm_range_fault() fails the whole range on one
+ * bad page, so the HMM backend faults this prefix, and the device faults
+ * again at the bad page (which then fails alone).  mmap_lock held.
+ */
+static unsigned long hmirror_fault_accessible(struct mm_struct *mm, u64 start,
+					      unsigned long npages, bool write)
+{
+	unsigned long want = VM_READ | (write ? VM_WRITE : 0);
+	u64 end = start + ((u64)npages << PAGE_SHIFT), addr = start;
+	VMA_ITERATOR(vmi, mm, start);
+	struct vm_area_struct *vma;
+
+	mmap_assert_locked(mm);
+	for_each_vma_range(vmi, vma, end) {
+		if (vma->vm_start > addr || (vma->vm_flags & want) != want)
+			break;
+		addr = vma->vm_end;
+		if (addr >= end)
+			return npages;
+	}
+	return (addr - start) >> PAGE_SHIFT;
 }
 
 /*
@@ -312,6 +415,7 @@ static bool hmirror_range_uffd_armed(struct mm_struct *mm, u64 start, u64 end)
 	VMA_ITERATOR(vmi, mm, start);
 	struct vm_area_struct *vma;
 
+	mmap_assert_locked(mm);
 	for_each_vma_range(vmi, vma, end)
 		if (userfaultfd_armed(vma))
 			return true;
@@ -330,11 +434,13 @@ static int hmirror_fault_hmm_commit(struct hmirror_ctx *ctx,
 				    const unsigned long *pfns,
 				    struct page **pages, unsigned long n,
 				    bool write, unsigned long *committed,
-				    u64 *conflict)
+				    unsigned long *dirty, u64 *conflict)
 {
 	unsigned long i = 0, j;
 	int ret;
 
+	lockdep_assert_held(&ctx->pt.lock);
+	lockdep_assert_held(&ctx->hmm_seq_lock);
 	*committed = 0;
 	while (i < n) {
 		bool w = write && (pfns[i] & HMM_PFN_WRITE);
@@ -351,15 +457,43 @@ static int hmirror_fault_hmm_commit(struct hmirror_ctx *ctx,
 		if (ret)
 			return ret;
 		*committed += j - i;
-		i = j;
+		/* Still mapped (the sequence held): safe to reference. */
+		for (; i < j; i++) {
+			if (is_device_private_page(pages[i])) {
+				hmirror_devmem_touch(ctx->hdev, pages[i]);
+			} else if (w) {
+				folio_get(page_folio(pages[i]));
+				__set_bit(i, dirty);
+			}
+		}
 	}
 	return 0;
 }
 
+/*
+ * hmm_range_fault() does not dirty what it returns writable (GUP with
+ * FOLL_WRITE does): a shared page faulted in for reading is writable but
+ * clean, and reclaim would drop what the device writes into it.  Mark
+ * what the device may write dirty, as a CPU write fault would.  Each page
+ * carries a reference taken under the commit; no driver lock is held.
+ */
+static void hmirror_fault_hmm_dirty(struct page **pages, unsigned long n,
+				    unsigned long *dirty)
+{
+	unsigned long i;
+
+	for_each_set_bit(i, dirty, n) {
+		set_page_dirty_lock(pages[i]);
+		folio_put(page_folio(pages[i]));
+	}
+}
+
 static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 			     const struct hmirror_fault_req *req,
-			     unsigned long *pfns, struct page **pages)
+			     unsigned long *pfns, struct page **pages,
+			     unsigned long *done)
 {
+	DECLARE_BITMAP(dirty, HMIRROR_PT_MAX_BATCH);
 	unsigned long need = HMM_PFN_REQ_FAULT |
 			     (req->write ? HMM_PFN_REQ_WRITE : 0);
 	u64 window_end = hmirror_fault_window_end(ctx, req);
@@ -371,9 +505,11 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 		.start = req->start,
 		.hmm_pfns = pfns,
 		.pfn_flags_mask = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
+		/* This device's memory is mapped where it is. */
+		.dev_private_owner = ctx->hdev,
 	};
 	bool ahead_optional = false;
-	unsigned long i, n, committed;
+	unsigned long i, n, run = 0, committed;
 	u64 conflict;
 	int ret;
 
@@ -393,6 +529,16 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 			break;
 		}
 		n = hmirror_fault_span(mm, req->start, req->npages, window_end);
+		/* Like GUP: the run up to the first page it may not access. */
+		run = hmirror_fault_accessible(mm, req->start, req->npages,
+					       req->write);
+		if (!run) {
+			mmap_read_unlock(mm);
+			ret = -EFAULT;
+			break;
+		}
+		if (run < req->npages)
+			n = run;
 		range.end = req->start + (n << PAGE_SHIFT);
 		/* The device's run must be faulted; the window may be. */
 		for (i = 0; i < n; i++)
@@ -427,6 +573,7 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 					    range.end);
 		if (ret)
 			break;
+		bitmap_zero(dirty, n);
 		mutex_lock(&ctx->pt.lock);
 		spin_lock(&ctx->hmm_seq_lock);
 		if (mmu_interval_read_retry(range.notifier, range.notifier_seq))
@@ -434,23 +581,184 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 		else
 			ret = hmirror_fault_hmm_commit(ctx, &c, req->start, pfns,
 						       pages, n, req->write,
-						       &committed, &conflict);
+						       &committed, dirty,
+						       &conflict);
 		spin_unlock(&ctx->hmm_seq_lock);
 		ret = hmirror_fault_resolve_conflict(ctx, ret, conflict);
 		mutex_unlock(&ctx->pt.lock);
+		hmirror_fault_hmm_dirty(pages, n, dirty);
 		if (ret == -EAGAIN) {
 			atomic64_inc(&st->retries_stale);
 			trace_hmirror_fault_retry(ctx->id, req->start, "seq");
 			continue;
 		}
-		if (!ret)
+		if (!ret) {
 			hmirror_fault_count(st, req, committed);
+			*done = min_t(unsigned long, run, req->npages);
+		}
 		break;
 	}
 	hmirror_pt_cache_drain(&ctx->pt, &c);
 	mmput(mm);
 	return ret;
 }
+
+#if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
+/* Pages made exclusive at a time. */
+#define HMIRROR_EXCL_CHUNK	64
+#define HMIRROR_EXCL_TRIES	8
+
+/*
+ * make_device_exclusive_range() refuses large folios (a tail page, or a
+ * folio still mapped elsewhere once one page is exclusive): split the
+ * PMD-mapped THPs of [start, end) first.  migrate_vma_setup() splits what
+ * it collects; nothing is migrated (no destination), finalize puts every
+ * page back.  A folio mapped by PTEs already stays large.  mmap_lock held.
+ */
+static void hmirror_exclusive_split(struct mm_struct *mm, u64 start, u64 end)
+{
+	unsigned long src[HMIRROR_EXCL_CHUNK], dst[HMIRROR_EXCL_CHUNK] = { };
+	struct vm_area_struct *vma = vma_lookup(mm, start);
+	struct migrate_vma args = {
+		.vma = vma,
+		.src = src,
+		.dst = dst,
+		.start = start,
+		.flags = MIGRATE_VMA_SELECT_SYSTEM,
+	};
+
+	if (!vma || !vma_is_anonymous(vma))
+		return;
+	args.end = min_t(u64, end, vma->vm_end);
+	if (!migrate_vma_setup(&args))
+		migrate_vma_finalize(&args);
+}
+
+/*
+ * Bring [start, end) to the state make_device_exclusive_range() leaves
+ * alone: THPs split, COW broken, pages present and writable, an earlier
+ * grant revoked.  All of that invalidates, so it happens before the
+ * attempt is tracked.  mmap_lock held.
+ */
+static int hmirror_exclusive_settle(struct mm_struct *mm, u64 start, u64 end,
+				    struct page **pages)
+{
+	unsigned long i, n = (end - start) >> PAGE_SHIFT;
+	long got;
+
+	hmirror_exclusive_split(mm, start, end);
+	got = get_user_pages_remote(mm, start, n, FOLL_WRITE | FOLL_SPLIT_PMD,
+				    pages, NULL);
+	if (got < 0)
+		return got;
+	for (i = 0; i < got; i++)
+		put_page(pages[i]);
+	return got == n ? 0 : -EFAULT;
+}
+
+/* Make [start, end) exclusive and map it for the device. */
+static int hmirror_exclusive_chunk(struct hmirror_ctx *ctx,
+				   struct hmirror_pt_cache *c, u64 start,
+				   u64 end)
+{
+	unsigned long i, n = (end - start) >> PAGE_SHIFT;
+	struct page *pages[HMIRROR_EXCL_CHUNK];
+	struct hmirror_fault_range f;
+	struct mm_struct *mm = ctx->mm;
+	int ret = -EBUSY, tries, got;
+	u64 conflict = 0;
+
+	for (tries = 0; tries < HMIRROR_EXCL_TRIES && ret == -EBUSY; tries++) {
+		if (mmap_read_lock_killable(mm))
+			return -EINTR;
+		ret = hmirror_exclusive_settle(mm, start, end, pages);
+		mmap_read_unlock(mm);
+		if (ret)
+			return ret;
+		hmirror_mirror_fault_begin(&ctx->mirror, &f, start, end);
+		ret = hmirror_mirror_wait_inactive(ctx, &f);
+		if (ret) {
+			hmirror_mirror_fault_end(&ctx->mirror, &f);
+			return ret;
+		}
+		if (mmap_read_lock_killable(mm)) {
+			hmirror_mirror_fault_end(&ctx->mirror, &f);
+			return -EINTR;
+		}
+		got = make_device_exclusive_range(mm, start, end, pages,
+						  ctx->hdev);
+		mmap_read_unlock(mm);
+		if (got < 0) {
+			hmirror_mirror_fault_end(&ctx->mirror, &f);
+			return got;
+		}
+		ret = got == n ? 0 : -EFAULT;
+		for (i = 0; i < got; i++)
+			if (!pages[i])
+				ret = -EBUSY;
+		if (!ret)
+			ret = hmirror_pt_cache_fill(&ctx->pt, c, start, end);
+		if (!ret) {
+			mutex_lock(&ctx->pt.lock);
+			if (!hmirror_mirror_fault_valid(ctx, &f))
+				ret = -EBUSY;
+			else
+				ret = hmirror_fault_commit(ctx, c, start, pages,
+							   n, true, &conflict);
+			ret = hmirror_fault_resolve_conflict(ctx, ret, conflict);
+			mutex_unlock(&ctx->pt.lock);
+			if (ret == -EAGAIN)
+				ret = -EBUSY;
+		}
+		/* The device table holds its own references. */
+		for (i = 0; i < got; i++) {
+			if (pages[i]) {
+				unlock_page(pages[i]);
+				put_page(pages[i]);
+			}
+		}
+		hmirror_mirror_fault_end(&ctx->mirror, &f);
+	}
+	return ret;
+}
+
+/**
+ * hmirror_fault_exclusive - let the device alone access a range
+ * @ctx: context, of the calling process
+ * @start: page-aligned start
+ * @npages: pages
+ *
+ * For device atomics: make_device_exclusive_range() replaces the CPU's
+ * entries with ones whose next CPU touch revokes the device's access (an
+ * MMU_NOTIFY_EXCLUSIVE invalidation, which clears the device's entries),
+ * and the pages are mapped writable for the device under the fault
+ * path's validity check.  Large folios are split first where the kernel
+ * allows a module to (PMD-mapped THPs), which test_hmm does not do.
+ *
+ * Return: 0; -EBUSY when a page could not be made exclusive (a large
+ * folio mapped by PTEs, a page locked by someone else) or invalidations
+ * kept racing; -EFAULT when the range is not writable anonymous memory;
+ * -EINTR on a fatal signal; -ESRCH when the mm is gone; -ENOMEM.
+ */
+int hmirror_fault_exclusive(struct hmirror_ctx *ctx, u64 start,
+			    unsigned long npages)
+{
+	u64 end = start + ((u64)npages << PAGE_SHIFT), next;
+	struct hmirror_pt_cache c = { };
+	int ret = 0;
+
+	if (!mmget_not_zero(ctx->mm))
+		return -ESRCH;
+	for (; start < end && !ret; start = next) {
+		next = min_t(u64, end,
+			     start + ((u64)HMIRROR_EXCL_CHUNK << PAGE_SHIFT));
+		ret = hmirror_exclusive_chunk(ctx, &c, start, next);
+	}
+	hmirror_pt_cache_drain(&ctx->pt, &c);
+	mmput(ctx->mm);
+	return ret;
+}
+#endif
 
 /* A write to memory the process may read but not write: -EPERM. */
 static int hmirror_fault_refine(struct hmirror_ctx *ctx,
@@ -476,6 +784,9 @@ static int hmirror_fault_refine(struct hmirror_ctx *ctx,
  * hmirror_fault_service - make a range present for the device
  * @ctx: context (the caller's mm is the context's)
  * @req: range, access and fault-ahead window
+ * @done: out: pages of the run (from @req->start) now mapped, on success;
+ *	fewer than @req->npages when GUP stopped at a page it could not
+ *	fault (the next call there fails); NULL if unwanted
  *
  * Return: 0; -EPERM for a write to memory mapped without write permission;
  * -EFAULT when the range cannot be accessed otherwise (or the mm is gone);
@@ -484,17 +795,18 @@ static int hmirror_fault_refine(struct hmirror_ctx *ctx,
  * committed for those.
  */
 int hmirror_fault_service(struct hmirror_ctx *ctx,
-			  const struct hmirror_fault_req *req)
+			  const struct hmirror_fault_req *req,
+			  unsigned long *done)
 {
 	struct hmirror_ctx_stats *st = &ctx->stats;
-	unsigned long max = req->npages + req->ahead;
+	unsigned long max = req->npages + req->ahead, mapped = 0;
 	unsigned long *pfns = NULL;
 	struct page **pages;
 	ktime_t t0 = ktime_get();
 	int ret;
 
-	if (!req->npages || req->npages > HMIRROR_FAULT_MAX_PAGES ||
-	    req->ahead > HMIRROR_FAULT_MAX_PAGES)
+	if (!req->npages || req->npages > HMIRROR_FAULT_NPAGES_MAX ||
+	    req->ahead > HMIRROR_FAULT_NPAGES_MAX)
 		return -EINVAL;
 	pages = kvmalloc_array(max, sizeof(*pages), GFP_KERNEL);
 	if (!pages)
@@ -504,11 +816,14 @@ int hmirror_fault_service(struct hmirror_ctx *ctx,
 				  req->write);
 	if (READ_ONCE(ctx->backend) == DRM_HMIRROR_BACKEND_HMM) {
 		pfns = kvmalloc_array(max, sizeof(*pfns), GFP_KERNEL);
-		ret = pfns ? hmirror_fault_hmm(ctx, req, pfns, pages) : -ENOMEM;
+		ret = pfns ? hmirror_fault_hmm(ctx, req, pfns, pages, &mapped) :
+			     -ENOMEM;
 		kvfree(pfns);
 	} else {
-		ret = hmirror_fault_gup(ctx, req, pages);
+		ret = hmirror_fault_gup(ctx, req, pages, &mapped);
 	}
+	if (done)
+		*done = mapped;
 	kvfree(pages);
 
 	if (ret == -EINTR || ret == -ERESTARTSYS) {

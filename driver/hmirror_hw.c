@@ -15,12 +15,82 @@
 #include <linux/interrupt.h>
 #include <linux/io.h>
 #include <linux/io-64-nonatomic-lo-hi.h>
+#include <linux/ktime.h>
 #include <linux/log2.h>
+#include <linux/moduleparam.h>
 #include <linux/sched/signal.h>
 #include <drm/drm_drv.h>
 #include <drm/drm_print.h>
 
 #include "hmirror.h"
+
+/**
+ * DOC: Probe and the rings
+ *
+ * Probe maps BAR0 and only the first page of BAR2, checks the header (anything
+ * else is ``-ENODEV``: other ivshmem devices stay unbound; so is a device of
+ * another major version, one that lacks a feature the driver relies on —
+ * ``NOP``, ``TRANSLATE``, ``ATOMIC``, ``TIMESTAMPS``; ``HUGE_2M`` is optional
+ * — or whose ``va_bits`` is neither 48 nor 57), maps the rest, allocates 3
+ * MSI-X vectors, *then* runs the reset handshake (QEMU drops interrupts while
+ * MSI-X is off, so the handshake polls): ``drv_ctrl = ENABLE | BUS_MASTER``,
+ * a new control and reset generation, and both acknowledgements; then it
+ * starts the watchdog and registers the DRM device and the compat nodes.
+ *
+ * Each device queue has an irq-safe spinlock serialising submitters, the
+ * completion reaper and the fault drain's hand-over.  A submitter copies a
+ * descriptor into the SQ with a sequence number (1, 2, … per queue) and a
+ * *tag*, a free slot of the queue's in-flight table (``sq_entries`` slots:
+ * sequence number, waiter, context, opcode), writes ``sq_tail`` and rings
+ * the doorbell.  Completions come in any order (the device parks a command
+ * stalled on a fault and goes on): the reaper (CQ interrupt, every waiter's
+ * poll slice, the watchdog — an interrupt can be lost) checks every value
+ * the device wrote: an impossible ``cq_tail``, or a completion whose tag is
+ * not in flight with that sequence number, marks the device dead instead of
+ * being followed.  Engine ``n`` of the uapi is queue ``n + 1``; queue 0 is
+ * the driver's management queue (TLB invalidation).
+ *
+ * One context may have at most a quarter of an engine's tags in flight
+ * (``sq_entries / 4``): a process whose commands all stall on faults (a slow
+ * userfaultfd handler, say) delays only itself.
+ */
+
+/**
+ * DOC: Failure handling
+ *
+ * The device is declared dead when ``dev_status`` says ``GONE``, the
+ * heartbeat stops for 3 s (watchdog every 500 ms), a queue owes work and
+ * makes no progress for 10 s, a TLB invalidation fails, or the device writes
+ * an impossible index, tag, sequence number or fault record.  Marking dead
+ * asks the device to stop DMA and reset (``drv_ctrl`` without
+ * ``BUS_MASTER``, new control and reset generations), turns PCI bus
+ * mastering off, logs the reason once and wakes every waiter; later
+ * submissions fail with ``-EIO`` while queries still answer.  Notifier
+ * callbacks never wait for a dead device.
+ *
+ * *Dead means quiesced before anything is freed.*  The device confirms it
+ * stopped (``dev_ctrl_ack`` plus ``DMA_OFF``; a model that shut down sets
+ * ``GONE`` only after joining its engines, which counts too); a worker polls
+ * for that.  Until then, whatever the device could still reach — pages
+ * (with their references), DMA mappings, page-table pages — goes to a
+ * *graveyard* instead of being released: a zap whose TLB flush failed,
+ * and the tables of contexts closed or emptied meanwhile.  The
+ * confirmation releases the graveyard; a device that never confirms
+ * (a SIGKILLed model, a hung one) keeps it forever, which is a leak, not a
+ * corruption.  ``STATS`` reports the state (``DEAD``, ``QUIESCED``) and
+ * ``kept_pages``.  Measured under TCG: a killed model is reported dead after
+ * ~3.5 s.
+ *
+ * ``remove`` unregisters the compat nodes, sets ``UNPLUGGED`` and wakes every
+ * waiter *before* ``drm_dev_unplug()`` (which waits for ioctls to leave the
+ * device; none waits there for long, since fault service runs outside),
+ * then asks the device to stop DMA and reset and waits up to 2 s for its
+ * confirmation, then empties every context: with the confirmation
+ * everything is released, without it kept.  Open files survive the device
+ * (their ioctls return ``-ENODEV``); the module cannot be unloaded while a
+ * file is open.  ``debugfs/accel/<pci>/hmirror_inject`` (write ``dead``)
+ * declares the device dead for tests.
+ */
 
 #define HMIRROR_MAX_RING_ENTRIES	65536u
 /* What the driver cannot work without; HUGE_2M is optional. */
@@ -33,12 +103,38 @@ static bool ring_size_ok(u32 entries)
 	       is_power_of_2(entries);
 }
 
+/* One block of BAR2: [off, off + len) */
+struct hmirror_bar_block {
+	u32 off;
+	u64 len;
+};
+
+/*
+ * The header's blocks must lie inside BAR2 past the header, 8-byte
+ * aligned, and apart: the driver uses the offsets the device publishes.
+ */
+static bool hmirror_blocks_ok(struct hmirror_bar_block *b, int n, u32 bar_size)
+{
+	int i, j;
+
+	for (i = 0; i < n; i++) {
+		if (b[i].off < sizeof(struct hmirror_header) || b[i].off % 8 ||
+		    b[i].off > bar_size || b[i].len > bar_size - b[i].off)
+			return false;
+		for (j = 0; j < i; j++)
+			if (b[i].off < b[j].off + b[j].len &&
+			    b[j].off < b[i].off + b[i].len)
+				return false;
+	}
+	return true;
+}
+
 /**
  * hmirror_hw_check_header - is this ivshmem device an hmirror device?
  * @hdev: device with @shm mapping at least the header
  *
- * Copies the header once and checks every field the driver relies on, so
- * later code may use hdev->hdr without re-checking.
+ * Copies the header once and checks every field the driver relies on,
+ * keeping CPU-order copies of what it uses, so later code needs no check.
  *
  * Return: 0, or -ENODEV for anything that is not a device this driver
  * understands.
@@ -47,53 +143,80 @@ int hmirror_hw_check_header(struct hmirror_device *hdev)
 {
 	struct hmirror_header *h = &hdev->hdr;
 	struct device *dev = &hdev->pdev->dev;
-	u32 max_ctx;
+	struct hmirror_bar_block blocks[5];
+	u32 version, num_queues, va_bits;
+	u64 features;
 
 	memcpy_fromio(h, hdev->shm, sizeof(*h));
-
-	if (h->magic != HMIRROR_MAGIC) {
+	if (le32_to_cpu(h->magic) != HMIRROR_MAGIC) {
 		dev_info(dev, "ivshmem device without an hmirror header, not binding\n");
 		return -ENODEV;
 	}
-	if ((h->version >> 16) != HMIRROR_VERSION_MAJOR) {
+	version = le32_to_cpu(h->version);
+	if ((version >> 16) != HMIRROR_VERSION_MAJOR) {
 		dev_err(dev, "hmirror device version %u.%u, driver speaks %u.x\n",
-			h->version >> 16, h->version & 0xffff,
-			HMIRROR_VERSION_MAJOR);
+			version >> 16, version & 0xffff, HMIRROR_VERSION_MAJOR);
 		return -ENODEV;
 	}
-	if ((h->features & HMIRROR_FEAT_REQUIRED) != HMIRROR_FEAT_REQUIRED) {
+	features = le64_to_cpu(h->features);
+	if ((features & HMIRROR_FEAT_REQUIRED) != HMIRROR_FEAT_REQUIRED) {
 		dev_err(dev, "hmirror device lacks features 0x%llx\n",
-			HMIRROR_FEAT_REQUIRED & ~h->features);
+			HMIRROR_FEAT_REQUIRED & ~features);
 		return -ENODEV;
 	}
-
-	max_ctx = (HMIRROR_RINGS_OFF - HMIRROR_CTX_OFF) /
-		  sizeof(struct hmirror_ctx_entry);
-	if (h->regs_off != HMIRROR_REGS_OFF ||
-	    h->queues_off != HMIRROR_QUEUES_OFF ||
-	    h->ctx_off != HMIRROR_CTX_OFF ||
-	    h->rings_off != HMIRROR_RINGS_OFF ||
-	    h->fault_regs_off != HMIRROR_FAULT_REGS_OFF ||
-	    h->num_queues < 2 || h->num_queues > HMIRROR_MAX_QUEUES ||
-	    !ring_size_ok(h->sq_entries) || !ring_size_ok(h->cq_entries) ||
-	    !ring_size_ok(h->fault_entries) ||
-	    h->max_contexts < 2 || h->max_contexts > max_ctx ||
-	    h->num_vectors != HMIRROR_NUM_VECTORS ||
-	    (h->va_bits != HMIRROR_VA_BITS_4LEVEL &&
-	     h->va_bits != HMIRROR_VA_BITS_5LEVEL) ||
-	    h->bar_size > hdev->shm_len) {
+	num_queues = le32_to_cpu(h->num_queues);
+	va_bits = le32_to_cpu(h->va_bits);
+	hdev->bar_size = le32_to_cpu(h->bar_size);
+	hdev->sq_entries = le32_to_cpu(h->sq_entries);
+	hdev->cq_entries = le32_to_cpu(h->cq_entries);
+	hdev->fault_entries = le32_to_cpu(h->fault_entries);
+	hdev->max_contexts = le32_to_cpu(h->max_contexts);
+	if (num_queues < 2 || num_queues > HMIRROR_MAX_QUEUES ||
+	    !ring_size_ok(hdev->sq_entries) || !ring_size_ok(hdev->cq_entries) ||
+	    !ring_size_ok(hdev->fault_entries) ||
+	    hdev->max_contexts < 2 || hdev->max_contexts > U16_MAX ||
+	    le32_to_cpu(h->num_vectors) != HMIRROR_NUM_VECTORS ||
+	    (va_bits != HMIRROR_VA_BITS_4LEVEL &&
+	     va_bits != HMIRROR_VA_BITS_5LEVEL) ||
+	    hdev->bar_size > hdev->shm_len ||
+	    !IS_ALIGNED(le32_to_cpu(h->rings_off), SZ_4K)) {
 		dev_err(dev, "hmirror device header is inconsistent\n");
 		return -ENODEV;
 	}
-	/* Bounded sizes above keep this within u32. */
-	if (hmirror_layout_end(h) > h->bar_size) {
-		dev_err(dev, "hmirror rings do not fit BAR2 (%u > %u)\n",
-			hmirror_layout_end(h), h->bar_size);
+	hdev->regs_off = le32_to_cpu(h->regs_off);
+	hdev->queues_off = le32_to_cpu(h->queues_off);
+	hdev->fault_regs_off = le32_to_cpu(h->fault_regs_off);
+	hdev->ctx_off = le32_to_cpu(h->ctx_off);
+	blocks[0] = (struct hmirror_bar_block){ hdev->regs_off,
+						sizeof(struct hmirror_regs) };
+	blocks[1] = (struct hmirror_bar_block){ hdev->queues_off,
+		(u64)num_queues * sizeof(struct hmirror_queue_regs) };
+	blocks[2] = (struct hmirror_bar_block){ hdev->fault_regs_off,
+						sizeof(struct hmirror_fault_regs) };
+	blocks[3] = (struct hmirror_bar_block){ hdev->ctx_off,
+		(u64)hdev->max_contexts * sizeof(struct hmirror_ctx_entry) };
+	/* Bounded sizes above keep the layout within u32. */
+	blocks[4] = (struct hmirror_bar_block){ le32_to_cpu(h->rings_off),
+		hmirror_layout_end(h) - le32_to_cpu(h->rings_off) };
+	if (!hmirror_blocks_ok(blocks, ARRAY_SIZE(blocks), hdev->bar_size)) {
+		dev_err(dev, "hmirror device layout does not fit BAR2 or overlaps\n");
 		return -ENODEV;
 	}
-	hdev->va_bits = h->va_bits;
-	hdev->va_end = 1ull << h->va_bits;
-	hdev->huge = h->features & HMIRROR_FEAT_HUGE_2M;
+	hdev->version = version;
+	hdev->features = features;
+	hdev->num_queues = num_queues;
+	hdev->va_bits = va_bits;
+	hdev->va_end = 1ull << va_bits;
+	hdev->huge = features & HMIRROR_FEAT_HUGE_2M;
+	hdev->poll_hints = features & HMIRROR_FEAT_POLL;
+	/* Device memory beyond 4 GiB is refused, not half used. */
+	hdev->vram_pages = features & HMIRROR_FEAT_VRAM ?
+			   le32_to_cpu(h->vram_pages) : 0;
+	if (hdev->vram_pages > HMIRROR_VRAM_PAGES_MAX) {
+		dev_err(dev, "hmirror device has more device memory than the driver handles (%u pages)\n",
+			hdev->vram_pages);
+		hdev->vram_pages = 0;
+	}
 	return 0;
 }
 
@@ -102,6 +225,27 @@ static void hmirror_doorbell(struct hmirror_device *hdev, u32 vector)
 	writel((HMIRROR_DEVICE_PEER << 16) | vector,
 	       hdev->regs_bar + IVSHMEM_REG_DOORBELL);
 	atomic64_inc(&hdev->doorbells);
+}
+
+/*
+ * Tell @q's engine about new work (@vector: HMIRROR_VEC_CQ for submissions
+ * and ring room, HMIRROR_VEC_FAULT for answers), written before this call.
+ * With FEAT_POLL an engine that is awake says so in dev_polling and looks
+ * at the rings again before it sleeps (clearing dev_polling first), so the
+ * full barrier between our ring store and that load is all it takes: one
+ * of the two sides sees the other's write.
+ */
+static void hmirror_queue_kick(struct hmirror_device *hdev,
+			       struct hmirror_queue *q, u32 vector)
+{
+	if (hdev->poll_hints) {
+		mb();	/* ring writes before the dev_polling load */
+		if (readl(&q->regs->dev_polling)) {
+			atomic64_inc(&hdev->doorbells_skipped);
+			return;
+		}
+	}
+	hmirror_doorbell(hdev, vector);
 }
 
 static void hmirror_wake_all(struct hmirror_device *hdev)
@@ -173,13 +317,17 @@ static bool hmirror_hw_acked(struct hmirror_device *hdev, bool dma_on)
 	return status & HMIRROR_DEV_DMA_OFF;
 }
 
-/* The device proved it does no more DMA: release what it could reach. */
+/*
+ * The device proved it does no more DMA: whoever kept what it could reach
+ * (hdev->quiesced, set by the layer that owns that memory) releases it.
+ */
 static void hmirror_hw_set_quiesced(struct hmirror_device *hdev)
 {
 	if (test_and_set_bit(HMIRROR_F_QUIESCED, &hdev->flags))
 		return;
-	hmirror_pt_graveyard_close(&hdev->graveyard, &hdev->pdev->dev);
 	drm_info(&hdev->drm, "device confirmed it stopped DMA\n");
+	if (hdev->quiesced)
+		hdev->quiesced(hdev);
 }
 
 /*
@@ -215,7 +363,7 @@ static void hmirror_hw_quiesce_work(struct work_struct *work)
 }
 
 /**
- * hmirror_mark_dead - stop trusting the device
+ * hmirror_hw_mark_dead - stop trusting the device
  * @hdev: device
  * @reason: static string for the log and debugging
  *
@@ -223,7 +371,7 @@ static void hmirror_hw_quiesce_work(struct work_struct *work)
  * every waiter (which then fails with -EIO) and starts waiting for the
  * device's proof that it stopped.  Safe from any context.
  */
-void hmirror_mark_dead(struct hmirror_device *hdev, const char *reason)
+void hmirror_hw_mark_dead(struct hmirror_device *hdev, const char *reason)
 {
 	int idx;
 
@@ -266,22 +414,6 @@ bool hmirror_hw_dma_stopped(struct hmirror_device *hdev)
 	return test_bit(HMIRROR_F_QUIESCED, &hdev->flags);
 }
 
-/**
- * hmirror_hw_release - release a zap the device TLB could not be flushed for
- * @hdev: a dead or removed device
- * @pt: the page table the zap was cleared from
- * @z: zap, emptied
- *
- * Released at once if the device proved it stopped; else kept until it
- * does.
- */
-void hmirror_hw_release(struct hmirror_device *hdev, struct hmirror_pt *pt,
-			struct hmirror_pt_zap *z)
-{
-	if (!hmirror_pt_zap_bury(z, &hdev->graveyard))
-		hmirror_pt_zap_release(pt, z);
-}
-
 static u32 *hmirror_ctx_inflight(struct hmirror_device *hdev, u16 ctx, u32 qi)
 {
 	return &hdev->ctx_inflight[ctx * hdev->num_queues + qi];
@@ -291,6 +423,44 @@ static bool hmirror_is_data_op(u8 opcode)
 {
 	return opcode == HMIRROR_OP_COPY || opcode == HMIRROR_OP_READ ||
 	       opcode == HMIRROR_OP_FILL || opcode == HMIRROR_OP_ATOMIC;
+}
+
+/* A completion as the driver uses it, from the device's little-endian one. */
+static void hmirror_hw_read_cpl(struct hmirror_hw_cpl *c,
+				const struct hmirror_cpl __iomem *d)
+{
+	struct hmirror_cpl raw;
+
+	memcpy_fromio(&raw, d, sizeof(raw));
+	*c = (struct hmirror_hw_cpl){
+		.seqno = le64_to_cpu(raw.seqno),
+		.status = le16_to_cpu(raw.status),
+		.nfaults = le32_to_cpu(raw.nfaults),
+		.result = le64_to_cpu(raw.result),
+		.t_submit = le64_to_cpu(raw.t_submit),
+		.t_fault = le64_to_cpu(raw.t_fault),
+		.t_answer = le64_to_cpu(raw.t_answer),
+		.t_done = le64_to_cpu(raw.t_done),
+	};
+}
+
+/* A fault record as the driver uses it, from the device's one. */
+static void hmirror_hw_read_fault(struct hmirror_hw_fault *f,
+				  const struct hmirror_fault __iomem *d)
+{
+	struct hmirror_fault raw;
+
+	memcpy_fromio(&raw, d, sizeof(raw));
+	*f = (struct hmirror_hw_fault){
+		.fault_id = le64_to_cpu(raw.fault_id),
+		.ctx = le16_to_cpu(raw.ctx),
+		.queue = raw.queue,
+		.access = raw.access,
+		.tag = le16_to_cpu(raw.tag),
+		.addr = le64_to_cpu(raw.addr),
+		.npages = le32_to_cpu(raw.npages),
+		.seqno = le64_to_cpu(raw.seqno),
+	};
 }
 
 /**
@@ -304,7 +474,7 @@ static bool hmirror_is_data_op(u8 opcode)
  */
 static void hmirror_hw_reap(struct hmirror_device *hdev, struct hmirror_queue *q)
 {
-	u32 entries = hdev->hdr.cq_entries, tags = hdev->hdr.sq_entries;
+	u32 entries = hdev->cq_entries, tags = hdev->sq_entries;
 	const char *bad = NULL;
 	bool progressed = false;
 	unsigned long irqflags;
@@ -332,7 +502,7 @@ static void hmirror_hw_reap(struct hmirror_device *hdev, struct hmirror_queue *q
 		if (readw(&cpl->status) != HMIRROR_ST_OK)
 			q->errors++;
 		if (s->waiter) {
-			memcpy_fromio(&s->waiter->cpl, cpl, sizeof(s->waiter->cpl));
+			hmirror_hw_read_cpl(&s->waiter->cpl, cpl);
 			s->waiter->done = true;
 		}
 		if (q->index)
@@ -347,26 +517,26 @@ static void hmirror_hw_reap(struct hmirror_device *hdev, struct hmirror_queue *q
 		writel(q->cq_head, &q->regs->cq_head);
 		/* The device fetches only with CQ room: tell it there is. */
 		if (q->sq_tail != readl(&q->regs->sq_head))
-			hmirror_doorbell(hdev, HMIRROR_VEC_CQ);
+			hmirror_queue_kick(hdev, q, HMIRROR_VEC_CQ);
 	}
 out:
 	spin_unlock_irqrestore(&q->lock, irqflags);
 	if (bad)
-		hmirror_mark_dead(hdev, bad);
+		hmirror_hw_mark_dead(hdev, bad);
 	if (progressed)
 		wake_up_all(&q->wq);
 }
 
 /* Write an answer into the tag's slot of the answer table. */
 static void __hmirror_hw_answer(struct hmirror_device *hdev, u32 qi,
-				const struct hmirror_fault *f, u32 answer)
+				const struct hmirror_hw_fault *f, u32 answer)
 {
 	struct hmirror_fault_answer __iomem *a = &hdev->queues[qi].answers[f->tag];
 
 	/* The device matches the id, so the answer goes first. */
 	writel(answer, &a->answer);
 	writeq(f->fault_id, &a->fault_id);
-	hmirror_doorbell(hdev, HMIRROR_VEC_FAULT);
+	hmirror_queue_kick(hdev, &hdev->queues[qi], HMIRROR_VEC_FAULT);
 }
 
 /**
@@ -377,7 +547,7 @@ static void __hmirror_hw_answer(struct hmirror_device *hdev, u32 qi,
  * @answer: HMIRROR_FAULT_REPLAY or HMIRROR_FAULT_CANCEL
  */
 void hmirror_hw_fault_answer(struct hmirror_device *hdev, u32 qi,
-			     const struct hmirror_fault *f, u32 answer)
+			     const struct hmirror_hw_fault *f, u32 answer)
 {
 	struct hmirror_queue *q = &hdev->queues[qi];
 	unsigned long irqflags;
@@ -390,15 +560,15 @@ void hmirror_hw_fault_answer(struct hmirror_device *hdev, u32 qi,
 
 /* Is @f a record this driver could have caused?  Not yet matched. */
 static bool hmirror_fault_plausible(struct hmirror_device *hdev,
-				    const struct hmirror_fault *f)
+				    const struct hmirror_hw_fault *f)
 {
 	return f->fault_id && f->queue >= 1 && f->queue < hdev->num_queues &&
-	       f->tag < hdev->hdr.sq_entries &&
-	       f->ctx && f->ctx < hdev->hdr.max_contexts &&
+	       f->tag < hdev->sq_entries &&
+	       f->ctx && f->ctx < hdev->max_contexts &&
 	       f->access >= HMIRROR_ACCESS_READ &&
 	       f->access <= HMIRROR_ACCESS_ATOMIC &&
 	       PAGE_ALIGNED(f->addr) && f->addr < hdev->va_end &&
-	       f->npages >= 1 && f->npages <= HMIRROR_FAULT_MAX_PAGES &&
+	       f->npages >= 1 && f->npages <= HMIRROR_FAULT_NPAGES_MAX &&
 	       ((u64)f->npages << PAGE_SHIFT) <= hdev->va_end - f->addr;
 }
 
@@ -412,7 +582,7 @@ static bool hmirror_fault_plausible(struct hmirror_device *hdev,
  */
 static void hmirror_hw_fault_drain(struct hmirror_device *hdev)
 {
-	u32 entries = hdev->hdr.fault_entries;
+	u32 entries = hdev->fault_entries;
 	unsigned long irqflags;
 	const char *bad = NULL;
 	u32 tail;
@@ -427,12 +597,12 @@ static void hmirror_hw_fault_drain(struct hmirror_device *hdev)
 	}
 	while (hdev->fault_head != tail) {
 		struct hmirror_waiter *w = NULL;
-		struct hmirror_fault f;
+		struct hmirror_hw_fault f;
 		struct hmirror_queue *q;
 		struct hmirror_slot *s;
 
-		memcpy_fromio(&f, &hdev->fault_ring[hdev->fault_head & (entries - 1)],
-			      sizeof(f));
+		hmirror_hw_read_fault(&f, &hdev->fault_ring[hdev->fault_head &
+							     (entries - 1)]);
 		hdev->fault_head++;
 		if (!hmirror_fault_plausible(hdev, &f)) {
 			bad = "malformed fault record";
@@ -467,7 +637,7 @@ static void hmirror_hw_fault_drain(struct hmirror_device *hdev)
 out:
 	spin_unlock_irqrestore(&hdev->fault_lock, irqflags);
 	if (bad)
-		hmirror_mark_dead(hdev, bad);
+		hmirror_hw_mark_dead(hdev, bad);
 }
 
 /*
@@ -499,6 +669,121 @@ static bool hmirror_queue_stuck(struct hmirror_device *hdev,
 typedef bool (*hmirror_cond_fn)(struct hmirror_device *hdev,
 				struct hmirror_queue *q, const void *arg);
 
+/**
+ * DOC: Waiting and polling
+ *
+ * Under emulation the device usually answers well before its interrupt
+ * has been delivered and the waiter woken, so a waiter on a command's
+ * completion or fault (and a TLB invalidation's) first spins on the rings
+ * for a window: twice the queue's recent wait (a moving average), at most
+ * ``poll_max_us`` (module parameter, default 200; 0: never), and only
+ * ``poll_max_us / 8`` on a queue whose events come late.  Nothing spins
+ * with nothing to wait for: idle costs nothing.  Then it sleeps, waking on
+ * the interrupt or every poll slice (an interrupt can be lost).
+ *
+ * With the device's ``FEAT_POLL`` (ABI 2.1) a spinning waiter sets the
+ * queue's ``drv_polling`` (a count of spinners under the queue lock) and
+ * the device skips that queue's interrupts; a waiter that stops spinning
+ * clears it and reads the rings once more.  The device's engines may stay
+ * awake ``engine_poll_us`` (module parameter, default 0) after their work
+ * and say so in ``dev_polling``; a submission, a freed CQ slot or a fault
+ * answer written while it reads 1 (after a full barrier) rings no doorbell
+ * (``doorbells_skipped`` in ``STATS``).  Both spinners take CPU time from
+ * whoever makes the event they wait for: on a small host a spinning engine
+ * slows the vCPU servicing its fault.  ``hmirror-bench`` measures the three
+ * settings against each other (Documentation/benchmarks.rst).
+ */
+static unsigned int poll_max_us = 200;
+module_param(poll_max_us, uint, 0644);
+MODULE_PARM_DESC(poll_max_us, "longest spin on the rings before a waiter sleeps, us (0: no polling)");
+
+static unsigned int engine_poll_us;
+module_param(engine_poll_us, uint, 0644);
+MODULE_PARM_DESC(engine_poll_us, "how long the device's engines stay awake after their work, us (0: sleep at once; the device caps it)");
+
+static u64 hmirror_poll_window(struct hmirror_queue *q)
+{
+	u64 max = (u64)READ_ONCE(poll_max_us) * NSEC_PER_USEC;
+	u64 want = 2 * READ_ONCE(q->wait_ewma_ns);
+
+	if (!max)
+		return 0;
+	return want <= max ? want : max / 8;
+}
+
+/* Fold one wait's length into the queue's moving average (1/8 weight). */
+static void hmirror_poll_learn(struct hmirror_queue *q, u64 ns)
+{
+	u64 avg = READ_ONCE(q->wait_ewma_ns);
+
+	WRITE_ONCE(q->wait_ewma_ns, avg - avg / 8 + ns / 8);
+}
+
+/*
+ * With FEAT_POLL, a spinning waiter tells the device (drv_polling) that it
+ * need not interrupt for @q; every waiter tells how long an engine that
+ * runs out of work should stay awake for the next command (drv_poll_us,
+ * from engine_poll_us).  The count of
+ * spinners is kept under the queue lock so that the register always
+ * matches it.  Every spinner re-reads the rings after clearing
+ * drv_polling: an event the device did not interrupt for is seen there.
+ */
+static void hmirror_queue_pollers(struct hmirror_device *hdev,
+				  struct hmirror_queue *q, bool more)
+{
+	unsigned long irqflags;
+
+	if (!hdev->poll_hints)
+		return;
+	spin_lock_irqsave(&q->lock, irqflags);
+	if (more) {
+		if (!q->pollers++)
+			writel(1, &q->regs->drv_polling);
+	} else if (!--q->pollers) {
+		writel(0, &q->regs->drv_polling);
+	}
+	spin_unlock_irqrestore(&q->lock, irqflags);
+	mb();	/* drv_polling store before the rings are read again */
+}
+
+static bool hmirror_queue_poll(struct hmirror_device *hdev,
+			       struct hmirror_queue *q, hmirror_cond_fn cond,
+			       const void *arg, u64 t0)
+{
+	u64 window = hmirror_poll_window(q), now = t0;
+	bool met = false;
+
+	/* Every wait: the parameter may have changed since the last one. */
+	if (hdev->poll_hints)
+		writel(READ_ONCE(engine_poll_us), &hdev->regs->drv_poll_us);
+	if (!window)
+		return false;
+	hmirror_queue_pollers(hdev, q, true);
+	while (now - t0 < window) {
+		hmirror_hw_reap(hdev, q);
+		hmirror_hw_fault_drain(hdev);
+		if (cond(hdev, q, arg)) {
+			met = true;
+			break;
+		}
+		if (need_resched() || hmirror_hw_status(hdev))
+			break;
+		cpu_relax();
+		now = ktime_get_ns();
+	}
+	hmirror_queue_pollers(hdev, q, false);
+	/*
+	 * The device may have skipped an interrupt for another waiter's
+	 * completion or fault after our last look: look once more (a spinner
+	 * that gave up gets that from the sleep loop).
+	 */
+	if (met && hdev->poll_hints) {
+		hmirror_hw_reap(hdev, q);
+		hmirror_hw_fault_drain(hdev);
+	}
+	return met;
+}
+
 /*
  * Sleep on @q until @cond holds, re-checking the rings every poll slice
  * (an interrupt can be lost).  Ends with 0; -ETIME at *@deadline (jiffies;
@@ -512,18 +797,28 @@ static int hmirror_queue_sleep(struct hmirror_device *hdev,
 			       const void *arg, const unsigned long *deadline,
 			       unsigned int flags)
 {
+	u64 t0 = ktime_get_ns();
 	long slice, ret;
 
+	if (flags & HMIRROR_WAIT_POLL) {
+		if (hmirror_queue_poll(hdev, q, cond, arg, t0)) {
+			hmirror_poll_learn(q, ktime_get_ns() - t0);
+			return 0;
+		}
+	}
 	for (;;) {
 		hmirror_hw_reap(hdev, q);
 		hmirror_hw_fault_drain(hdev);
-		if (cond(hdev, q, arg))
+		if (cond(hdev, q, arg)) {
+			if (flags & HMIRROR_WAIT_POLL)
+				hmirror_poll_learn(q, ktime_get_ns() - t0);
 			return 0;
+		}
 		ret = hmirror_hw_status(hdev);
 		if (ret)
 			return ret;
 		if (hmirror_queue_stuck(hdev, q)) {
-			hmirror_mark_dead(hdev, "queue made no progress");
+			hmirror_hw_mark_dead(hdev, "queue made no progress");
 			return -EIO;
 		}
 		slice = msecs_to_jiffies(HMIRROR_POLL_SLICE_MS);
@@ -555,18 +850,25 @@ static int hmirror_queue_sleep(struct hmirror_device *hdev,
 static long hmirror_sq_room(struct hmirror_device *hdev,
 			    struct hmirror_queue *q, u16 ctx)
 {
-	u32 entries = hdev->hdr.sq_entries;
+	u32 entries = hdev->sq_entries;
 	u32 used = q->sq_tail - readl(&q->regs->sq_head);
 	long room;
 
+	lockdep_assert_held(&q->lock);
 	if (used > entries)
 		return -1;
 	room = min(entries - used, entries - q->inflight);
-	/* One context's stalled commands never take the whole engine. */
-	if (q->index)
-		room = min_t(long, room, hdev->ctx_cap -
-			     min(hdev->ctx_cap, *hmirror_ctx_inflight(hdev, ctx, q->index)));
-	return room;
+	if (!q->index || ctx == HMIRROR_CTX_DRIVER)
+		return room;
+	/*
+	 * One context's stalled commands never take the whole engine, and
+	 * all of them never take the tags kept for the driver's own
+	 * commands (migrations), which a fault service may wait for.
+	 */
+	room = min_t(long, room, hdev->ctx_cap -
+		     min(hdev->ctx_cap, *hmirror_ctx_inflight(hdev, ctx, q->index)));
+	return min_t(long, room, (long)(entries - hdev->driver_tags) -
+				 (long)q->inflight);
 }
 
 static bool hmirror_room_cond(struct hmirror_device *hdev,
@@ -586,7 +888,7 @@ static bool hmirror_room_cond(struct hmirror_device *hdev,
 static u16 hmirror_tag_alloc(struct hmirror_device *hdev,
 			     struct hmirror_queue *q)
 {
-	u32 entries = hdev->hdr.sq_entries, i, tag;
+	u32 entries = hdev->sq_entries, i, tag;
 
 	for (i = 0; i < entries; i++) {
 		tag = (q->tag_hint + i) & (entries - 1);
@@ -617,11 +919,12 @@ static u16 hmirror_tag_alloc(struct hmirror_device *hdev,
  * be queued; @last_seqno then names the last one that was.
  */
 int hmirror_hw_submit(struct hmirror_device *hdev, u32 qi,
-		      struct hmirror_cmd *cmds, u32 count, u64 *last_seqno,
+		      const struct hmirror_hw_cmd *cmds, u32 count,
+		      u64 *last_seqno,
 		      struct hmirror_waiter *w, unsigned int flags)
 {
 	struct hmirror_queue *q = &hdev->queues[qi];
-	u32 entries = hdev->hdr.sq_entries;
+	u32 entries = hdev->sq_entries;
 	u16 ctx = cmds[0].ctx;
 	unsigned long irqflags;
 	long room;
@@ -640,7 +943,7 @@ int hmirror_hw_submit(struct hmirror_device *hdev, u32 qi,
 		room = ret ? 0 : hmirror_sq_room(hdev, q, ctx);
 		if (room < 0) {
 			spin_unlock_irqrestore(&q->lock, irqflags);
-			hmirror_mark_dead(hdev, "submission ring index out of range");
+			hmirror_hw_mark_dead(hdev, "submission ring index out of range");
 			return -EIO;
 		}
 		if (ret) {
@@ -650,33 +953,44 @@ int hmirror_hw_submit(struct hmirror_device *hdev, u32 qi,
 		for (n = 0; n < min_t(u32, room, count); n++) {
 			struct hmirror_cmd __iomem *slot =
 				&q->sq[q->sq_tail & (entries - 1)];
-			struct hmirror_cmd cmd = cmds[n];
+			const struct hmirror_hw_cmd *c = &cmds[n];
 			u16 tag = hmirror_tag_alloc(hdev, q);
+			u64 seqno = q->next_seqno++;
+			struct hmirror_cmd raw = {
+				.opcode = c->opcode,
+				.flags = c->flags,
+				.ctx = cpu_to_le16(c->ctx),
+				.tag = cpu_to_le16(tag),
+				.seqno = cpu_to_le64(seqno),
+				.src = cpu_to_le64(c->src),
+				.dst = cpu_to_le64(c->dst),
+				.len = cpu_to_le64(c->len),
+				.arg0 = cpu_to_le64(c->arg0),
+				.arg1 = cpu_to_le64(c->arg1),
+			};
 
-			cmd.seqno = q->next_seqno++;
-			cmd.tag = tag;
 			q->slots[tag] = (struct hmirror_slot){
-				.seqno = cmd.seqno,
+				.seqno = seqno,
 				.waiter = w,
-				.ctx = cmd.ctx,
-				.opcode = cmd.opcode,
+				.ctx = c->ctx,
+				.opcode = c->opcode,
 			};
 			q->inflight++;
 			if (qi)
-				(*hmirror_ctx_inflight(hdev, cmd.ctx, qi))++;
+				(*hmirror_ctx_inflight(hdev, c->ctx, qi))++;
 			if (w) {
-				w->seqno = cmd.seqno;
+				w->seqno = seqno;
 				w->tag = tag;
 			}
-			memcpy_toio(slot, &cmd, sizeof(cmd));
+			memcpy_toio(slot, &raw, sizeof(raw));
 			q->sq_tail++;
-			*last_seqno = cmd.seqno;
+			*last_seqno = seqno;
 		}
 		/* writel orders the descriptor stores before the tail. */
 		writel(q->sq_tail, &q->regs->sq_tail);
 		spin_unlock_irqrestore(&q->lock, irqflags);
 		atomic64_add(n, &hdev->cmds_submitted);
-		hmirror_doorbell(hdev, HMIRROR_VEC_CQ);
+		hmirror_queue_kick(hdev, q, HMIRROR_VEC_CQ);
 		cmds += n;
 		count -= n;
 	}
@@ -738,7 +1052,7 @@ static bool hmirror_event_cond(struct hmirror_device *hdev,
  * -EINTR, -EIO or -ENODEV (the waiter is then forgotten).
  */
 int hmirror_hw_wait_event(struct hmirror_device *hdev, u32 qi,
-			  struct hmirror_waiter *w, struct hmirror_fault *fault,
+			  struct hmirror_waiter *w, struct hmirror_hw_fault *fault,
 			  unsigned int flags)
 {
 	struct hmirror_queue *q = &hdev->queues[qi];
@@ -769,7 +1083,8 @@ static u64 hmirror_oldest_inflight(struct hmirror_device *hdev,
 	u64 oldest = q->next_seqno;
 	u32 t;
 
-	for (t = 0; t < hdev->hdr.sq_entries; t++)
+	lockdep_assert_held(&q->lock);
+	for (t = 0; t < hdev->sq_entries; t++)
 		if (q->slots[t].seqno && q->slots[t].seqno < oldest)
 			oldest = q->slots[t].seqno;
 	return oldest;
@@ -789,7 +1104,7 @@ bool hmirror_hw_seqno_done(struct hmirror_device *hdev, u32 qi, u64 seqno)
 	u32 t;
 
 	spin_lock_irqsave(&q->lock, irqflags);
-	for (t = 0; t < hdev->hdr.sq_entries; t++)
+	for (t = 0; t < hdev->sq_entries; t++)
 		if (q->slots[t].seqno == seqno)
 			done = false;
 	spin_unlock_irqrestore(&q->lock, irqflags);
@@ -850,19 +1165,19 @@ int hmirror_hw_wait_seqno(struct hmirror_device *hdev, u32 qi, u64 seqno,
  *
  * Return: 0, or -EIO/-ENODEV when the device is dead or gone: the caller
  * must not release what the device could reach before it proved it
- * stopped (hmirror_hw_release()).
+ * stopped (hmirror_hw_dma_stopped()).
  */
 int hmirror_hw_tlb_inval(struct hmirror_device *hdev, u32 ctx, u64 start,
 			 u64 end)
 {
-	struct hmirror_cmd cmd = {
+	struct hmirror_hw_cmd cmd = {
 		.opcode = HMIRROR_OP_TLB_INVAL,
 		.ctx = ctx,
 		.src = start,
 		.len = end - start,
 	};
 	struct hmirror_waiter w = { };
-	struct hmirror_fault f;
+	struct hmirror_hw_fault f;
 	u64 seqno;
 	int ret, idx;
 
@@ -872,14 +1187,65 @@ int hmirror_hw_tlb_inval(struct hmirror_device *hdev, u32 ctx, u64 start,
 	ret = hmirror_hw_submit(hdev, HMIRROR_QUEUE_MGMT, &cmd, 1, &seqno,
 				&w, 0);
 	if (!ret) {
-		ret = hmirror_hw_wait_event(hdev, HMIRROR_QUEUE_MGMT, &w, &f, 0);
+		ret = hmirror_hw_wait_event(hdev, HMIRROR_QUEUE_MGMT, &w, &f,
+					    HMIRROR_WAIT_POLL);
 		/* Queue 0 never faults (a record for it is refused). */
 		if (!ret && w.cpl.status != HMIRROR_ST_OK) {
-			hmirror_mark_dead(hdev, "TLB invalidation failed");
+			hmirror_hw_mark_dead(hdev, "TLB invalidation failed");
 			ret = -EIO;
 		}
 	}
 	drm_dev_exit(idx);
+	return ret;
+}
+
+/**
+ * hmirror_hw_migrate - copy pages between guest RAM and device memory
+ * @hdev: device
+ * @table: DMA address of @n struct hmirror_migrate_entry
+ * @n: entries, 1 .. HMIRROR_MIGRATE_MAX
+ *
+ * Runs one MIGRATE on an engine (the one after the caller's CPU, so
+ * concurrent migrations spread), as the driver's own context: the tags
+ * kept for it mean a queue full of stalled user commands never blocks it,
+ * which matters because a fault service may be what waits here.  The wait
+ * takes no signal (a page half migrated helps nobody) and is bounded by
+ * the device's progress deadline.
+ *
+ * Return: 0 when every entry was copied; -EIO when the device refused
+ * one or failed, -ENODEV when it is gone.
+ */
+int hmirror_hw_migrate(struct hmirror_device *hdev, dma_addr_t table, u32 n)
+{
+	u32 qi = 1 + raw_smp_processor_id() % (hdev->num_queues - 1);
+	struct hmirror_hw_cmd cmd = {
+		.opcode = HMIRROR_OP_MIGRATE,
+		.ctx = HMIRROR_CTX_DRIVER,
+		.src = table,
+		.len = n,
+	};
+	struct hmirror_waiter w = { };
+	struct hmirror_hw_fault f;
+	u64 seqno;
+	int ret, idx;
+
+	if (!drm_dev_enter(&hdev->drm, &idx))
+		return -ENODEV;
+	ret = hmirror_hw_submit(hdev, qi, &cmd, 1, &seqno, &w, 0);
+	while (!ret) {
+		ret = hmirror_hw_wait_event(hdev, qi, &w, &f, HMIRROR_WAIT_POLL);
+		if (ret <= 0)
+			break;
+		/* MIGRATE never faults: a record for it is cancelled. */
+		hmirror_hw_fault_answer(hdev, qi, &f, HMIRROR_FAULT_CANCEL);
+		ret = 0;
+	}
+	drm_dev_exit(idx);
+	if (!ret && (w.cpl.status != HMIRROR_ST_OK || w.cpl.result != n)) {
+		dev_err_ratelimited(&hdev->pdev->dev, "MIGRATE of %u pages: status %u, %llu copied\n",
+				    n, w.cpl.status, w.cpl.result);
+		ret = -EIO;
+	}
 	return ret;
 }
 
@@ -911,7 +1277,7 @@ static irqreturn_t hmirror_irq_ctrl(int irq, void *arg)
 	atomic64_inc(&hdev->irqs[HMIRROR_VEC_CTRL]);
 	status = readl(&hdev->regs->dev_status);
 	if (status & HMIRROR_DEV_GONE)
-		hmirror_mark_dead(hdev, "device model shut down");
+		hmirror_hw_mark_dead(hdev, "device model shut down");
 	else
 		hmirror_wake_all(hdev);
 	return IRQ_HANDLED;
@@ -983,6 +1349,8 @@ static int hmirror_hw_reset(struct hmirror_device *hdev)
 		q->cq_head = 0;
 		q->next_seqno = 1;
 		q->inflight = 0;
+		/* Start polling; each queue learns its own window. */
+		q->wait_ewma_ns = 50 * NSEC_PER_USEC;
 		q->faults_held = 0;
 		q->progress_stamp = jiffies;
 	}
@@ -1005,7 +1373,7 @@ static void hmirror_watchdog(struct work_struct *work)
 	if (hmirror_hw_status(hdev))
 		return;
 	if (readl(&hdev->regs->dev_status) & HMIRROR_DEV_GONE) {
-		hmirror_mark_dead(hdev, "device model shut down");
+		hmirror_hw_mark_dead(hdev, "device model shut down");
 		return;
 	}
 	hb = readq(&hdev->regs->heartbeat);
@@ -1014,7 +1382,7 @@ static void hmirror_watchdog(struct work_struct *work)
 		hdev->heartbeat_stamp = jiffies;
 	} else if (time_after(jiffies, hdev->heartbeat_stamp +
 			      msecs_to_jiffies(HMIRROR_HEARTBEAT_TIMEOUT_MS))) {
-		hmirror_mark_dead(hdev, "heartbeat stopped");
+		hmirror_hw_mark_dead(hdev, "heartbeat stopped");
 		return;
 	}
 	/* Pick up completions and faults whose interrupt went missing. */
@@ -1023,7 +1391,7 @@ static void hmirror_watchdog(struct work_struct *work)
 	hmirror_hw_fault_drain(hdev);
 	for (i = 0; i < hdev->num_queues; i++) {
 		if (hmirror_queue_stuck(hdev, &hdev->queues[i])) {
-			hmirror_mark_dead(hdev, "queue made no progress");
+			hmirror_hw_mark_dead(hdev, "queue made no progress");
 			return;
 		}
 	}
@@ -1047,12 +1415,11 @@ int hmirror_hw_init(struct hmirror_device *hdev)
 	spin_lock_init(&hdev->ctrl_lock);
 	INIT_DELAYED_WORK(&hdev->quiesce, hmirror_hw_quiesce_work);
 	INIT_DELAYED_WORK(&hdev->watchdog, hmirror_watchdog);
-	hmirror_pt_graveyard_init(&hdev->graveyard);
-	hdev->regs = hdev->shm + HMIRROR_REGS_OFF;
-	hdev->num_queues = h->num_queues;
+	hdev->regs = hdev->shm + hdev->regs_off;
 	/* A quarter of an engine per context, so four can stall at once. */
-	hdev->ctx_cap = max(1u, h->sq_entries / 4);
-	hdev->ctx_inflight = devm_kcalloc(dev, h->max_contexts * h->num_queues,
+	hdev->ctx_cap = max(1u, hdev->sq_entries / 4);
+	hdev->driver_tags = min(HMIRROR_DRIVER_TAGS, hdev->sq_entries / 2);
+	hdev->ctx_inflight = devm_kcalloc(dev, hdev->max_contexts * hdev->num_queues,
 					  sizeof(*hdev->ctx_inflight),
 					  GFP_KERNEL);
 	if (!hdev->ctx_inflight)
@@ -1063,18 +1430,18 @@ int hmirror_hw_init(struct hmirror_device *hdev)
 		spin_lock_init(&q->lock);
 		init_waitqueue_head(&q->wq);
 		q->index = i;
-		q->regs = hdev->shm + HMIRROR_QUEUES_OFF +
+		q->regs = hdev->shm + hdev->queues_off +
 			  i * sizeof(struct hmirror_queue_regs);
 		q->sq = hdev->shm + hmirror_sq_off(h, i);
 		q->cq = hdev->shm + hmirror_cq_off(h, i);
 		q->answers = hdev->shm + hmirror_answers_off(h, i);
-		q->slots = devm_kcalloc(dev, h->sq_entries, sizeof(*q->slots),
+		q->slots = devm_kcalloc(dev, hdev->sq_entries, sizeof(*q->slots),
 					GFP_KERNEL);
 		if (!q->slots)
 			return -ENOMEM;
 	}
 	spin_lock_init(&hdev->fault_lock);
-	hdev->fault_regs = hdev->shm + HMIRROR_FAULT_REGS_OFF;
+	hdev->fault_regs = hdev->shm + hdev->fault_regs_off;
 	hdev->fault_ring = hdev->shm + hmirror_fault_ring_off(h);
 	hdev->fault_head = 0;
 

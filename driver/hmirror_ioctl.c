@@ -11,6 +11,8 @@
 
 #include "hmirror.h"
 #include "hmirror_ctx.h"
+#include "hmirror_devmem.h"
+#include "hmirror_exec.h"
 #include "hmirror_fault.h"
 #include "uapi/hmirror.h"
 
@@ -22,20 +24,20 @@ static int hmirror_ioctl_get_info(struct drm_device *drm, void *data,
 				  struct drm_file *file)
 {
 	struct hmirror_device *hdev = to_hmirror(drm);
-	const struct hmirror_header *h = &hdev->hdr;
 	struct drm_hmirror_info *info = data;
 
 	memset(info, 0, sizeof(*info));
-	info->version = h->version;
+	info->version = hdev->version;
 	info->num_engines = hdev->num_queues - 1;
-	info->features = h->features;
-	info->bar_size = h->bar_size;
-	info->sq_entries = h->sq_entries;
-	info->cq_entries = h->cq_entries;
-	info->fault_entries = h->fault_entries;
-	info->max_contexts = h->max_contexts;
-	info->tlb_entries = h->tlb_entries;
-	info->num_vectors = h->num_vectors;
+	info->features = hdev->features;
+	info->bar_size = hdev->bar_size;
+	info->sq_entries = hdev->sq_entries;
+	info->cq_entries = hdev->cq_entries;
+	info->fault_entries = hdev->fault_entries;
+	info->max_contexts = hdev->max_contexts;
+	info->tlb_entries = le32_to_cpu(hdev->hdr.tlb_entries);
+	info->num_vectors = HMIRROR_NUM_VECTORS;
+	info->device_memory_pages = hdev->devmem ? hdev->vram_pages : 0;
 	info->va_bits = hdev->va_bits;
 	return 0;
 }
@@ -56,7 +58,7 @@ static int hmirror_ioctl_submit_nop(struct drm_device *drm, void *data,
 	struct hmirror_device *hdev = to_hmirror(drm);
 	struct drm_hmirror_submit_nop *args = data;
 	struct hmirror_ctx *ctx = file->driver_priv;
-	struct hmirror_cmd *cmds;
+	struct hmirror_hw_cmd *cmds;
 	u32 qi, left, n, i;
 	u64 last = 0;
 	int ret, idx;
@@ -98,7 +100,8 @@ static int hmirror_ioctl_submit_nop(struct drm_device *drm, void *data,
 		/* Bounded by the device's progress, ended by a signal. */
 		ret = hmirror_hw_wait_seqno(hdev, qi, last, HMIRROR_WAIT_MAX_MS,
 					    &completed,
-					    HMIRROR_WAIT_INTERRUPTIBLE);
+					    HMIRROR_WAIT_INTERRUPTIBLE |
+					    HMIRROR_WAIT_POLL);
 	}
 out_exit:
 	drm_dev_exit(idx);
@@ -136,6 +139,7 @@ static int hmirror_ioctl_stats(struct drm_device *drm, void *data,
 {
 	struct hmirror_device *hdev = to_hmirror(drm);
 	struct drm_hmirror_stats *st = data;
+	struct hmirror_devmem_stats dm;
 	int v, idx;
 
 	memset(st, 0, sizeof(*st));
@@ -144,6 +148,7 @@ static int hmirror_ioctl_stats(struct drm_device *drm, void *data,
 	st->cmds_submitted = atomic64_read(&hdev->cmds_submitted);
 	st->cmds_completed = atomic64_read(&hdev->cmds_completed);
 	st->doorbells = atomic64_read(&hdev->doorbells);
+	st->doorbells_skipped = atomic64_read(&hdev->doorbells_skipped);
 	st->live_contexts = atomic_read(&hdev->live_contexts);
 	st->state = (test_bit(HMIRROR_F_DEAD, &hdev->flags) ?
 		     DRM_HMIRROR_STATE_DEAD : 0) |
@@ -152,6 +157,11 @@ static int hmirror_ioctl_stats(struct drm_device *drm, void *data,
 	st->nonblock_deferred = atomic64_read(&hdev->nonblock_deferred);
 	st->faults_orphaned = atomic64_read(&hdev->faults_orphaned);
 	st->kept_pages = hmirror_pt_graveyard_pages(&hdev->graveyard);
+	hmirror_devmem_stats(hdev, &dm);
+	st->device_memory_used = dm.used;
+	st->migrated_to_device = dm.to_device;
+	st->migrated_to_system = dm.to_system;
+	st->evicted = dm.evicted;
 
 	/* Device-side counters only while the BAR is still mapped. */
 	if (!drm_dev_enter(drm, &idx))
@@ -171,7 +181,7 @@ static int hmirror_ioctl_ctx_options(struct drm_device *drm, void *data,
 	struct hmirror_ctx *ctx;
 	int ret;
 
-	ret = hmirror_ctx_get(file, &ctx);
+	ret = hmirror_ctx_of_file(file, &ctx);
 	if (ret)
 		return ret;
 	if (args->flags & ~DRM_HMIRROR_CTX_FLAGS ||
@@ -205,7 +215,7 @@ static bool ranges_overlap(u64 a, u64 b, u64 len)
 /* Translate an EXEC request into a device command, checking every field. */
 static int hmirror_exec_to_cmd(struct hmirror_device *hdev,
 			       const struct drm_hmirror_exec *x,
-			       struct hmirror_cmd *cmd)
+			       struct hmirror_hw_cmd *cmd)
 {
 	int ret;
 
@@ -286,12 +296,12 @@ static int hmirror_ioctl_exec(struct drm_device *drm, void *data,
 	struct drm_hmirror_exec *x = data;
 	struct hmirror_exec_result res = { };
 	struct hmirror_ctx *ctx;
-	struct hmirror_cpl cpl = { };
-	struct hmirror_cmd cmd;
+	struct hmirror_hw_cpl cpl = { };
+	struct hmirror_hw_cmd cmd;
 	int ret;
 	u32 qi;
 
-	ret = hmirror_ctx_get(file, &ctx);
+	ret = hmirror_ctx_of_file(file, &ctx);
 	if (ret)
 		return ret;
 	ret = hmirror_engine_queue(hdev, x->engine, &qi);
@@ -323,10 +333,11 @@ static int hmirror_ioctl_prefetch(struct drm_device *drm, void *data,
 	struct drm_hmirror_prefetch *args = data;
 	struct hmirror_fault_req req = { };
 	struct hmirror_ctx *ctx;
+	unsigned long done;
 	u64 left;
 	int ret;
 
-	ret = hmirror_ctx_get(file, &ctx);
+	ret = hmirror_ctx_of_file(file, &ctx);
 	if (ret)
 		return ret;
 	if (args->flags & ~DRM_HMIRROR_PREFETCH_WRITE || args->pad ||
@@ -339,12 +350,15 @@ static int hmirror_ioctl_prefetch(struct drm_device *drm, void *data,
 
 	req.write = args->flags & DRM_HMIRROR_PREFETCH_WRITE;
 	req.start = args->addr;
-	for (left = args->len >> PAGE_SHIFT; left; left -= req.npages) {
-		req.npages = min_t(u64, left, HMIRROR_FAULT_MAX_PAGES);
-		ret = hmirror_fault_service(ctx, &req);
+	/* Until every page is mapped: GUP may stop short of a bad page. */
+	for (left = args->len >> PAGE_SHIFT; left; left -= done) {
+		req.npages = min_t(u64, left, HMIRROR_FAULT_NPAGES_MAX);
+		ret = hmirror_fault_service(ctx, &req, &done);
 		if (ret)
 			return ret == -EPERM ? -EFAULT : ret;
-		req.start += req.npages << PAGE_SHIFT;
+		if (!done)
+			return -EFAULT;
+		req.start += (u64)done << PAGE_SHIFT;
 	}
 	return 0;
 }
@@ -362,6 +376,8 @@ static u8 hmirror_snap_value(u64 pte)
 				      DRM_HMIRROR_SNAP_READ;
 	if (pte & HMIRROR_PTE_HUGE)
 		v |= DRM_HMIRROR_SNAP_HUGE;
+	if (pte & HMIRROR_PTE_VRAM)
+		v |= DRM_HMIRROR_SNAP_DEVICE_MEMORY;
 	return v;
 }
 
@@ -375,7 +391,7 @@ static int hmirror_ioctl_snapshot(struct drm_device *drm, void *data,
 	u64 i, n, va;
 	int ret;
 
-	ret = hmirror_ctx_get(file, &ctx);
+	ret = hmirror_ctx_of_file(file, &ctx);
 	if (ret)
 		return ret;
 	if (args->pad || !args->npages || args->npages > HMIRROR_SNAPSHOT_MAX ||
@@ -405,35 +421,50 @@ static int hmirror_ioctl_ctx_stats(struct drm_device *drm, void *data,
 				   struct drm_file *file)
 {
 	struct drm_hmirror_ctx_stats *st = data;
-	struct hmirror_ctx_stats *c;
-	struct hmirror_mirror_stats *m;
 	struct hmirror_ctx *ctx;
+	unsigned int i;
 	int ret;
 
-	ret = hmirror_ctx_get(file, &ctx);
+	ret = hmirror_ctx_of_file(file, &ctx);
 	if (ret)
 		return ret;
-	c = &ctx->stats;
-	m = &ctx->mirror.stats;
 	memset(st, 0, sizeof(*st));
-	st->faults = atomic64_read(&c->faults);
-	st->pages_faulted = atomic64_read(&c->pages_faulted);
-	st->ahead_pages = atomic64_read(&c->ahead_pages);
-	st->retries_stale = atomic64_read(&c->retries_stale);
-	st->retries_busy = atomic64_read(&c->retries_busy);
-	st->retries_waited = atomic64_read(&c->retries_waited);
-	st->lock_drops = atomic64_read(&c->lock_drops);
-	st->interrupted = atomic64_read(&c->interrupted);
-	st->efaults = atomic64_read(&c->efaults);
-	st->service_ns = atomic64_read(&c->service_ns);
-	st->invalidations = atomic64_read(&m->invalidations);
-	st->device_flushes = atomic64_read(&m->device_flushes);
-	st->pages_unmapped = atomic64_read(&m->pages_unmapped);
-	st->invalidation_ns = atomic64_read(&m->invalidation_ns);
-	st->inv_wait_ns = atomic64_read(&m->inv_wait_ns);
-	st->nonblock_deferred = atomic64_read(&m->nonblock_deferred);
+	for (i = 0; i < hmirror_ctx_num_counters; i++) {
+		const struct hmirror_ctx_counter *c = &hmirror_ctx_counters[i];
+
+		*(u64 *)((u8 *)st + c->uapi) = hmirror_ctx_counter_read(ctx, c);
+	}
 	st->mapped = READ_ONCE(ctx->pt.mapped);
 	return 0;
+}
+
+static int hmirror_ioctl_migrate(struct drm_device *drm, void *data,
+				 struct drm_file *file)
+{
+	struct drm_hmirror_migrate *args = data;
+	struct hmirror_ctx *ctx;
+	unsigned long moved = 0;
+	int ret;
+
+	ret = hmirror_ctx_of_file(file, &ctx);
+	if (ret)
+		return ret;
+	if (args->flags & ~DRM_HMIRROR_MIGRATE_FLAGS || args->pad ||
+	    args->reserved[0] || args->reserved[1] ||
+	    !PAGE_ALIGNED(args->addr) || !PAGE_ALIGNED(args->len) ||
+	    !args->len || args->len > DRM_HMIRROR_EXEC_MAX_LEN)
+		return -EINVAL;
+	ret = hmirror_user_range(ctx->hdev, args->addr, args->len);
+	if (ret)
+		return ret;
+	if (args->flags & DRM_HMIRROR_MIGRATE_TO_SYSTEM)
+		ret = hmirror_devmem_to_system(ctx->hdev, ctx->mm, args->addr,
+					       args->addr + args->len, &moved);
+	else
+		ret = hmirror_devmem_to_device(ctx->hdev, ctx->mm, args->addr,
+					       args->addr + args->len, &moved);
+	args->migrated = moved;
+	return ret == -ESRCH ? -EFAULT : ret;
 }
 
 const struct drm_ioctl_desc hmirror_ioctls[HMIRROR_NUM_IOCTLS] = {
@@ -446,6 +477,7 @@ const struct drm_ioctl_desc hmirror_ioctls[HMIRROR_NUM_IOCTLS] = {
 	DRM_IOCTL_DEF_DRV(HMIRROR_PREFETCH, hmirror_ioctl_prefetch, 0),
 	DRM_IOCTL_DEF_DRV(HMIRROR_SNAPSHOT, hmirror_ioctl_snapshot, 0),
 	DRM_IOCTL_DEF_DRV(HMIRROR_CTX_STATS, hmirror_ioctl_ctx_stats, 0),
+	DRM_IOCTL_DEF_DRV(HMIRROR_MIGRATE, hmirror_ioctl_migrate, 0),
 };
 
-static_assert(DRM_HMIRROR_CTX_STATS + 1 == HMIRROR_NUM_IOCTLS);
+static_assert(DRM_HMIRROR_MIGRATE + 1 == HMIRROR_NUM_IOCTLS);

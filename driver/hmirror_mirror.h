@@ -82,7 +82,7 @@ int hmirror_mirror_wait_inactive(struct hmirror_ctx *ctx,
 bool hmirror_mirror_range_active(struct hmirror_mirror *m,
 				 struct hmirror_fault_range *f);
 void hmirror_mirror_zap(struct hmirror_ctx *ctx, u64 start, u64 end);
-bool hmirror_mirror_fault_valid(struct hmirror_mirror *m,
+bool hmirror_mirror_fault_valid(struct hmirror_ctx *ctx,
 				struct hmirror_fault_range *f);
 
 #endif /* HMIRROR_MIRROR_H */

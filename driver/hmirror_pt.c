@@ -21,7 +21,47 @@
 #include "hmirror_dev.h"
 #include "hmirror_pt.h"
 
-#define PT_IDX(va, level)	(((va) >> HMIRROR_PT_SHIFT(level)) & (HMIRROR_PT_ENTRIES - 1))
+/**
+ * DOC: Device page tables
+ *
+ * Four-level tables (five when the device's ``va_bits`` is 57) in
+ * DMA-coherent pages: the device reads entries while the CPU writes them, so
+ * there is no ownership to hand back and forth.  Tables are allocated with
+ * ``GFP_KERNEL`` *before* the page-table lock is taken
+ * (``hmirror_pt_cache_fill``); under the lock, entries are single 64-bit
+ * stores and a new table is made visible (``dma_wmb``) before it is linked.
+ * Beside each table the driver keeps, per entry, the child table or the
+ * mapped page.
+ *
+ * Every leaf holds a reference on the page it maps (one on the folio for a
+ * 2 MiB leaf), taken at commit and dropped only when the entry is cleared
+ * *and* the device TLB flushed.  This is what the notifier contract asks of
+ * a secondary MMU that cannot always flush before a page is freed (see
+ * Non-blockable invalidations); it is not a pin: every invalidation drops
+ * it, so migration, KSM, reclaim and THP splits proceed as without a device.
+ * Whether an entry already maps the page a fault wants is decided by
+ * comparing pages, never DMA addresses (an IOMMU gives every mapping a new
+ * one).  User pages are mapped ``DMA_BIDIRECTIONAL`` for as long as the
+ * device may reach them; a platform on which such a mapping would need CPU
+ * syncs (bounce buffering, a non-coherent device) cannot share pages with
+ * the device, and the fault fails with ``-EIO`` (logged once).
+ *
+ * Clearing collects cleared leaves and unlinked tables in a "zap" that is
+ * released only after the device TLB was flushed, so the device never walks
+ * freed memory or reaches a freed page.  Read faults map read-only, write
+ * faults writable.
+ *
+ * A fault maps 2 MiB leaves where it can: a 2 MiB aligned part of the
+ * committed range whose 512 pages are one folio, physically contiguous from
+ * a 2 MiB boundary (a THP, a hugetlbfs page), becomes one level-2 ``HUGE``
+ * entry with one 2 MiB DMA mapping, unless 4 KiB entries are already there
+ * (a leaf table, even empty, may still be walked by the device until a
+ * flush, so it is only ever removed through a zap).  Each address still
+ * reaches exactly the page the CPU maps there.  An invalidation touching any
+ * part of a huge leaf clears all of it; SNAPSHOT reports such pages with
+ * ``DRM_HMIRROR_SNAP_HUGE``.
+ */
+
 #define PT_SPAN(level)		(1ull << HMIRROR_PT_SHIFT(level))
 #define PT_DIR_FLAGS		(HMIRROR_PTE_VALID | HMIRROR_PTE_WRITE)
 
@@ -68,7 +108,8 @@ static size_t pt_leaf_size(const struct hmirror_pt_leaf *l)
 /* The device no longer reaches @l: drop its mapping and page reference. */
 static void pt_leaf_release(struct device *dev, const struct hmirror_pt_leaf *l)
 {
-	dma_unmap_page(dev, l->dma, pt_leaf_size(l), DMA_BIDIRECTIONAL);
+	if (!l->vram)
+		dma_unmap_page(dev, l->dma, pt_leaf_size(l), DMA_BIDIRECTIONAL);
 	folio_put(page_folio(l->page));
 }
 
@@ -90,11 +131,26 @@ int hmirror_pt_init(struct hmirror_pt *pt, struct device *dev,
 	pt->va_end = 1ull << va_bits;
 	pt->huge = huge;
 	pt->mapped = 0;
+	pt->vram_pfn = 0;
+	pt->vram_pages = 0;
 	pt->root = pt_table_alloc(dev);
 	if (!pt->root)
 		return -ENOMEM;
 	pt->tables = 1;
 	return 0;
+}
+
+/**
+ * hmirror_pt_set_vram - the device memory the table may map
+ * @pt: page table, before its first map
+ * @first_pfn: pfn of the DEVICE_PRIVATE page standing for offset 0
+ * @npages: pages of device memory
+ */
+void hmirror_pt_set_vram(struct hmirror_pt *pt, unsigned long first_pfn,
+			 unsigned long npages)
+{
+	pt->vram_pfn = first_pfn;
+	pt->vram_pages = npages;
 }
 
 dma_addr_t hmirror_pt_root_dma(struct hmirror_pt *pt)
@@ -165,7 +221,7 @@ static int pt_walk_alloc(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
 	if (!t)
 		return -ENODEV;
 	for (level = pt->levels; level > leaf_level; level--) {
-		unsigned int idx = PT_IDX(va, level);
+		unsigned int idx = HMIRROR_PT_INDEX(va, level);
 
 		if (READ_ONCE(t->entries[idx]) & HMIRROR_PTE_HUGE)
 			return -EEXIST;
@@ -200,6 +256,7 @@ static int pt_set_leaf(struct hmirror_pt *pt, struct hmirror_pt_table *t,
 		       u64 flags, bool write)
 {
 	u64 old = READ_ONCE(t->entries[idx]);
+	unsigned long vram_index;
 	dma_addr_t dma;
 
 	if (old & HMIRROR_PTE_VALID) {
@@ -209,6 +266,23 @@ static int pt_set_leaf(struct hmirror_pt *pt, struct hmirror_pt_table *t,
 			return -EEXIST;
 		if (write && !(old & HMIRROR_PTE_WRITE))
 			WRITE_ONCE(t->entries[idx], old | HMIRROR_PTE_WRITE);
+		return 0;
+	}
+	/*
+	 * A page of this device's memory (DEVICE_PRIVATE): the entry holds
+	 * its offset in device memory; there is nothing to DMA-map.
+	 */
+	if (is_device_private_page(page)) {
+		vram_index = page_to_pfn(page) - pt->vram_pfn;
+		if (size != PAGE_SIZE || vram_index >= pt->vram_pages)
+			return -EIO;
+		folio_get(page_folio(page));
+		t->ptr[idx] = page;
+		WRITE_ONCE(t->entries[idx],
+			   ((u64)vram_index << PAGE_SHIFT) | HMIRROR_PTE_VRAM |
+			   HMIRROR_PTE_VALID | (write ? HMIRROR_PTE_WRITE : 0));
+		t->used++;
+		pt->mapped++;
 		return 0;
 	}
 	dma = dma_map_page(pt->dev, page, 0, size, DMA_BIDIRECTIONAL);
@@ -263,7 +337,7 @@ int hmirror_pt_map(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
 	ret = pt_walk_alloc(pt, c, va, 1, &t);
 	if (ret)
 		return ret;
-	return pt_set_leaf(pt, t, PT_IDX(va, 1), page, PAGE_SIZE, 0, write);
+	return pt_set_leaf(pt, t, HMIRROR_PT_INDEX(va, 1), page, PAGE_SIZE, 0, write);
 }
 
 /**
@@ -282,7 +356,7 @@ int hmirror_pt_map_huge(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
 			u64 va, struct page *head, bool write)
 {
 	struct hmirror_pt_table *t;
-	unsigned int idx = PT_IDX(va, 2);
+	unsigned int idx = HMIRROR_PT_INDEX(va, 2);
 	u64 e;
 	int ret;
 
@@ -319,15 +393,15 @@ u64 hmirror_pt_lookup(struct hmirror_pt *pt, u64 va)
 	if (va >= pt->va_end || !t)
 		return 0;
 	for (level = pt->levels; level > 1; level--) {
-		u64 e = READ_ONCE(t->entries[PT_IDX(va, level)]);
+		u64 e = READ_ONCE(t->entries[HMIRROR_PT_INDEX(va, level)]);
 
 		if (level == 2 && (e & HMIRROR_PTE_HUGE))
 			return e;
-		t = t->ptr[PT_IDX(va, level)];
+		t = t->ptr[HMIRROR_PT_INDEX(va, level)];
 		if (!t)
 			return 0;
 	}
-	return READ_ONCE(t->entries[PT_IDX(va, 1)]);
+	return READ_ONCE(t->entries[HMIRROR_PT_INDEX(va, 1)]);
 }
 
 static bool pt_is_leaf(int level, u64 e)
@@ -338,7 +412,7 @@ static bool pt_is_leaf(int level, u64 e)
 static bool pt_table_empty_in(struct hmirror_pt_table *t, int level, u64 base,
 			      u64 start, u64 end)
 {
-	unsigned int idx = PT_IDX(max(start, base), level);
+	unsigned int idx = HMIRROR_PT_INDEX(max(start, base), level);
 	u64 va = base + ((u64)idx << HMIRROR_PT_SHIFT(level));
 
 	for (; idx < HMIRROR_PT_ENTRIES && va < end;
@@ -400,7 +474,7 @@ static bool pt_clear_table(struct hmirror_pt *pt, struct hmirror_pt_table *t,
 			   int level, u64 base, u64 start, u64 end,
 			   struct hmirror_pt_zap *z, u64 *next)
 {
-	unsigned int idx = PT_IDX(max(start, base), level);
+	unsigned int idx = HMIRROR_PT_INDEX(max(start, base), level);
 	u64 va = base + ((u64)idx << HMIRROR_PT_SHIFT(level));
 
 	for (; idx < HMIRROR_PT_ENTRIES && va < end;
@@ -422,6 +496,7 @@ static bool pt_clear_table(struct hmirror_pt *pt, struct hmirror_pt_table *t,
 				.dma = e & HMIRROR_PTE_ADDR_MASK,
 				.page = t->ptr[idx],
 				.huge = huge,
+				.vram = e & HMIRROR_PTE_VRAM,
 			};
 			t->ptr[idx] = NULL;
 			t->used--;
@@ -536,8 +611,21 @@ bool hmirror_pt_zap_bury(struct hmirror_pt_zap *z,
 {
 	struct hmirror_pt_grave *grave = NULL;
 	unsigned long pages = 0;
-	unsigned int i;
+	unsigned int i, kept;
 
+	/*
+	 * Device memory is the device's own: a device that still writes it
+	 * reaches nothing of the system's, and a dead device's memory is
+	 * never handed out again.  Its pages go now, so that removal does
+	 * not wait for them forever.
+	 */
+	for (i = kept = 0; i < z->n; i++) {
+		if (z->leaf[i].vram)
+			folio_put(page_folio(z->leaf[i].page));
+		else
+			z->leaf[kept++] = z->leaf[i];
+	}
+	z->n = kept;
 	for (i = 0; i < z->n; i++)
 		pages += z->leaf[i].huge ? HMIRROR_PT_ENTRIES : 1;
 	if (z->n) {

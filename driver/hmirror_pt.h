@@ -15,13 +15,10 @@
 struct device;
 struct page;
 
-#define HMIRROR_PT_ENTRIES	512
-#define HMIRROR_PT_SHIFT(level)	(12 + 9 * ((level) - 1))
 /* Pages one map batch (a fault's run plus its fault-ahead window) covers. */
 #define HMIRROR_PT_MAX_BATCH	1024
 /* Tables such a batch can need: 3 leaf tables, 2 per directory level. */
 #define HMIRROR_PT_CACHE	12
-#define HMIRROR_HUGE_SIZE	(2ul << 20)
 
 /**
  * struct hmirror_pt_table - one 4 KiB table the device reads
@@ -51,6 +48,8 @@ struct hmirror_pt_table {
  * @huge: the device takes 2 MiB leaves
  * @tables: tables allocated, root included
  * @mapped: 4 KiB pages mapped (a 2 MiB leaf counts 512)
+ * @vram_pfn: pfn of the DEVICE_PRIVATE page for device memory offset 0
+ * @vram_pages: pages of device memory (0: none)
  */
 struct hmirror_pt {
 	struct device *dev;
@@ -61,6 +60,8 @@ struct hmirror_pt {
 	bool huge;
 	unsigned long tables;
 	unsigned long mapped;
+	unsigned long vram_pfn;
+	unsigned long vram_pages;
 };
 
 /* Tables allocated ahead, so nothing is allocated under the lock. */
@@ -74,11 +75,13 @@ struct hmirror_pt_cache {
  * @dma: its DMA mapping
  * @page: the page it mapped; the device table held a reference on it
  * @huge: a 2 MiB leaf (@page is the first of its 512 pages)
+ * @vram: a page of device memory (no DMA mapping)
  */
 struct hmirror_pt_leaf {
 	dma_addr_t dma;
 	struct page *page;
 	bool huge;
+	bool vram;
 };
 
 /**
@@ -118,6 +121,8 @@ struct hmirror_pt_graveyard {
 int hmirror_pt_init(struct hmirror_pt *pt, struct device *dev,
 		    unsigned int va_bits, bool huge);
 void hmirror_pt_fini(struct hmirror_pt *pt, struct hmirror_pt_graveyard *g);
+void hmirror_pt_set_vram(struct hmirror_pt *pt, unsigned long first_pfn,
+			 unsigned long npages);
 dma_addr_t hmirror_pt_root_dma(struct hmirror_pt *pt);
 
 int hmirror_pt_cache_fill(struct hmirror_pt *pt, struct hmirror_pt_cache *c,

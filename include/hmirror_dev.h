@@ -5,8 +5,8 @@
  * table format.  Shared by the driver (driver/) and the device model
  * (qemu-device/).  Documentation/device-spec.rst is the prose contract.
  *
- * All multi-byte fields are little-endian.  Ring indices are free-running
- * 32-bit counters; the slot is index & (entries - 1).
+ * All multi-byte fields are little-endian (__le16/32/64).  Ring indices are
+ * free-running 32-bit counters; the slot is index & (entries - 1).
  */
 #ifndef HMIRROR_DEV_H
 #define HMIRROR_DEV_H
@@ -16,14 +16,18 @@
 #ifdef __KERNEL__
 #include <linux/build_bug.h>
 #include <linux/stddef.h>
+#include <asm/byteorder.h>
+#define hmirror_le32(x)		le32_to_cpu(x)
 #else
 #include <assert.h>
 #include <stddef.h>
+/* The device model runs on little-endian hosts only (it checks at build). */
+#define hmirror_le32(x)		((__u32)(x))
 #endif
 
 #define HMIRROR_MAGIC		0x52494d48u	/* "HMIR" */
 #define HMIRROR_VERSION_MAJOR	2
-#define HMIRROR_VERSION_MINOR	0
+#define HMIRROR_VERSION_MINOR	1
 #define HMIRROR_VERSION		((HMIRROR_VERSION_MAJOR << 16) | HMIRROR_VERSION_MINOR)
 
 /*
@@ -36,6 +40,10 @@
 #define HMIRROR_FEAT_HUGE_2M	_BITULL(2)	/* 2 MiB leaves */
 #define HMIRROR_FEAT_ATOMIC	_BITULL(3)	/* ATOMIC command */
 #define HMIRROR_FEAT_TIMESTAMPS	_BITULL(4)	/* completion timestamps */
+/* 2.1: polling hints (drv_poll_us, dev_polling, drv_polling) */
+#define HMIRROR_FEAT_POLL	_BITULL(5)
+/* 2.1: device memory (vram_pages, HMIRROR_PTE_VRAM, MIGRATE) */
+#define HMIRROR_FEAT_VRAM	_BITULL(6)
 
 /*
  * MSI-X vectors (device -> driver) and doorbell vectors (driver -> device).
@@ -59,24 +67,25 @@ enum hmirror_vector {
 
 /* Offset 0: written once by the device before the guest boots. */
 struct hmirror_header {
-	__u32 magic;		/* HMIRROR_MAGIC */
-	__u32 version;		/* HMIRROR_VERSION */
-	__u64 features;		/* HMIRROR_FEAT_* */
-	__u32 bar_size;		/* bytes of BAR2 in use */
-	__u32 num_queues;	/* 1 management + engines, <= MAX_QUEUES */
-	__u32 sq_entries;	/* per queue, power of two */
-	__u32 cq_entries;	/* per queue, power of two */
-	__u32 fault_entries;	/* fault ring, power of two */
-	__u32 max_contexts;	/* context table entries */
-	__u32 tlb_entries;	/* device TLB capacity */
-	__u32 num_vectors;	/* HMIRROR_NUM_VECTORS */
-	__u32 regs_off;		/* struct hmirror_regs */
-	__u32 queues_off;	/* struct hmirror_queue_regs[num_queues] */
-	__u32 ctx_off;		/* struct hmirror_ctx_entry[max_contexts] */
-	__u32 rings_off;	/* rings, see hmirror_sq_off() and friends */
-	__u32 fault_regs_off;	/* struct hmirror_fault_regs (0: HMIRROR_FAULT_REGS_OFF) */
-	__u32 va_bits;		/* virtual address width: 48 (4 levels) or 57 (5) */
-	__u32 reserved[14];
+	__le32 magic;		/* HMIRROR_MAGIC */
+	__le32 version;		/* HMIRROR_VERSION */
+	__le64 features;		/* HMIRROR_FEAT_* */
+	__le32 bar_size;		/* bytes of BAR2 in use */
+	__le32 num_queues;	/* 1 management + engines, <= MAX_QUEUES */
+	__le32 sq_entries;	/* per queue, power of two */
+	__le32 cq_entries;	/* per queue, power of two */
+	__le32 fault_entries;	/* fault ring, power of two */
+	__le32 max_contexts;	/* context table entries */
+	__le32 tlb_entries;	/* device TLB capacity */
+	__le32 num_vectors;	/* HMIRROR_NUM_VECTORS */
+	__le32 regs_off;		/* struct hmirror_regs */
+	__le32 queues_off;	/* struct hmirror_queue_regs[num_queues] */
+	__le32 ctx_off;		/* struct hmirror_ctx_entry[max_contexts] */
+	__le32 rings_off;	/* rings, see hmirror_sq_off() and friends */
+	__le32 fault_regs_off;	/* struct hmirror_fault_regs (0: HMIRROR_FAULT_REGS_OFF) */
+	__le32 va_bits;		/* virtual address width: 48 (4 levels) or 57 (5) */
+	__le32 vram_pages;	/* 2.1, FEAT_VRAM: 4 KiB pages of device memory */
+	__le32 reserved[13];
 };
 
 /* Device status (hmirror_regs.dev_status). */
@@ -120,35 +129,40 @@ enum hmirror_status {
  * fields by the driver only.
  */
 struct hmirror_regs {
-	__u32 dev_status;	/* HMIRROR_DEV_* */
-	__u32 dev_reset_ack;	/* last drv_reset_gen the device acted on */
-	__u64 heartbeat;	/* incremented by the device every 50 ms */
-	__u64 dev_time_ns;	/* device clock at the last heartbeat */
-	__u32 err_count;	/* errors seen since reset */
-	__u32 err_code;		/* enum hmirror_status of the last error */
-	__u32 err_queue;	/* queue of the last error, or ~0 */
-	__u32 err_index;	/* ring index of the last error */
-	__u64 err_info;		/* offending value of the last error */
-	__u32 irq_sent[HMIRROR_NUM_VECTORS];
-	__u32 doorbells_seen;
+	__le32 dev_status;	/* HMIRROR_DEV_* */
+	__le32 dev_reset_ack;	/* last drv_reset_gen the device acted on */
+	__le64 heartbeat;	/* incremented by the device every 50 ms */
+	__le64 dev_time_ns;	/* device clock at the last heartbeat */
+	__le32 err_count;	/* errors seen since reset */
+	__le32 err_code;		/* enum hmirror_status of the last error */
+	__le32 err_queue;	/* queue of the last error, or ~0 */
+	__le32 err_index;	/* ring index of the last error */
+	__le64 err_info;		/* offending value of the last error */
+	__le32 irq_sent[HMIRROR_NUM_VECTORS];
+	__le32 doorbells_seen;
 	/* device counters (all since reset) */
-	__u64 cnt_commands;
-	__u64 cnt_faults;
-	__u64 cnt_replays;
-	__u64 cnt_cancels;
-	__u64 cnt_tlb_hits;
-	__u64 cnt_tlb_misses;
-	__u64 cnt_tlb_invals;
-	__u64 cnt_pages_walked;
-	__u32 dev_ctrl_ack;	/* last drv_ctrl_gen the device acted on */
-	__u32 dev_reserved0;
-	__u64 dev_reserved[7];
+	__le64 cnt_commands;
+	__le64 cnt_faults;
+	__le64 cnt_replays;
+	__le64 cnt_cancels;
+	__le64 cnt_tlb_hits;
+	__le64 cnt_tlb_misses;
+	__le64 cnt_tlb_invals;
+	__le64 cnt_pages_walked;
+	__le32 dev_ctrl_ack;	/* last drv_ctrl_gen the device acted on */
+	__le32 dev_reserved0;
+	__le64 dev_reserved[7];
 
 	/* driver-written half, on its own cache line */
-	__u32 drv_ctrl;	/* HMIRROR_DRV_* */
-	__u32 drv_reset_gen;	/* bump + doorbell CTRL to reset the device */
-	__u32 drv_ctrl_gen;	/* bump + doorbell CTRL after changing drv_ctrl */
-	__u32 drv_reserved[13];
+	__le32 drv_ctrl;	/* HMIRROR_DRV_* */
+	__le32 drv_reset_gen;	/* bump + doorbell CTRL to reset the device */
+	__le32 drv_ctrl_gen;	/* bump + doorbell CTRL after changing drv_ctrl */
+	/*
+	 * 2.1, FEAT_POLL: an engine may spin on its queue for up to this
+	 * long after it runs out of work before it sleeps (0: never).
+	 */
+	__le32 drv_poll_us;
+	__le32 drv_reserved[12];
 };
 
 /*
@@ -159,17 +173,27 @@ struct hmirror_regs {
  * names its tag and seqno).
  */
 struct hmirror_queue_regs {
-	__u32 sq_tail;		/* drv: next slot the driver will fill */
-	__u32 cq_head;		/* drv: next completion the driver will read */
-	__u32 drv_reserved[14];
-	__u32 sq_head;		/* dev: descriptors fetched (copied out) */
-	__u32 cq_tail;		/* dev: next completion slot to write */
-	__u32 parked;		/* dev: commands waiting (fault answer, fence) */
-	__u32 q_status;		/* dev: HMIRROR_Q_* */
-	__u64 completed_seqno;	/* dev: seqno of the last completion written */
+	__le32 sq_tail;		/* drv: next slot the driver will fill */
+	__le32 cq_head;		/* drv: next completion the driver will read */
+	/*
+	 * 2.1, FEAT_POLL: waiters spinning on this queue's completions and
+	 * faults: while non-zero, the device need not raise the interrupt.
+	 */
+	__le32 drv_polling;
+	__le32 drv_reserved[13];
+	__le32 sq_head;		/* dev: descriptors fetched (copied out) */
+	__le32 cq_tail;		/* dev: next completion slot to write */
+	__le32 parked;		/* dev: commands waiting (fault answer, fence) */
+	__le32 q_status;		/* dev: HMIRROR_Q_* */
+	__le64 completed_seqno;	/* dev: seqno of the last completion written */
 	/* dev: bumped by every fetch, chunk, fault, answer and completion */
-	__u64 progress;
-	__u32 dev_reserved[8];
+	__le64 progress;
+	/*
+	 * 2.1, FEAT_POLL: the queue's engine is awake (running or spinning)
+	 * and will see new submissions and answers: no doorbell needed.
+	 */
+	__le32 dev_polling;
+	__le32 dev_reserved[7];
 };
 
 #define HMIRROR_Q_IDLE		0	/* nothing fetched, nothing to fetch */
@@ -182,9 +206,9 @@ struct hmirror_queue_regs {
 
 /* Context table entry: one address space, like a PASID. */
 struct hmirror_ctx_entry {
-	__u64 pt_root;		/* guest-physical address of the top table */
-	__u32 flags;		/* HMIRROR_CTX_* */
-	__u32 reserved[5];
+	__le64 pt_root;		/* guest-physical address of the top table */
+	__le32 flags;		/* HMIRROR_CTX_* */
+	__le32 reserved[5];
 };
 
 #define HMIRROR_CTX_VALID	_BITUL(0)
@@ -199,11 +223,26 @@ enum hmirror_opcode {
 	HMIRROR_OP_FILL = 4,		/* ctx: dst <- repeated arg0 (u64) */
 	HMIRROR_OP_ATOMIC = 5,		/* ctx: 64-bit atomic at dst */
 	HMIRROR_OP_TLB_INVAL = 6,	/* mgmt: ctx, [src, src + len) */
+	HMIRROR_OP_MIGRATE = 7,		/* 2.1: len pages, table at src */
 	HMIRROR_NUM_OPS
 };
 
 /* COPY, READ and FILL move 1 .. HMIRROR_CMD_LEN_MAX bytes (else BAD_LENGTH). */
 #define HMIRROR_CMD_LEN_MAX		_BITULL(30)
+
+/*
+ * 2.1, MIGRATE: copies 1 .. HMIRROR_MIGRATE_LEN_MAX pages, each named by
+ * an entry of a table in guest RAM at guest-physical src (8-byte aligned).
+ * Addresses are page aligned; with HMIRROR_MIGRATE_VRAM an address is an
+ * offset into device memory, else a guest-physical address.
+ */
+struct hmirror_migrate_entry {
+	__le64 from;
+	__le64 to;
+};
+
+#define HMIRROR_MIGRATE_VRAM		_BITULL(0)
+#define HMIRROR_MIGRATE_LEN_MAX		512
 
 /* READ checksum: FNV-1a over 64-bit little-endian words. */
 #define HMIRROR_FNV_BASIS		0xcbf29ce484222325ull
@@ -222,32 +261,32 @@ enum hmirror_opcode {
 struct hmirror_cmd {
 	__u8 opcode;		/* enum hmirror_opcode */
 	__u8 flags;
-	__u16 ctx;		/* context table index (FENCE: 0 = whole queue) */
-	__u16 tag;
-	__u16 reserved0;
-	__u64 seqno;		/* driver tag, echoed in the completion */
-	__u64 src;		/* virtual address */
-	__u64 dst;		/* virtual address */
-	__u64 len;		/* bytes */
-	__u64 arg0;		/* FILL pattern, ATOMIC operand / expected */
-	__u64 arg1;		/* ATOMIC CMPXCHG new value */
-	__u64 reserved1;
+	__le16 ctx;		/* context table index (FENCE: 0 = whole queue) */
+	__le16 tag;
+	__le16 reserved0;
+	__le64 seqno;		/* driver tag, echoed in the completion */
+	__le64 src;		/* virtual address (MIGRATE: table, guest-physical) */
+	__le64 dst;		/* virtual address */
+	__le64 len;		/* bytes (MIGRATE: pages) */
+	__le64 arg0;		/* FILL pattern, ATOMIC operand / expected */
+	__le64 arg1;		/* ATOMIC CMPXCHG new value */
+	__le64 reserved1;
 };
 
 struct hmirror_cpl {
-	__u64 seqno;		/* from the command */
-	__u16 status;		/* enum hmirror_status */
+	__le64 seqno;		/* from the command */
+	__le16 status;		/* enum hmirror_status */
 	__u8 opcode;
 	__u8 queue;
-	__u32 nfaults;		/* faults this command raised */
-	__u64 result;		/* READ checksum, ATOMIC old value */
-	__u64 t_submit;		/* device clock (ns): command fetched */
-	__u64 t_fault;		/* first fault raised, 0 if none */
-	__u64 t_answer;		/* last fault answer seen, 0 if none */
-	__u64 t_done;		/* completion written */
-	__u16 tag;		/* from the command */
-	__u16 reserved0;
-	__u32 reserved1;
+	__le32 nfaults;		/* faults this command raised */
+	__le64 result;		/* READ checksum, ATOMIC old value, MIGRATE pages */
+	__le64 t_submit;		/* device clock (ns): command fetched */
+	__le64 t_fault;		/* first fault raised, 0 if none */
+	__le64 t_answer;		/* last fault answer seen, 0 if none */
+	__le64 t_done;		/* completion written */
+	__le16 tag;		/* from the command */
+	__le16 reserved0;
+	__le32 reserved1;
 };
 
 /* ---- faults --------------------------------------------------------- */
@@ -257,18 +296,18 @@ struct hmirror_cpl {
 #define HMIRROR_ACCESS_ATOMIC	(HMIRROR_ACCESS_READ | HMIRROR_ACCESS_WRITE)
 
 struct hmirror_fault {
-	__u64 fault_id;		/* nonzero, unique for the device's lifetime */
-	__u16 ctx;
+	__le64 fault_id;		/* nonzero, unique for the device's lifetime */
+	__le16 ctx;
 	__u8 queue;
 	__u8 access;		/* HMIRROR_ACCESS_* */
-	__u16 tag;		/* the faulting command's tag */
-	__u16 reserved0;
-	__u64 addr;		/* first faulting virtual address, page aligned */
-	__u32 npages;		/* run of missing pages in this command */
-	__u32 reserved1;
-	__u64 seqno;		/* command that faulted */
-	__u64 t_fault;		/* device clock */
-	__u64 reserved2[2];
+	__le16 tag;		/* the faulting command's tag */
+	__le16 reserved0;
+	__le64 addr;		/* first faulting virtual address, page aligned */
+	__le32 npages;		/* run of missing pages in this command */
+	__le32 reserved1;
+	__le64 seqno;		/* command that faulted */
+	__le64 t_fault;		/* device clock */
+	__le64 reserved2[2];
 };
 
 /*
@@ -279,9 +318,9 @@ struct hmirror_fault {
  * outstanding fault.
  */
 struct hmirror_fault_answer {
-	__u64 fault_id;		/* drv: the record being answered */
-	__u32 answer;		/* drv: HMIRROR_FAULT_REPLAY or _CANCEL */
-	__u32 reserved;
+	__le64 fault_id;		/* drv: the record being answered */
+	__le32 answer;		/* drv: HMIRROR_FAULT_REPLAY or _CANCEL */
+	__le32 reserved;
 };
 
 /* A fault record covers at most this many pages (hmirror_fault.npages). */
@@ -289,10 +328,10 @@ struct hmirror_fault_answer {
 
 /* Fault ring producer/consumer, after the queue registers. */
 struct hmirror_fault_regs {
-	__u32 head;		/* drv: next record the driver will read */
-	__u32 drv_reserved[15];
-	__u32 tail;	/* dev */
-	__u32 dev_reserved[15];
+	__le32 head;		/* drv: next record the driver will read */
+	__le32 drv_reserved[15];
+	__le32 tail;	/* dev */
+	__le32 dev_reserved[15];
 };
 
 /* ---- device page tables --------------------------------------------- */
@@ -305,12 +344,26 @@ struct hmirror_fault_regs {
 #define HMIRROR_VA_BITS_4LEVEL	48
 #define HMIRROR_VA_BITS_5LEVEL	57
 #define HMIRROR_PT_MAX_LEVELS	5
+#define HMIRROR_PT_ENTRIES	512
+/* Bits of address below the entries of a level-@level table. */
+#define HMIRROR_PT_SHIFT(level)	(12 + 9 * ((level) - 1))
+#define HMIRROR_PT_INDEX(va, level) \
+	(((va) >> HMIRROR_PT_SHIFT(level)) & (HMIRROR_PT_ENTRIES - 1))
+#define HMIRROR_PAGE_SIZE	_BITULL(HMIRROR_PT_SHIFT(1))
+#define HMIRROR_HUGE_SIZE	_BITULL(HMIRROR_PT_SHIFT(2))
 #define HMIRROR_PTE_VALID	_BITULL(0)
 #define HMIRROR_PTE_WRITE	_BITULL(1)
 #define HMIRROR_PTE_HUGE	_BITULL(7)
+/*
+ * 2.1, FEAT_VRAM: a 4 KiB leaf whose address is an offset into device
+ * memory (below vram_pages * 4 KiB).  Without FEAT_VRAM the bit is
+ * reserved, like those of HMIRROR_PTE_RSVD_MASK.
+ */
+#define HMIRROR_PTE_VRAM	_BITULL(8)
 #define HMIRROR_PTE_ADDR_MASK	0x000ffffffffff000ull
 #define HMIRROR_PTE_RSVD_MASK	(~(HMIRROR_PTE_ADDR_MASK | HMIRROR_PTE_VALID | \
-				   HMIRROR_PTE_WRITE | HMIRROR_PTE_HUGE))
+				   HMIRROR_PTE_WRITE | HMIRROR_PTE_HUGE | \
+				   HMIRROR_PTE_VRAM))
 
 static inline __u32 hmirror_pt_levels(__u32 va_bits)
 {
@@ -334,34 +387,38 @@ static inline __u32 hmirror_pt_levels(__u32 va_bits)
 
 static inline __u32 hmirror_sq_off(const struct hmirror_header *h, __u32 q)
 {
-	__u32 sq = HMIRROR_ALIGN_4K(h->sq_entries * (__u32)sizeof(struct hmirror_cmd));
-	__u32 cq = HMIRROR_ALIGN_4K(h->cq_entries * (__u32)sizeof(struct hmirror_cpl));
+	__u32 sq = HMIRROR_ALIGN_4K(hmirror_le32(h->sq_entries) *
+				    (__u32)sizeof(struct hmirror_cmd));
+	__u32 cq = HMIRROR_ALIGN_4K(hmirror_le32(h->cq_entries) *
+				    (__u32)sizeof(struct hmirror_cpl));
 
-	return h->rings_off + q * (sq + cq);
+	return hmirror_le32(h->rings_off) + q * (sq + cq);
 }
 
 static inline __u32 hmirror_cq_off(const struct hmirror_header *h, __u32 q)
 {
 	return hmirror_sq_off(h, q) +
-		HMIRROR_ALIGN_4K(h->sq_entries * (__u32)sizeof(struct hmirror_cmd));
+		HMIRROR_ALIGN_4K(hmirror_le32(h->sq_entries) *
+				 (__u32)sizeof(struct hmirror_cmd));
 }
 
 static inline __u32 hmirror_fault_ring_off(const struct hmirror_header *h)
 {
-	return hmirror_sq_off(h, h->num_queues);
+	return hmirror_sq_off(h, hmirror_le32(h->num_queues));
 }
 
 static inline __u32 hmirror_answers_off(const struct hmirror_header *h, __u32 q)
 {
 	return hmirror_fault_ring_off(h) +
-		HMIRROR_ALIGN_4K(h->fault_entries * (__u32)sizeof(struct hmirror_fault)) +
-		q * HMIRROR_ALIGN_4K(h->sq_entries *
+		HMIRROR_ALIGN_4K(hmirror_le32(h->fault_entries) *
+				 (__u32)sizeof(struct hmirror_fault)) +
+		q * HMIRROR_ALIGN_4K(hmirror_le32(h->sq_entries) *
 				     (__u32)sizeof(struct hmirror_fault_answer));
 }
 
 static inline __u32 hmirror_layout_end(const struct hmirror_header *h)
 {
-	return hmirror_answers_off(h, h->num_queues);
+	return hmirror_answers_off(h, hmirror_le32(h->num_queues));
 }
 
 /* Sizes both sides rely on. */
@@ -376,6 +433,8 @@ static_assert(HMIRROR_FAULT_REGS_OFF + sizeof(struct hmirror_fault_regs) <=
 		      HMIRROR_CTX_OFF, "fault regs fit");
 static_assert(sizeof(struct hmirror_ctx_entry) == 32, "ctx entry");
 static_assert(sizeof(struct hmirror_fault_answer) == 16, "answer size");
+static_assert(sizeof(struct hmirror_migrate_entry) == 16, "migrate entry");
+static_assert(offsetof(struct hmirror_header, vram_pages) == 72, "vram_pages");
 static_assert(sizeof(struct hmirror_regs) == 256, "regs size");
 static_assert(HMIRROR_REGS_OFF + sizeof(struct hmirror_regs) <=
 		      HMIRROR_QUEUES_OFF, "regs fit");

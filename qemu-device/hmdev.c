@@ -1,29 +1,21 @@
 // SPDX-License-Identifier: MIT
 /*
- * hmirror device model: layout, reset, doorbells, heartbeat, the queue
- * (ring) machinery and the engine threads.  What a command does is in
- * hmdev_cmd.c, translation in hmdev_mmu.c.
+ * hmirror device model, the device: layout, init, reset, bus-master
+ * control, doorbells, heartbeat, the queue (ring) machinery and the engine
+ * threads.  The top of the model: what a command does is hmdev_cmd.c's
+ * business, translation hmdev_mmu.c's, the shared device state (status,
+ * errors, counters, irqs) hmdev_state.c's; none of them calls back here.
  */
 #include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "hmdev.h"
+#include "hmdev_internal.h"
 #include "log.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "the device ABI is little-endian; the model assumes a LE host");
-
-
-uint64_t hmdev_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static bool is_pow2(unsigned v)
 {
@@ -41,6 +33,7 @@ void hmdev_config_default(struct hmdev_config *cfg)
 	cfg->max_contexts = HMDEV_DEF_CONTEXTS;
 	cfg->tlb_entries = HMDEV_DEF_TLB;
 	cfg->va_bits = HMDEV_DEF_VA_BITS;
+	cfg->vram_mb = HMDEV_DEF_VRAM_MB;
 }
 
 static int check_ring(const char *what, unsigned v, char *err, size_t errlen)
@@ -99,6 +92,11 @@ int hmdev_config_check(const struct hmdev_config *cfg, char *err, size_t errlen)
 			  cfg->va_bits);
 		return -1;
 	}
+	if (cfg->vram_mb > HMDEV_MAX_VRAM_MB) {
+		hm_seterr(err, errlen, "vram-mb must be in [0, %u], got %u",
+			  HMDEV_MAX_VRAM_MB, cfg->vram_mb);
+		return -1;
+	}
 	if (layout_end64(cfg) > (1ull << 31)) {
 		hm_seterr(err, errlen, "layout does not fit a 2 GiB BAR");
 		return -1;
@@ -115,7 +113,7 @@ uint64_t hmdev_layout(const struct hmdev_config *cfg, struct hmirror_header *h)
 	memset(h, 0, sizeof(*h));
 	h->magic = HMIRROR_MAGIC;
 	h->version = HMIRROR_VERSION;
-	h->features = HMDEV_FEATURES;
+	h->features = HMDEV_FEATURES | (cfg->vram_mb ? HMIRROR_FEAT_VRAM : 0);
 	h->num_queues = 1 + cfg->engines;
 	h->sq_entries = cfg->sq_entries;
 	h->cq_entries = cfg->cq_entries;
@@ -129,6 +127,7 @@ uint64_t hmdev_layout(const struct hmdev_config *cfg, struct hmirror_header *h)
 	h->rings_off = HMIRROR_RINGS_OFF;
 	h->fault_regs_off = HMIRROR_FAULT_REGS_OFF;
 	h->va_bits = cfg->va_bits;
+	h->vram_pages = cfg->vram_mb * (uint32_t)((1u << 20) / HMIRROR_PAGE_SIZE);
 
 	end = layout_end64(cfg);
 	/* The header's u32 helpers must agree (no overflow on either side). */
@@ -147,70 +146,6 @@ uint64_t hmdev_bar_size(const struct hmdev_config *cfg)
 	while (size < end)
 		size <<= 1;
 	return size;
-}
-
-/* ---- irqs, errors, counters ----------------------------------------- */
-
-void hmdev_pend_irq(struct hmdev *dev, unsigned vector)
-{
-	__atomic_fetch_or(&dev->pending_irqs, 1u << vector, __ATOMIC_SEQ_CST);
-}
-
-void hmdev_flush_irqs(struct hmdev *dev)
-{
-	uint32_t p = __atomic_exchange_n(&dev->pending_irqs, 0, __ATOMIC_ACQ_REL);
-	unsigned v;
-
-	for (v = 0; v < HMIRROR_NUM_VECTORS; v++) {
-		if (!(p & (1u << v)))
-			continue;
-		pthread_mutex_lock(&dev->cnt_mu);
-		hm_store(&dev->regs->irq_sent[v], ++dev->cnt.irqs[v]);
-		pthread_mutex_unlock(&dev->cnt_mu);
-		if (dev->raise_irq)
-			dev->raise_irq(dev->irq_opaque, v);
-	}
-}
-
-void hmdev_cnt_add(struct hmdev *dev, uint64_t *priv, __u64 *reg, uint64_t n)
-{
-	pthread_mutex_lock(&dev->cnt_mu);
-	*priv += n;
-	hm_store(reg, *priv);
-	pthread_mutex_unlock(&dev->cnt_mu);
-}
-
-static uint32_t get_status(struct hmdev *dev)
-{
-	return __atomic_load_n(&dev->status, __ATOMIC_ACQUIRE);
-}
-
-/* err_mu held (or no other thread running). */
-static void set_status(struct hmdev *dev, uint32_t status)
-{
-	__atomic_store_n(&dev->status, status, __ATOMIC_RELEASE);
-	hm_store_rel(&dev->regs->dev_status, status);
-}
-
-void hmdev_error(struct hmdev *dev, uint32_t code, uint32_t queue,
-		 uint32_t index, uint64_t info)
-{
-	struct hmirror_regs *r = dev->regs;
-	uint32_t n;
-
-	pthread_mutex_lock(&dev->err_mu);
-	n = ++dev->cnt.errors;
-	hm_store(&r->err_code, code);
-	hm_store(&r->err_queue, queue);
-	hm_store(&r->err_index, index);
-	hm_store(&r->err_info, info);
-	hm_store_rel(&r->err_count, n);
-	set_status(dev, dev->status | HMIRROR_DEV_ERROR);
-	pthread_mutex_unlock(&dev->err_mu);
-	hmdev_pend_irq(dev, HMIRROR_VEC_CTRL);
-	/* hm_log is rate limited and never blocks: no cap of our own */
-	hm_log("error %u on queue %u index %u info 0x%llx", code, queue, index,
-	       (unsigned long long)info);
 }
 
 /* ---- init ----------------------------------------------------------- */
@@ -348,7 +283,15 @@ int hmdev_init(struct hmdev *dev, const struct hmdev_config *cfg,
 		       cfg->tlb_entries);
 		return -1;
 	}
+	if (dev_mem_init(&dev->vram, (uint64_t)h->vram_pages * HMIRROR_PAGE_SIZE)) {
+		hmdev_tlb_fini(&dev->tlb);
+		free_queues(dev);
+		hm_seterr(err, errlen, "cannot allocate %u MiB of device memory",
+			  cfg->vram_mb);
+		return -1;
+	}
 	if (init_locks(dev)) {
+		dev_mem_fini(&dev->vram);
 		hmdev_tlb_fini(&dev->tlb);
 		free_queues(dev);
 		hm_seterr(err, errlen, "cannot initialise locks");
@@ -364,6 +307,8 @@ int hmdev_init(struct hmdev *dev, const struct hmdev_config *cfg,
 	dev->fault_mask = h->fault_entries - 1;
 	dev->va_end = 1ull << h->va_bits;
 	dev->pt_levels = hmirror_pt_levels(h->va_bits);
+	dev->pte_rsvd = HMIRROR_PTE_RSVD_MASK |
+			(h->features & HMIRROR_FEAT_VRAM ? 0 : HMIRROR_PTE_VRAM);
 	dev->ram = ram;
 	dev->raise_irq = raise_irq;
 	dev->irq_opaque = irq_opaque;
@@ -384,18 +329,46 @@ int hmdev_init(struct hmdev *dev, const struct hmdev_config *cfg,
 	memcpy(bar, h, sizeof(*h));
 	/* no DMA until the driver turns bus mastering on and we acknowledge */
 	dev->dma_off = true;
-	set_status(dev, HMIRROR_DEV_ALIVE | HMIRROR_DEV_DMA_OFF);
+	hmdev_set_status(dev, ~0u, HMIRROR_DEV_ALIVE | HMIRROR_DEV_DMA_OFF);
 	return 0;
 }
 
-void hmdev_destroy(struct hmdev *dev)
+void hmdev_fini(struct hmdev *dev)
 {
 	if (!dev->tlb.e)
 		return;		/* never set up */
 	hmdev_stop(dev);
 	fini_locks(dev);
+	dev_mem_fini(&dev->vram);
 	hmdev_tlb_fini(&dev->tlb);
 	free_queues(dev);
+}
+
+struct hmdev *hmdev_create(const struct hmdev_config *cfg, void *bar,
+			   size_t bar_size, const struct guest_ram *ram,
+			   hmdev_irq_fn raise_irq, void *irq_opaque,
+			   char *err, size_t errlen)
+{
+	struct hmdev *dev = malloc(sizeof(*dev));
+
+	if (!dev) {
+		hm_seterr(err, errlen, "cannot allocate the device");
+		return NULL;
+	}
+	if (hmdev_init(dev, cfg, bar, bar_size, ram, raise_irq, irq_opaque,
+		       err, errlen)) {
+		free(dev);
+		return NULL;
+	}
+	return dev;
+}
+
+void hmdev_destroy(struct hmdev *dev)
+{
+	if (!dev)
+		return;
+	hmdev_fini(dev);
+	free(dev);
 }
 
 /* ---- reset and control ---------------------------------------------- */
@@ -417,8 +390,7 @@ static void publish_queue(struct hmdev *dev, unsigned qi)
 static void do_reset(struct hmdev *dev, uint32_t gen)
 {
 	struct hmirror_regs *r = dev->regs;
-	uint64_t hb;
-	unsigned q, v, aborted = 0;
+	unsigned q, aborted = 0;
 
 	for (q = 0; q < dev->num_queues; q++) {
 		/* commands in flight (parked or not) are dropped */
@@ -433,35 +405,11 @@ static void do_reset(struct hmdev *dev, uint32_t gen)
 	pthread_mutex_unlock(&dev->fault_mu);
 	hmdev_tlb_flush(dev);
 
-	pthread_mutex_lock(&dev->err_mu);
-	pthread_mutex_lock(&dev->cnt_mu);
-	pthread_mutex_lock(&dev->tlb.mu);
-	hb = dev->cnt.heartbeat;	/* the heartbeat never restarts */
-	memset(&dev->cnt, 0, sizeof(dev->cnt));
-	dev->cnt.heartbeat = hb;
-	pthread_mutex_unlock(&dev->tlb.mu);
-	pthread_mutex_unlock(&dev->cnt_mu);
-	hm_store(&r->err_count, 0);
-	hm_store(&r->err_code, 0);
-	hm_store(&r->err_queue, 0);
-	hm_store(&r->err_index, 0);
-	hm_store(&r->err_info, 0);
-	for (v = 0; v < HMIRROR_NUM_VECTORS; v++)
-		hm_store(&r->irq_sent[v], 0);
-	hm_store(&r->doorbells_seen, 0);
-	hm_store(&r->cnt_commands, 0);
-	hm_store(&r->cnt_faults, 0);
-	hm_store(&r->cnt_replays, 0);
-	hm_store(&r->cnt_cancels, 0);
-	hm_store(&r->cnt_tlb_hits, 0);
-	hm_store(&r->cnt_tlb_misses, 0);
-	hm_store(&r->cnt_tlb_invals, 0);
-	hm_store(&r->cnt_pages_walked, 0);
-
-	/* bus mastering is not reset: drv_ctrl_gen says what it is */
-	set_status(dev, HMIRROR_DEV_ALIVE | HMIRROR_DEV_ENABLED |
-		   (dev->status & HMIRROR_DEV_DMA_OFF));
-	pthread_mutex_unlock(&dev->err_mu);
+	/*
+	 * counters and errors; bus mastering is not reset (drv_ctrl_gen
+	 * says), nor is device memory (memory, not state)
+	 */
+	hmdev_state_reset(dev);
 	dev->reset_ack = gen;
 	/* Last: the driver polls the ack, then everything above is visible. */
 	hm_store_rel(&r->dev_reset_ack, gen);
@@ -509,39 +457,15 @@ static void check_reset(struct hmdev *dev)
 	/* the caller's run_queues() kicks the engines */
 }
 
-bool hmdev_dma_allowed(struct hmdev *dev)
-{
-	/*
-	 * Both: our acknowledged state (so nothing starts before the driver's
-	 * BUS_MASTER is acknowledged), and drv_ctrl itself (so a driver that
-	 * clears it stops us at the next chunk, before it even asks).
-	 */
-	return !__atomic_load_n(&dev->dma_off, __ATOMIC_ACQUIRE) &&
-	       (hm_load_acq(&dev->regs->drv_ctrl) & HMIRROR_DRV_BUS_MASTER);
-}
-
 /* A new drv_ctrl_gen: act on drv_ctrl, then acknowledge. */
 static void check_ctrl(struct hmdev *dev)
 {
 	uint32_t gen = hm_load_acq(&dev->regs->drv_ctrl_gen), ctrl;
-	bool on;
 
 	if (gen == dev->ctrl_ack)
 		return;
 	ctrl = hm_load_acq(&dev->regs->drv_ctrl);
-	on = ctrl & HMIRROR_DRV_BUS_MASTER;
-	if (on) {
-		__atomic_store_n(&dev->dma_off, false, __ATOMIC_RELEASE);
-	} else {
-		/* waits out every chunk, walk and fault sizing in progress */
-		pthread_rwlock_wrlock(&dev->inval_lock);
-		__atomic_store_n(&dev->dma_off, true, __ATOMIC_RELEASE);
-		pthread_rwlock_unlock(&dev->inval_lock);
-	}
-	pthread_mutex_lock(&dev->err_mu);
-	set_status(dev, on ? dev->status & ~HMIRROR_DEV_DMA_OFF :
-		   dev->status | HMIRROR_DEV_DMA_OFF);
-	pthread_mutex_unlock(&dev->err_mu);
+	hmdev_set_bus_master(dev, ctrl & HMIRROR_DRV_BUS_MASTER);
 	dev->ctrl_ack = gen;
 	hm_store_rel(&dev->regs->dev_ctrl_ack, gen);
 	hmdev_pend_irq(dev, HMIRROR_VEC_CTRL);
@@ -644,15 +568,12 @@ static void set_state(struct hmdev *dev, unsigned qi,
 	}
 }
 
-void hmdev_progress(struct hmdev *dev, unsigned qi)
-{
-	struct hmdev_queue *q = &dev->q[qi];
-
-	hm_store_rel(&dev->qregs[qi].progress, ++q->progress);
-}
-
-bool hmdev_fence_ready(struct hmdev *dev, unsigned qi,
-		       const struct hmdev_inflight *in)
+/*
+ * Has every earlier-fetched command of the FENCE @in's scope (its context;
+ * ctx 0: the whole queue) completed?
+ */
+static bool fence_ready(struct hmdev *dev, unsigned qi,
+			const struct hmdev_inflight *in)
 {
 	struct hmdev_queue *q = &dev->q[qi];
 	uint32_t tag = in->cmd.tag;
@@ -721,9 +642,6 @@ static void complete(struct hmdev *dev, unsigned qi, struct hmdev_inflight *in,
 
 	if (in->cpl.status != HMIRROR_ST_OK && !in->quiet)
 		hmdev_error(dev, in->cpl.status, qi, in->index, in->err_info);
-	/* COPY and FILL report how far they got, done or not. */
-	if (in->cmd.opcode == HMIRROR_OP_COPY || in->cmd.opcode == HMIRROR_OP_FILL)
-		in->cpl.result = in->done;
 	in->cpl.t_done = hmdev_now_ns();
 	write_cpl(&dev->cq[qi][q->cq_tail & dev->cq_mask], &in->cpl);
 	q->cq_tail++;
@@ -797,6 +715,17 @@ static int run_one(struct hmdev *dev, unsigned qi, uint32_t tag)
 	struct hmdev_inflight *in = &dev->q[qi].slot[tag];
 
 	switch (hmdev_cmd_run(dev, qi, in)) {
+	case HMDEV_EXEC_FENCE:
+		/*
+		 * Queue 0 never parks anything, so its fences complete at
+		 * once; a parked FENCE runs again once it heads its scope.
+		 */
+		if (!fence_ready(dev, qi, in)) {
+			set_state(dev, qi, in, HMDEV_SLOT_FENCE);
+			return 0;
+		}
+		complete(dev, qi, in, true);
+		return 1;
 	case HMDEV_EXEC_DONE:
 		complete(dev, qi, in, true);
 		return 1;
@@ -805,9 +734,6 @@ static int run_one(struct hmdev *dev, unsigned qi, uint32_t tag)
 		return 0;
 	case HMDEV_EXEC_PARK_ROOM:
 		set_state(dev, qi, in, HMDEV_SLOT_ROOM);
-		return 0;
-	case HMDEV_EXEC_PARK_FENCE:
-		set_state(dev, qi, in, HMDEV_SLOT_FENCE);
 		return 0;
 	default:
 		ready_push(&dev->q[qi], tag, true);
@@ -865,7 +791,7 @@ static unsigned service_parked(struct hmdev *dev, unsigned qi)
 			}
 			break;
 		case HMDEV_SLOT_FENCE:
-			if (hmdev_fence_ready(dev, qi, in)) {
+			if (fence_ready(dev, qi, in)) {
 				set_state(dev, qi, in, HMDEV_SLOT_READY);
 				ready_push(q, t, false);
 			}
@@ -963,7 +889,7 @@ static unsigned queue_run(struct hmdev *dev, unsigned qi)
 
 static bool enabled(struct hmdev *dev)
 {
-	return (get_status(dev) & HMIRROR_DEV_ENABLED) &&
+	return (hmdev_status(dev) & HMIRROR_DEV_ENABLED) &&
 	       !__atomic_load_n(&dev->gone, __ATOMIC_ACQUIRE);
 }
 
@@ -975,14 +901,86 @@ static void run_queues(struct hmdev *dev)
 	if (!enabled(dev))
 		return;
 	if (dev->threaded) {
-		done = queue_run(dev, HMIRROR_QUEUE_MGMT);
+		if (queue_run(dev, HMIRROR_QUEUE_MGMT) &&
+		    !hmdev_driver_polls(dev, HMIRROR_QUEUE_MGMT))
+			done = 1;
 		kick_engines(dev);
 	} else {
 		for (qi = 0; qi < dev->num_queues; qi++)
-			done += queue_run(dev, qi);
+			if (queue_run(dev, qi) && !hmdev_driver_polls(dev, qi))
+				done = 1;
 	}
 	if (done)
 		hmdev_pend_irq(dev, HMIRROR_VEC_CQ);
+}
+
+/* ---- engine polling ------------------------------------------------- */
+
+/*
+ * Work an engine could do now, looked at without running anything: a
+ * descriptor it may fetch, an answer for a parked command, a runnable
+ * command while bus mastering allows.  Engine's run_mu held.
+ */
+static bool engine_has_work(struct hmdev *dev, unsigned qi)
+{
+	struct hmdev_queue *q = &dev->q[qi];
+	struct hmirror_queue_regs *qr = &dev->qregs[qi];
+	uint32_t t;
+
+	if (q->status == HMIRROR_Q_ERROR || !enabled(dev) ||
+	    __atomic_load_n(&dev->abort, __ATOMIC_ACQUIRE))
+		return false;
+	if (q->ready.head != HMDEV_NO_TAG && hmdev_dma_allowed(dev))
+		return true;
+	if (hm_load_acq(&qr->sq_tail) != q->sq_head &&
+	    q->cq_tail - hm_load_acq(&qr->cq_head) + q->in_flight <
+	    dev->hdr.cq_entries)
+		return true;
+	if (!q->parked)
+		return false;
+	for (t = q->all.head; t != HMDEV_NO_TAG; t = q->slot[t].q_next)
+		if (q->slot[t].state == HMDEV_SLOT_FAULT &&
+		    hmdev_cmd_answer_ready(dev, qi, &q->slot[t]))
+			return true;
+	return false;
+}
+
+static void engine_set_polling(struct hmdev *dev, unsigned qi, bool on)
+{
+	__atomic_store_n(&dev->qregs[qi].dev_polling, on ? 1 : 0,
+			 __ATOMIC_SEQ_CST);
+}
+
+/*
+ * After a pass, an engine whose driver polls too (drv_poll_us) spins on its
+ * queue for that long before it sleeps, so new submissions and answers
+ * need no doorbell: while it is awake, dev_polling tells the driver so.
+ * Going to sleep, it clears dev_polling, then looks once more (the fence
+ * pairs with the driver's between its ring write and its reading of
+ * dev_polling).  Returns true when there is work.  run_mu held.
+ */
+static bool engine_poll(struct hmdev *dev, struct hmdev_engine *e)
+{
+	uint64_t us = hm_load(&dev->regs->drv_poll_us), t0, now;
+
+	if (us > HMDEV_POLL_MAX_US)
+		us = HMDEV_POLL_MAX_US;
+	t0 = now = hmdev_now_ns();
+	while (now - t0 < us * 1000) {
+		if (__atomic_load_n(&dev->abort, __ATOMIC_ACQUIRE) ||
+		    __atomic_load_n(&e->kick, __ATOMIC_ACQUIRE))
+			break;
+		if (engine_has_work(dev, e->qi))
+			return true;
+		__builtin_ia32_pause();
+		now = hmdev_now_ns();
+	}
+	engine_set_polling(dev, e->qi, false);
+	if (engine_has_work(dev, e->qi)) {
+		engine_set_polling(dev, e->qi, true);
+		return true;
+	}
+	return false;
 }
 
 /* ---- engine threads ------------------------------------------------- */
@@ -992,6 +990,7 @@ static void *engine_main(void *arg)
 	struct hmdev_engine *e = arg;
 	struct hmdev *dev = e->dev;
 	unsigned done;
+	bool more;
 
 	for (;;) {
 		pthread_mutex_lock(&e->kick_mu);
@@ -1004,12 +1003,20 @@ static void *engine_main(void *arg)
 		e->kick = false;
 		pthread_mutex_unlock(&e->kick_mu);
 
-		pthread_mutex_lock(&e->run_mu);
-		done = enabled(dev) ? queue_run(dev, e->qi) : 0;
-		pthread_mutex_unlock(&e->run_mu);
-		if (done)
-			hmdev_pend_irq(dev, HMIRROR_VEC_CQ);
-		hmdev_flush_irqs(dev);
+		engine_set_polling(dev, e->qi, true);
+		for (;;) {
+			pthread_mutex_lock(&e->run_mu);
+			done = enabled(dev) ? queue_run(dev, e->qi) : 0;
+			pthread_mutex_unlock(&e->run_mu);
+			if (done && !hmdev_driver_polls(dev, e->qi))
+				hmdev_pend_irq(dev, HMIRROR_VEC_CQ);
+			hmdev_flush_irqs(dev);
+			pthread_mutex_lock(&e->run_mu);
+			more = engine_poll(dev, e);
+			pthread_mutex_unlock(&e->run_mu);
+			if (!more)
+				break;
+		}
 	}
 	return NULL;
 }
@@ -1070,8 +1077,7 @@ void hmdev_doorbell_n(struct hmdev *dev, unsigned vector, uint64_t rings)
 {
 	if (__atomic_load_n(&dev->gone, __ATOMIC_ACQUIRE) || !rings)
 		return;
-	dev->cnt.doorbells += (uint32_t)rings;
-	hm_store(&dev->regs->doorbells_seen, dev->cnt.doorbells);
+	hmdev_count_doorbells(dev, rings);
 	hm_dbg("doorbell %u", vector);
 	if (vector == HMIRROR_VEC_CTRL) {
 		/* a reset first, then the control change, when both wait */
@@ -1087,8 +1093,7 @@ void hmdev_tick(struct hmdev *dev)
 {
 	if (__atomic_load_n(&dev->gone, __ATOMIC_ACQUIRE))
 		return;
-	hm_store(&dev->regs->dev_time_ns, hmdev_now_ns());
-	hm_store_rel(&dev->regs->heartbeat, ++dev->cnt.heartbeat);
+	hmdev_heartbeat(dev);
 	check_reset(dev);
 	check_ctrl(dev);
 	run_queues(dev);
@@ -1097,13 +1102,12 @@ void hmdev_tick(struct hmdev *dev)
 
 void hmdev_shutdown(struct hmdev *dev)
 {
+	uint32_t keep = HMIRROR_DEV_ERROR | HMIRROR_DEV_DMA_OFF;
+
 	if (__atomic_load_n(&dev->gone, __ATOMIC_ACQUIRE))
 		return;
 	hmdev_stop(dev);
-	pthread_mutex_lock(&dev->err_mu);
-	set_status(dev, HMIRROR_DEV_GONE |
-		   (dev->status & (HMIRROR_DEV_ERROR | HMIRROR_DEV_DMA_OFF)));
-	pthread_mutex_unlock(&dev->err_mu);
+	hmdev_set_status(dev, ~keep, HMIRROR_DEV_GONE);
 	__atomic_store_n(&dev->pending_irqs, 1u << HMIRROR_VEC_CTRL,
 			 __ATOMIC_RELEASE);
 	hmdev_flush_irqs(dev);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hmirror device model: the device state behind BAR2, independent of the
- * transport (ivshmem) so that tests can drive it on a malloc'd BAR.
+ * hmirror device model, public API: what it takes to run a device behind a
+ * BAR (main.c serves it to QEMU's ivshmem; tests use a malloc'd BAR).
+ * The device state and the API the model's own files share are in
+ * hmdev_internal.h.
  *
  * Trust model: everything in the BAR and in guest RAM can be rewritten by
  * the guest at any time.  The device keeps its own copy of every value it
@@ -16,46 +18,24 @@
  *    own thread.  hmdev_doorbell()/hmdev_tick() (one event-loop thread)
  *    then run only the management queue themselves and kick the engines,
  *    so a stalled engine never blocks queue 0 or another engine.
- *
- * Queues and parking.  A queue's private state (struct hmdev_queue: ring
- * indices, the commands in flight, their lists) is touched by its runner
- * only: the engine thread (threaded, under its run_mu), else the event
- * loop's thread (queue 0; every queue inline).  A reset takes every run_mu,
- * so it too is the only runner while it clears them.  Commands in flight
- * live in a table indexed by their tag; a command stalled on a fault (or
- * waiting for fault ring room, or a FENCE waiting for earlier commands) is
- * *parked* there and the runner goes on with the next commands.  The
- * runner looks at the driver's answer table (for its parked faults) at the
- * start of every pass: a doorbell or a heartbeat tick kicks a pass.
- *
- * Locks (never nested except as listed):
- *  engine[q].run_mu   held by the engine's thread while it runs its queue;
- *                     a reset takes all of them (engines quiesced)
- *  inval_lock (rw)    read: an engine checking bus mastering, translating
- *                     (walks, fault-run sizing) and accessing one chunk:
- *                     every guest-RAM access happens under a read hold;
- *                     write: TLB_INVAL dropping entries (so its completion
- *                     follows every access that used a dropped entry), and
- *                     bus mastering turned off (waits out every access)
- *  tlb.mu             the TLB and its counters (inside inval_lock)
- *  fault_mu           the fault ring producer
- *  err_mu, cnt_mu     err_* registers / status, other counters (leaves)
+ * hmdev_doorbell(), hmdev_tick(), hmdev_shutdown(), hmdev_start() and
+ * hmdev_stop() are called from one thread (the event loop).
  */
 #ifndef HMDEV_H
 #define HMDEV_H
 
-#include <pthread.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "hmirror_dev.h"
 
 struct guest_ram;
+struct hmdev;		/* opaque here: hmdev_internal.h */
 
 #define HMDEV_BAR_MIN		(1u << 20)
 #define HMDEV_MAX_ENTRIES	65536u	/* per ring */
 #define HMDEV_MAX_TLB		(1u << 20)
+#define HMDEV_MAX_VRAM_MB	4096u
 #define HMDEV_MAX_CONTEXTS	((HMIRROR_RINGS_OFF - HMIRROR_CTX_OFF) / \
 				 sizeof(struct hmirror_ctx_entry))
 
@@ -67,6 +47,7 @@ struct hmdev_config {
 	unsigned max_contexts;
 	unsigned tlb_entries;
 	unsigned va_bits;	/* HMIRROR_VA_BITS_4LEVEL or _5LEVEL */
+	unsigned vram_mb;	/* device memory, MiB (0: none, no FEAT_VRAM) */
 };
 
 #define HMDEV_DEF_ENGINES	2
@@ -76,15 +57,12 @@ struct hmdev_config {
 #define HMDEV_DEF_CONTEXTS	64
 #define HMDEV_DEF_TLB		1024
 #define HMDEV_DEF_VA_BITS	HMIRROR_VA_BITS_4LEVEL
+#define HMDEV_DEF_VRAM_MB	64
 
+/* Always advertised; HMIRROR_FEAT_VRAM too when vram_mb > 0. */
 #define HMDEV_FEATURES		(HMIRROR_FEAT_NOP | HMIRROR_FEAT_TRANSLATE | \
 				 HMIRROR_FEAT_HUGE_2M | HMIRROR_FEAT_ATOMIC | \
-				 HMIRROR_FEAT_TIMESTAMPS)
-
-/* Largest piece of a data command done under one read hold of inval_lock. */
-#define HMDEV_CHUNK_MAX		(64u << 10)
-#define HMDEV_PAGE		4096ull
-#define HMDEV_HUGE		(2ull << 20)
+				 HMIRROR_FEAT_TIMESTAMPS | HMIRROR_FEAT_POLL)
 
 void hmdev_config_default(struct hmdev_config *cfg);
 /* 0 if valid, else -1 with a one-line reason in err. */
@@ -97,185 +75,22 @@ uint64_t hmdev_layout(const struct hmdev_config *cfg, struct hmirror_header *h);
 /* BAR2 size: layout end rounded up to a power of two, >= 1 MiB; 0 if invalid. */
 uint64_t hmdev_bar_size(const struct hmdev_config *cfg);
 
+/* Raise interrupt @vector (HMIRROR_VEC_*) to the driver. */
 typedef void (*hmdev_irq_fn)(void *opaque, unsigned vector);
 
 /*
- * Test hook, called by a queue's runner with inval_lock held for reading,
- * right before (HMDEV_HOOK_ACCESS) and after (HMDEV_HOOK_ACCESSED) it
- * touches guest memory for one chunk; and, without inval_lock, at the
- * start of every pass over a queue (HMDEV_HOOK_PASS).
+ * A device on @bar: the header and initial registers are written into it
+ * (zeroing it).  Returns the device, or NULL with a reason in err if cfg is
+ * invalid, the BAR too small or memory short.  The device starts ALIVE, not
+ * ENABLED: it executes nothing until the driver's first reset.  @ram may be
+ * NULL (no guest RAM: every access is BAD_ADDRESS).  @raise_irq may be
+ * called from any thread once the device is threaded.
  */
-enum { HMDEV_HOOK_ACCESS, HMDEV_HOOK_ACCESSED, HMDEV_HOOK_PASS };
-typedef void (*hmdev_hook_fn)(void *opaque, unsigned queue, int phase);
-
-/* Where a command in flight stands (struct hmdev_inflight.state). */
-enum hmdev_slot_state {
-	HMDEV_SLOT_FREE,	/* no command with this tag in flight */
-	HMDEV_SLOT_READY,	/* runnable: on the ready list or running */
-	HMDEV_SLOT_FAULT,	/* parked: fault posted, waiting for its answer */
-	HMDEV_SLOT_ROOM,	/* parked: fault built, waiting for ring room */
-	HMDEV_SLOT_FENCE,	/* parked: FENCE waiting for earlier commands */
-};
-
-#define HMDEV_NO_TAG	0xffffffffu	/* end of a list of tags */
-
-/* A list of commands in flight, linked by tag. */
-struct hmdev_list {
-	uint32_t head, tail;
-};
-
-/* A command the queue has fetched and not completed yet (private copy). */
-struct hmdev_inflight {
-	struct hmirror_cmd cmd;
-	struct hmirror_cpl cpl;
-	struct hmirror_fault rec;	/* fault record being posted */
-	uint64_t err_info;	/* offending value when cpl.status != OK */
-	uint64_t done;		/* bytes done; they stay done across faults */
-	uint64_t acc;		/* READ: checksum so far */
-	uint64_t fault_id;	/* posted fault awaiting its answer, 0 none */
-	uint32_t index;		/* SQ index it came from (err_index) */
-	uint8_t state;		/* enum hmdev_slot_state */
-	bool checked;		/* static checks done */
-	bool quiet;		/* non-OK status that is no error (CANCEL) */
-	/* links (tags), HMDEV_NO_TAG at the ends */
-	uint32_t q_prev, q_next;	/* the queue's commands in flight */
-	uint32_t c_prev, c_next;	/* the same context's, fetch order */
-	uint32_t r_next;		/* ready list */
-};
-
-/* Device-private state of one queue; touched by its runner only. */
-struct hmdev_queue {
-	uint32_t sq_head;	/* next SQ index to fetch */
-	uint32_t cq_tail;	/* next CQ index to write */
-	uint32_t status;	/* HMIRROR_Q_* */
-	uint32_t in_flight;	/* fetched, not completed (parked included) */
-	uint32_t parked;	/* in states FAULT, ROOM, FENCE */
-	uint64_t completed_seqno;
-	uint64_t progress;
-	struct hmdev_inflight *slot;	/* [sq_entries], indexed by tag */
-	struct hmdev_list all;		/* in flight, fetch order */
-	/*
-	 * In flight by context, fetch order: [ctx] for ctx < max_contexts,
-	 * [max_contexts] for every other ctx value (such commands never park).
-	 */
-	struct hmdev_list *by_ctx;
-	struct hmdev_list ready;	/* runnable, oldest first */
-	struct hmdev_inflight bad_tag;	/* completed at fetch, no slot */
-};
-
-struct hmdev_engine {
-	pthread_t thread;
-	pthread_mutex_t run_mu;		/* held while the queue runs */
-	pthread_mutex_t kick_mu;
-	pthread_cond_t kick_cv;
-	bool kick, stop;		/* under kick_mu */
-	bool started;
-	struct hmdev *dev;
-	unsigned qi;
-};
-
-/* One cached translation. */
-struct hmdev_tlbe {
-	uint64_t key;		/* 0: empty; see tlb_key() */
-	uint8_t *host;		/* host address of the page */
-	uint64_t gpa;		/* guest-physical address of the page */
-	uint64_t stamp;		/* last use, for LRU within a set */
-	bool writable;
-};
-
-struct hmdev_tlb {
-	pthread_mutex_t mu;
-	struct hmdev_tlbe *e;	/* [n] */
-	unsigned n, ways, nsets;
-	uint64_t clock;
-};
-
-/* The result of translating one virtual address. */
-struct hmdev_xlate {
-	uint8_t *host;		/* host address of va */
-	uint64_t gpa;		/* guest-physical address of va */
-	uint64_t avail;		/* bytes from va to the end of its page */
-	bool writable;
-	bool huge;
-};
-
-struct hmdev {
-	uint8_t *bar;
-	size_t bar_size;
-	struct hmdev_config cfg;
-	struct hmirror_header hdr;	/* private copy of the published header */
-	unsigned num_queues;
-	uint32_t sq_mask, cq_mask, fault_mask;
-
-	/* pointers into the BAR, computed once from the private header */
-	struct hmirror_regs *regs;
-	struct hmirror_queue_regs *qregs;	/* [num_queues] */
-	struct hmirror_fault_regs *fregs;
-	struct hmirror_ctx_entry *ctx;		/* [max_contexts] */
-	struct hmirror_cmd *sq[HMIRROR_MAX_QUEUES];
-	struct hmirror_cpl *cq[HMIRROR_MAX_QUEUES];
-	struct hmirror_fault *fault_ring;
-	struct hmirror_fault_answer *answers[HMIRROR_MAX_QUEUES];
-	uint64_t va_end;	/* 2^va_bits */
-	unsigned pt_levels;
-
-	struct hmdev_queue q[HMIRROR_MAX_QUEUES];
-	struct hmdev_engine eng[HMIRROR_MAX_QUEUES];	/* [1..num_queues-1] */
-	bool threaded;
-	uint32_t status;	/* HMIRROR_DEV_*, mirrored to regs (atomic) */
-	uint32_t reset_ack;	/* last drv_reset_gen acted on */
-	uint32_t ctrl_ack;	/* last drv_ctrl_gen acted on */
-	bool dma_off;		/* DMA_OFF: no guest RAM access (atomic; set
-				 * under inval_lock held for writing) */
-	uint32_t pending_irqs;	/* vectors to raise (atomic) */
-	bool gone;		/* hmdev_shutdown() done (atomic) */
-	bool abort;		/* engines: stop at the next chunk (atomic) */
-
-	pthread_mutex_t err_mu, cnt_mu, fault_mu;
-	pthread_rwlock_t inval_lock;
-	struct hmdev_tlb tlb;
-
-	/* fault ring producer, under fault_mu */
-	uint32_t fault_tail;
-	uint64_t fault_seq;	/* last fault_id handed out; never reset */
-	bool fault_ring_bad;	/* driver's head was impossible: until reset */
-
-	/* private copies of the device-written counters (never read back) */
-	struct {
-		uint64_t heartbeat;
-		uint64_t commands;
-		uint64_t faults;
-		uint64_t replays;
-		uint64_t cancels;
-		uint64_t tlb_hits;	/* under tlb.mu */
-		uint64_t tlb_misses;	/* under tlb.mu */
-		uint64_t tlb_invals;
-		uint64_t pages_walked;	/* under tlb.mu */
-		uint32_t errors;
-		uint32_t doorbells;
-		uint32_t irqs[HMIRROR_NUM_VECTORS];
-	} cnt;
-
-	const struct guest_ram *ram;	/* may be NULL (tests): no RAM at all */
-	hmdev_irq_fn raise_irq;
-	void *irq_opaque;
-	hmdev_hook_fn hook;		/* tests only, may be NULL */
-	void *hook_opaque;
-};
-
-/*
- * Write the header and initial registers into @bar (zeroing it) and set up
- * @dev.  Returns 0, or -1 with a reason in err if cfg is invalid or the BAR
- * too small.  The device starts ALIVE, not ENABLED: it executes nothing until
- * the driver's first reset.  A device that was set up must be released with
- * hmdev_destroy().  @raise_irq may be called from any thread once the
- * device is threaded.
- */
-int hmdev_init(struct hmdev *dev, const struct hmdev_config *cfg,
-	       void *bar, size_t bar_size, const struct guest_ram *ram,
-	       hmdev_irq_fn raise_irq, void *irq_opaque,
-	       char *err, size_t errlen);
-/* Stop the engine threads if any, free what hmdev_init() allocated. */
+struct hmdev *hmdev_create(const struct hmdev_config *cfg, void *bar,
+			   size_t bar_size, const struct guest_ram *ram,
+			   hmdev_irq_fn raise_irq, void *irq_opaque,
+			   char *err, size_t errlen);
+/* Stop the engine threads if any, free the device (NULL: nothing). */
 void hmdev_destroy(struct hmdev *dev);
 
 /* Threaded mode: one thread per engine.  0, or -1 (nothing started). */
@@ -291,130 +106,5 @@ void hmdev_doorbell_n(struct hmdev *dev, unsigned vector, uint64_t rings);
 void hmdev_tick(struct hmdev *dev);
 /* The model is going away: engines joined, dev_status = GONE, CTRL irq. */
 void hmdev_shutdown(struct hmdev *dev);
-
-uint64_t hmdev_now_ns(void);
-
-/* ---- internal, shared by hmdev.c, hmdev_cmd.c and hmdev_mmu.c ------- */
-
-/* Record an error in the err_* registers, set DEV_ERROR, queue a CTRL irq. */
-void hmdev_error(struct hmdev *dev, uint32_t code, uint32_t queue,
-		 uint32_t index, uint64_t info);
-/* Queue an interrupt on @vector, raised by the next hmdev_flush_irqs(). */
-void hmdev_pend_irq(struct hmdev *dev, unsigned vector);
-void hmdev_flush_irqs(struct hmdev *dev);
-/* Add @n to a counter and publish it (cnt_mu). */
-void hmdev_cnt_add(struct hmdev *dev, uint64_t *priv, __u64 *reg, uint64_t n);
-#define HMDEV_CNT_ADD(dev, name, n) \
-	hmdev_cnt_add((dev), &(dev)->cnt.name, &(dev)->regs->cnt_##name, (n))
-
-/*
- * What running a command did (hmdev_cmd_run(), hmdev_cmd_retry_fault()):
- *  DONE        in->cpl.status (and result) are final: complete it;
- *  PARK_FAULT  a fault record is posted (in->fault_id): wait for its answer;
- *  PARK_ROOM   a fault record is built, the fault ring is full: retry;
- *  PARK_FENCE  a FENCE with earlier commands of its scope in flight;
- *  HOLD        bus mastering is off (or the engines are stopping): the
- *              command keeps its place and runs again from where it stopped.
- */
-enum hmdev_exec {
-	HMDEV_EXEC_DONE,
-	HMDEV_EXEC_PARK_FAULT,
-	HMDEV_EXEC_PARK_ROOM,
-	HMDEV_EXEC_PARK_FENCE,
-	HMDEV_EXEC_HOLD,
-};
-
-/*
- * Run the command in @in (already copied out of the ring, so stable) on
- * queue @q, from where it stopped.
- */
-enum hmdev_exec hmdev_cmd_run(struct hmdev *dev, unsigned q,
-			      struct hmdev_inflight *in);
-/* A PARK_ROOM command: try to post its fault record again. */
-enum hmdev_exec hmdev_cmd_retry_fault(struct hmdev *dev, unsigned q,
-				      struct hmdev_inflight *in);
-
-/* The driver's answer to a parked fault (hmdev_cmd_take_answer()). */
-enum hmdev_answer {
-	HMDEV_ANSWER_NONE,	/* not answered yet */
-	HMDEV_ANSWER_REPLAY,	/* run again from where it stopped */
-	HMDEV_ANSWER_DONE,	/* cancelled: in->cpl.status is final */
-};
-enum hmdev_answer hmdev_cmd_take_answer(struct hmdev *dev, unsigned q,
-					struct hmdev_inflight *in);
-
-/* Has every earlier command in the FENCE @in's scope completed? */
-bool hmdev_fence_ready(struct hmdev *dev, unsigned q,
-		       const struct hmdev_inflight *in);
-
-/*
- * May the device access guest RAM now?  Call with inval_lock held for
- * reading, before the access, and keep holding it through the access.
- */
-bool hmdev_dma_allowed(struct hmdev *dev);
-
-/* Bump queue @q's progress register (its runner only). */
-void hmdev_progress(struct hmdev *dev, unsigned q);
-
-/* ---- translation (hmdev_mmu.c) --------------------------------------- */
-
-int hmdev_tlb_init(struct hmdev_tlb *tlb, unsigned entries);
-void hmdev_tlb_fini(struct hmdev_tlb *tlb);
-/* Drop every entry of @ctx overlapping [start, end) (end clamped to 2^va_bits). */
-void hmdev_tlb_drop(struct hmdev *dev, unsigned ctx, uint64_t start,
-		    uint64_t end);
-/* Drop everything (reset). */
-void hmdev_tlb_flush(struct hmdev *dev);
-/* Valid entries of @ctx (all contexts if ctx < 0): tests. */
-unsigned hmdev_tlb_count(struct hmdev *dev, int ctx);
-
-/*
- * Read context @ctx's entry.  0 and *root, or HMIRROR_ST_BAD_CONTEXT (id
- * out of range or not VALID).
- */
-int hmdev_ctx_root(struct hmdev *dev, unsigned ctx, uint64_t *root);
-
-/* Walker outcomes. */
-enum hmdev_walk {
-	HMDEV_WALK_OK,		/* present; x->writable says if writable */
-	HMDEV_WALK_NONE,	/* not present */
-	HMDEV_WALK_BAD_PTE,	/* *info = the entry */
-	HMDEV_WALK_BAD_ADDR,	/* *info = the guest-physical address */
-};
-/*
- * Walk @root's tables for @va (< 2^va_bits), no TLB.  Counts nothing.
- * Caller holds inval_lock for reading and checked hmdev_dma_allowed().
- */
-enum hmdev_walk hmdev_walk(struct hmdev *dev, uint64_t root, uint64_t va,
-			   struct hmdev_xlate *x, uint64_t *info);
-
-/*
- * Translate @va for @access (HMIRROR_ACCESS_*) through the TLB.  Returns
- * HMIRROR_ST_OK with *x, HMIRROR_ST_FAULT when the page is not present or
- * not writable for a write (nothing cached), or an error status with
- * *info.  Caller holds inval_lock for reading and checked
- * hmdev_dma_allowed().
- */
-int hmdev_translate(struct hmdev *dev, unsigned ctx, uint64_t va,
-		    unsigned access, struct hmdev_xlate *x, uint64_t *info);
-
-/*
- * Pages from @addr (page aligned) that would fault for @access, stopping
- * at @end, at the first page that would not, or at
- * HMIRROR_FAULT_NPAGES_MAX; at least 1.  Drops their TLB entries.  Walks
- * guest RAM: caller holds inval_lock for reading and checked
- * hmdev_dma_allowed().
- */
-uint32_t hmdev_fault_run(struct hmdev *dev, unsigned ctx, uint64_t addr,
-			 uint64_t end, unsigned access);
-
-/* Shared-memory accessors: the guest is another CPU. */
-#define hm_load_acq(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define hm_load(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
-#define hm_store_rel(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
-#define hm_store(p, v)		__atomic_store_n((p), (v), __ATOMIC_RELAXED)
-
-/* Shared memory is accessed as 64-bit words that may alias anything. */
-typedef uint64_t __attribute__((may_alias)) hm_u64a;
 
 #endif

@@ -8,8 +8,18 @@
  * touched: a 2 MiB page must lie wholly in one RAM window.  Four levels for
  * 48-bit virtual addresses, five for 57-bit ones (hmirror_header.va_bits).
  * Walks run under inval_lock held for reading, after the bus-master check
- * (hmdev_dma_allowed()), like every other guest-RAM access.  Nothing here trusts a value it read for longer than one walk,
- * except the TLB, which only TLB_INVAL (or a reset) empties.
+ * (hmdev_dma_allowed()), like every other guest-RAM access.  Nothing here
+ * trusts a value it read for longer than one walk, except the TLB, which
+ * only TLB_INVAL (or a reset) empties.  The table geometry is the ABI's
+ * (hmirror_dev.h).  Calls guest_ram.c, dev_mem.c and hmdev_state.c
+ * (counters) only.
+ *
+ * Device memory (FEAT_VRAM): a 4 KiB leaf with PTE_VRAM maps an offset into
+ * the device's own memory (dev_mem.c) instead of a guest-physical page.
+ * Such a page is cached, hit and dropped like any other; the chunk that
+ * uses it needs no bus mastering, but the walk that finds it does (the
+ * tables are in guest RAM), so without bus mastering only a TLB hit
+ * translates.
  *
  * The TLB is set associative (up to 8 ways, LRU within a set), shared by the
  * engines under tlb.mu.  Entries are keyed by (context, virtual page, page
@@ -21,24 +31,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dev_mem.h"
 #include "guest_ram.h"
-#include "hmdev.h"
+#include "hmdev_internal.h"
 
 #define TLB_MAX_WAYS	8u
 
 /* ---- TLB ------------------------------------------------------------ */
+
+/* Bits below a leaf's virtual page number: 4 KiB (level 1), 2 MiB (level 2). */
+#define LEAF_SHIFT(huge)	HMIRROR_PT_SHIFT((huge) ? 2 : 1)
+#define LEAF_SIZE(huge)		((huge) ? HMIRROR_HUGE_SIZE : HMIRROR_PAGE_SIZE)
 
 /*
  * Key: bit 63 set (0 is "empty"), context in bits 46..61, virtual page
  * number (of the entry's size; below 2^45 for a 57-bit address) in bits
  * 1..45, bit 0 = 2 MiB.
  */
-#define KEY_CTX_SHIFT	46
-#define KEY_VPN_MASK	((1ull << 45) - 1)
+#define KEY_VPN_BITS	(HMIRROR_VA_BITS_5LEVEL - HMIRROR_PT_SHIFT(1))
+#define KEY_CTX_SHIFT	(1 + KEY_VPN_BITS)
+#define KEY_VPN_MASK	((1ull << KEY_VPN_BITS) - 1)
 
 static uint64_t tlb_key(unsigned ctx, uint64_t va, bool huge)
 {
-	unsigned shift = huge ? 21 : 12;
+	unsigned shift = LEAF_SHIFT(huge);
 
 	return (1ull << 63) | ((uint64_t)(ctx & 0xffff) << KEY_CTX_SHIFT) |
 	       (((va >> shift) & KEY_VPN_MASK) << 1) | (huge ? 1 : 0);
@@ -51,14 +67,12 @@ static unsigned key_ctx(uint64_t key)
 
 static uint64_t key_start(uint64_t key)
 {
-	unsigned shift = (key & 1) ? 21 : 12;
-
-	return ((key >> 1) & KEY_VPN_MASK) << shift;
+	return ((key >> 1) & KEY_VPN_MASK) << LEAF_SHIFT(key & 1);
 }
 
 static uint64_t key_size(uint64_t key)
 {
-	return (key & 1) ? HMDEV_HUGE : HMDEV_PAGE;
+	return LEAF_SIZE(key & 1);
 }
 
 int hmdev_tlb_init(struct hmdev_tlb *t, unsigned entries)
@@ -112,7 +126,7 @@ static struct hmdev_tlbe *tlb_find(struct hmdev_tlb *t, uint64_t key)
 }
 
 static void tlb_insert(struct hmdev_tlb *t, uint64_t key, uint8_t *host,
-		       uint64_t gpa, bool writable)
+		       uint64_t gpa, bool writable, bool vram)
 {
 	struct hmdev_tlbe *v = NULL;
 	unsigned i, lo, hi;
@@ -132,12 +146,14 @@ static void tlb_insert(struct hmdev_tlb *t, uint64_t key, uint8_t *host,
 	v->host = host;
 	v->gpa = gpa;
 	v->writable = writable;
+	v->vram = vram;
 	v->stamp = ++t->clock;
 }
 
 static void tlb_drop_locked(struct hmdev_tlb *t, unsigned ctx, uint64_t start,
 			    uint64_t end, uint64_t va_end)
 {
+	const unsigned s4 = LEAF_SHIFT(false), s2 = LEAF_SHIFT(true);
 	uint64_t n4, n2, p;
 	unsigned i;
 
@@ -145,18 +161,18 @@ static void tlb_drop_locked(struct hmdev_tlb *t, unsigned ctx, uint64_t start,
 		end = va_end;
 	if (start >= end)
 		return;
-	n4 = ((end - 1) >> 12) - (start >> 12) + 1;
-	n2 = ((end - 1) >> 21) - (start >> 21) + 1;
+	n4 = ((end - 1) >> s4) - (start >> s4) + 1;
+	n2 = ((end - 1) >> s2) - (start >> s2) + 1;
 	if ((n4 + n2) * t->ways <= t->n) {
 		/* few pages: probe their sets */
-		for (p = start >> 12; p <= (end - 1) >> 12; p++) {
-			struct hmdev_tlbe *e = tlb_find(t, tlb_key(ctx, p << 12, false));
+		for (p = start >> s4; p <= (end - 1) >> s4; p++) {
+			struct hmdev_tlbe *e = tlb_find(t, tlb_key(ctx, p << s4, false));
 
 			if (e)
 				e->key = 0;
 		}
-		for (p = start >> 21; p <= (end - 1) >> 21; p++) {
-			struct hmdev_tlbe *e = tlb_find(t, tlb_key(ctx, p << 21, true));
+		for (p = start >> s2; p <= (end - 1) >> s2; p++) {
+			struct hmdev_tlbe *e = tlb_find(t, tlb_key(ctx, p << s2, true));
 
 			if (e)
 				e->key = 0;
@@ -231,11 +247,18 @@ int hmdev_ctx_root(struct hmdev *dev, unsigned ctx, uint64_t *root)
 	return 0;
 }
 
+void *hmdev_phys_ptr(struct hmdev *dev, bool vram, uint64_t addr,
+		     uint64_t len)
+{
+	return vram ? dev_mem_ptr(&dev->vram, addr, len) :
+		      guest_ram_ptr(dev->ram, addr, len);
+}
+
 enum hmdev_walk hmdev_walk(struct hmdev *dev, uint64_t root, uint64_t va,
 			   struct hmdev_xlate *x, uint64_t *info)
 {
-	uint64_t table = root, addr = 0, size = HMDEV_PAGE, off;
-	bool writable = true;
+	uint64_t table = root, addr = 0, size = HMIRROR_PAGE_SIZE, off;
+	bool writable = true, vram = false;
 	uint8_t *page;
 	int level;
 
@@ -244,8 +267,9 @@ enum hmdev_walk hmdev_walk(struct hmdev *dev, uint64_t root, uint64_t va,
 		return HMDEV_WALK_BAD_ADDR;
 	}
 	for (level = (int)dev->pt_levels; level >= 1; level--) {
-		const hm_u64a *t = guest_ram_ptr(dev->ram, table, HMDEV_PAGE);
-		unsigned idx = (unsigned)(va >> (12 + 9 * (level - 1))) & 511;
+		const hm_u64a *t = guest_ram_ptr(dev->ram, table,
+						 HMIRROR_PT_ENTRIES * sizeof(*t));
+		unsigned idx = (unsigned)HMIRROR_PT_INDEX(va, level);
 		uint64_t e;
 
 		if (!t) {
@@ -255,25 +279,31 @@ enum hmdev_walk hmdev_walk(struct hmdev *dev, uint64_t root, uint64_t va,
 		e = __atomic_load_n(&t[idx], __ATOMIC_ACQUIRE);
 		if (!(e & HMIRROR_PTE_VALID))
 			return HMDEV_WALK_NONE;
-		if (e & HMIRROR_PTE_RSVD_MASK) {
+		if (e & dev->pte_rsvd) {
 			*info = e;
 			return HMDEV_WALK_BAD_PTE;
 		}
 		writable = writable && (e & HMIRROR_PTE_WRITE);
 		addr = e & HMIRROR_PTE_ADDR_MASK;
+		/* device memory: 4 KiB leaves only */
+		vram = e & HMIRROR_PTE_VRAM;
+		if (vram && (level != 1 || (e & HMIRROR_PTE_HUGE))) {
+			*info = e;
+			return HMDEV_WALK_BAD_PTE;
+		}
 		if (e & HMIRROR_PTE_HUGE) {
-			if (level != 2 || (addr & (HMDEV_HUGE - 1))) {
+			if (level != 2 || (addr & (HMIRROR_HUGE_SIZE - 1))) {
 				*info = e;
 				return HMDEV_WALK_BAD_PTE;
 			}
-			size = HMDEV_HUGE;
+			size = HMIRROR_HUGE_SIZE;
 			break;
 		}
 		table = addr;
 	}
-	page = guest_ram_ptr(dev->ram, addr, size);
+	page = hmdev_phys_ptr(dev, vram, addr, size);
 	if (!page) {
-		*info = addr;
+		*info = addr;	/* vram: the offset */
 		return HMDEV_WALK_BAD_ADDR;
 	}
 	off = va & (size - 1);
@@ -281,12 +311,14 @@ enum hmdev_walk hmdev_walk(struct hmdev *dev, uint64_t root, uint64_t va,
 	x->gpa = addr + off;
 	x->avail = size - off;
 	x->writable = writable;
-	x->huge = size == HMDEV_HUGE;
+	x->huge = size == HMIRROR_HUGE_SIZE;
+	x->vram = vram;
 	return HMDEV_WALK_OK;
 }
 
 int hmdev_translate(struct hmdev *dev, unsigned ctx, uint64_t va,
-		    unsigned access, struct hmdev_xlate *x, uint64_t *info)
+		    unsigned access, bool dma, struct hmdev_xlate *x,
+		    uint64_t *info)
 {
 	bool write = access & HMIRROR_ACCESS_WRITE;
 	struct hmdev_tlb *t = &dev->tlb;
@@ -299,21 +331,26 @@ int hmdev_translate(struct hmdev *dev, unsigned ctx, uint64_t va,
 		e = tlb_find(t, tlb_key(ctx, va, huge));
 		if (!e || (write && !e->writable))
 			continue;
+		if (!dma && !e->vram)
+			break;		/* guest RAM: HOLD */
 		e->stamp = ++t->clock;
-		size = huge ? HMDEV_HUGE : HMDEV_PAGE;
+		size = LEAF_SIZE(huge);
 		off = va & (size - 1);
 		x->host = e->host + off;
 		x->gpa = e->gpa + off;
 		x->avail = size - off;
 		x->writable = e->writable;
 		x->huge = huge;
-		hm_store(&dev->regs->cnt_tlb_hits, ++dev->cnt.tlb_hits);
+		x->vram = e->vram;
 		pthread_mutex_unlock(&t->mu);
+		HMDEV_CNT_ADD(dev, tlb_hits, 1);
 		return HMIRROR_ST_OK;
 	}
-	hm_store(&dev->regs->cnt_tlb_misses, ++dev->cnt.tlb_misses);
-	hm_store(&dev->regs->cnt_pages_walked, ++dev->cnt.pages_walked);
 	pthread_mutex_unlock(&t->mu);
+	if (!dma)
+		return HMDEV_ST_HOLD;	/* a walk reads guest RAM */
+	HMDEV_CNT_ADD(dev, tlb_misses, 1);
+	HMDEV_CNT_ADD(dev, pages_walked, 1);
 
 	st = hmdev_ctx_root(dev, ctx, &root);
 	if (st) {
@@ -332,11 +369,11 @@ int hmdev_translate(struct hmdev *dev, unsigned ctx, uint64_t va,
 	}
 	if (write && !x->writable)
 		return HMIRROR_ST_FAULT;	/* permission: not cached */
-	size = x->huge ? HMDEV_HUGE : HMDEV_PAGE;
+	size = LEAF_SIZE(x->huge);
 	off = va & (size - 1);
 	pthread_mutex_lock(&t->mu);
 	tlb_insert(t, tlb_key(ctx, va, x->huge), x->host - off, x->gpa - off,
-		   x->writable);
+		   x->writable, x->vram);
 	pthread_mutex_unlock(&t->mu);
 	return HMIRROR_ST_OK;
 }
@@ -353,7 +390,7 @@ uint32_t hmdev_fault_run(struct hmdev *dev, unsigned ctx, uint64_t addr,
 		end = dev->va_end;
 	if (!hmdev_ctx_root(dev, ctx, &root)) {
 		for (va = addr; va < end && n < HMIRROR_FAULT_NPAGES_MAX;
-		     va += HMDEV_PAGE) {
+		     va += HMIRROR_PAGE_SIZE) {
 			enum hmdev_walk w = hmdev_walk(dev, root, va, &x, &info);
 
 			walked++;
@@ -367,11 +404,7 @@ uint32_t hmdev_fault_run(struct hmdev *dev, unsigned ctx, uint64_t addr,
 	/* The page that faulted is in the run even if it changed since. */
 	if (!n)
 		n = 1;
-	pthread_mutex_lock(&dev->tlb.mu);
-	tlb_drop_locked(&dev->tlb, ctx, addr, addr + (uint64_t)n * HMDEV_PAGE,
-			dev->va_end);
-	dev->cnt.pages_walked += walked;
-	hm_store(&dev->regs->cnt_pages_walked, dev->cnt.pages_walked);
-	pthread_mutex_unlock(&dev->tlb.mu);
+	hmdev_tlb_drop(dev, ctx, addr, addr + (uint64_t)n * HMIRROR_PAGE_SIZE);
+	HMDEV_CNT_ADD(dev, pages_walked, walked);
 	return n;
 }

@@ -351,9 +351,21 @@ int ivsh_server_accept(struct ivsh_server *s, uint64_t now_ms)
 		}
 	}
 	if (send_setup(s, p)) {
-		s->closed_early++;
-		hm_log("a connection closed before completing its handshake (sending the setup: %s)",
-		       strerror(errno));
+		int err = errno;
+		char byte;
+
+		/*
+		 * A peer that wrote and went away before we were done sending
+		 * is a writer first: what it sent is still ours to read.
+		 */
+		if (recv(p->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+			s->not_qemu++;
+			hm_log("dropped a connection that was not QEMU (it wrote to the socket)");
+		} else {
+			s->closed_early++;
+			hm_log("a connection closed before completing its handshake (sending the setup: %s)",
+			       strerror(err));
+		}
 		remove_pending(s, s->npending - 1);
 		return IVSH_NOTHING;
 	}

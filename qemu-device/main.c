@@ -59,6 +59,7 @@ static void usage(FILE *f)
 "  --max-contexts N     context table entries (default %d)\n"
 "  --tlb-entries N      device TLB entries (default %d)\n"
 "  --va-bits 48|57      virtual address width: 4- or 5-level tables (default %d)\n"
+"  --vram-mb N          device memory in MiB, 0..%u (default %d; 0: none)\n"
 "  --ready-fd FD        write \"ready\\n\" to FD once listening, then close it\n"
 "  --handshake-timeout MS  drop a connection that has not read its setup\n"
 "                       within MS milliseconds (default %d)\n"
@@ -69,7 +70,8 @@ static void usage(FILE *f)
 "  -h, --help\n",
 		HMDEV_DEF_ENGINES, HMIRROR_MAX_QUEUES - 1, HMDEV_DEF_SQ,
 		HMDEV_DEF_CQ, HMDEV_DEF_FAULTS, HMDEV_DEF_CONTEXTS, HMDEV_DEF_TLB,
-		HMDEV_DEF_VA_BITS, IVSH_HANDSHAKE_MS, HM_LOG_BURST, HM_LOG_RATE);
+		HMDEV_DEF_VA_BITS, HMDEV_MAX_VRAM_MB, HMDEV_DEF_VRAM_MB,
+		IVSH_HANDSHAKE_MS, HM_LOG_BURST, HM_LOG_RATE);
 }
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -137,7 +139,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_SOCKET = 256, O_RAM, O_LOWMEM, O_ENGINES, O_SQ, O_CQ,
 	       O_FAULTS, O_CTX, O_TLB, O_READY, O_LOG, O_VA_BITS, O_HANDSHAKE,
-	       O_LOG_RATE };
+	       O_LOG_RATE, O_VRAM };
 	static const struct option lo[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "ram", required_argument, NULL, O_RAM },
@@ -149,6 +151,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "max-contexts", required_argument, NULL, O_CTX },
 		{ "tlb-entries", required_argument, NULL, O_TLB },
 		{ "va-bits", required_argument, NULL, O_VA_BITS },
+		{ "vram-mb", required_argument, NULL, O_VRAM },
 		{ "ready-fd", required_argument, NULL, O_READY },
 		{ "log", required_argument, NULL, O_LOG },
 		{ "handshake-timeout", required_argument, NULL, O_HANDSHAKE },
@@ -182,6 +185,12 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case O_CTX: o->cfg.max_contexts = parse_uint("--max-contexts", optarg); break;
 		case O_TLB: o->cfg.tlb_entries = parse_uint("--tlb-entries", optarg); break;
 		case O_VA_BITS: o->cfg.va_bits = parse_uint("--va-bits", optarg); break;
+		case O_VRAM:
+			o->cfg.vram_mb = parse_uint("--vram-mb", optarg);
+			if (o->cfg.vram_mb > HMDEV_MAX_VRAM_MB)
+				die("--vram-mb: must be in [0, %u] MiB, got %s",
+				    HMDEV_MAX_VRAM_MB, optarg);
+			break;
 		case O_READY:
 			o->ready_fd = (int)parse_uint("--ready-fd", optarg);
 			if (o->ready_fd > INT_MAX - 1 || fcntl(o->ready_fd, F_GETFD) < 0)
@@ -216,7 +225,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 }
 
 struct ctx {
-	struct hmdev dev;
+	struct hmdev *dev;
 	struct guest_ram ram;
 	/*
 	 * The engine threads raise interrupts while the event loop may be
@@ -325,7 +334,9 @@ static void guard_ram(struct ctx *c, int log_fd)
 	guard.ram = &c->ram;
 	guard.ram_lo = (uintptr_t)c->ram.base;
 	guard.ram_hi = guard.ram_lo + c->ram.total;
-	guard.dev_status = &c->dev.regs->dev_status;
+	/* where the ABI puts it: the handler cannot ask the device */
+	guard.dev_status = &((struct hmirror_regs *)
+			     ((uint8_t *)c->bar + HMIRROR_REGS_OFF))->dev_status;
 	guard.log_fd = log_fd;
 	guard.irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);	/* placeholder */
 	if (guard.irq_fd < 0)
@@ -416,7 +427,7 @@ static void drop_client(struct ctx *c)
 
 static void cleanup(struct ctx *c)
 {
-	hmdev_destroy(&c->dev);		/* engine threads joined */
+	hmdev_destroy(c->dev);		/* engine threads joined */
 	signal(SIGBUS, SIG_DFL);	/* nobody touches guest RAM any more */
 	ivsh_server_close(&c->srv);	/* also unlinks the socket */
 	if (c->bar)
@@ -443,7 +454,7 @@ static int run(struct ctx *c)
 			if (errno == EINTR)
 				continue;
 			hm_log_lifecycle("epoll_wait: %s", strerror(errno));
-			hmdev_shutdown(&c->dev);
+			hmdev_shutdown(c->dev);
 			return 1;
 		}
 		for (i = 0; i < n; i++) {
@@ -460,7 +471,7 @@ static int run(struct ctx *c)
 				pthread_mutex_unlock(&c->srv_mu);
 				if (r == IVSH_CLIENT_GONE) {
 					hm_log_lifecycle("client disconnected, exiting");
-					hmdev_shutdown(&c->dev);
+					hmdev_shutdown(c->dev);
 					return 0;
 				}
 				if (r == IVSH_NOT_QEMU) {
@@ -475,7 +486,7 @@ static int run(struct ctx *c)
 					break;
 				hm_log_lifecycle("signal %u (%s), shutting down", si.ssi_signo,
 				       strsignal((int)si.ssi_signo));
-				hmdev_shutdown(&c->dev);
+				hmdev_shutdown(c->dev);
 				return 0;
 			case EV_TIMER:
 				if (read(c->tfd, &cnt, sizeof(cnt)) != sizeof(cnt))
@@ -483,13 +494,13 @@ static int run(struct ctx *c)
 				/* first: a client that just completed its handshake
 				 * gets the interrupts this tick may raise */
 				poll_pending(c, false);
-				hmdev_tick(&c->dev);
+				hmdev_tick(c->dev);
 				break;
 			default:
 				v = (unsigned)(tag - EV_DOORBELL0);
 				cnt = ivsh_server_doorbell_read(&c->srv, v);
 				if (cnt)
-					hmdev_doorbell_n(&c->dev, v, cnt);
+					hmdev_doorbell_n(c->dev, v, cnt);
 				break;
 			}
 		}
@@ -559,12 +570,13 @@ int main(int argc, char **argv)
 		die("bad configuration: layout does not fit");
 	make_bar(&c, (size_t)size);
 	pthread_mutex_init(&c.srv_mu, NULL);
-	if (hmdev_init(&c.dev, &o.cfg, c.bar, c.bar_size, &c.ram, raise_irq, &c,
-		       err, sizeof(err)))
+	c.dev = hmdev_create(&o.cfg, c.bar, c.bar_size, &c.ram, raise_irq, &c,
+			     err, sizeof(err));
+	if (!c.dev)
 		die("device init: %s", err);
 	guard_ram(&c, fileno(hm_log_file ? hm_log_file : stderr));
 	/* Threads inherit the blocked stop signals: signalfd gets them. */
-	if (hmdev_start(&c.dev))
+	if (hmdev_start(c.dev))
 		die("cannot start the engine threads");
 
 	if (ivsh_server_listen(&c.srv, o.socket, c.shm_fd, HMIRROR_NUM_VECTORS,
@@ -582,10 +594,10 @@ int main(int argc, char **argv)
 		die("timerfd_settime: %s", strerror(errno));
 
 	hm_log_lifecycle("listening on %s: BAR2 %zu KiB, %u queues, RAM %llu MiB in %u file(s), "
-	       "%llu MiB below 4 GiB",
-	       o.socket, c.bar_size >> 10, c.dev.num_queues,
+	       "%llu MiB below 4 GiB, device memory %u MiB",
+	       o.socket, c.bar_size >> 10, 1 + o.cfg.engines,
 	       (unsigned long long)(c.ram.total >> 20), c.ram.nfiles,
-	       (unsigned long long)(c.ram.below_4g >> 20));
+	       (unsigned long long)(c.ram.below_4g >> 20), o.cfg.vram_mb);
 	if (o.ready_fd >= 0) {
 		static const char msg[] = "ready\n";
 

@@ -83,11 +83,12 @@ static int show(unsigned int index, unsigned int nops)
 	       (unsigned long long)st.cmds_completed,
 	       (unsigned long long)st.dev_commands,
 	       (unsigned long long)st.dev_errors);
-	printf("  interrupts handled/sent: cq %llu/%llu fault %llu/%llu ctrl %llu/%llu; doorbells %llu\n",
+	printf("  interrupts handled/sent: cq %llu/%llu fault %llu/%llu ctrl %llu/%llu; doorbells %llu (%llu skipped)\n",
 	       (unsigned long long)st.irqs[0], (unsigned long long)st.dev_irqs_sent[0],
 	       (unsigned long long)st.irqs[1], (unsigned long long)st.dev_irqs_sent[1],
 	       (unsigned long long)st.irqs[2], (unsigned long long)st.dev_irqs_sent[2],
-	       (unsigned long long)st.doorbells);
+	       (unsigned long long)st.doorbells,
+	       (unsigned long long)st.doorbells_skipped);
 	return 0;
 }
 

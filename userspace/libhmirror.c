@@ -192,6 +192,19 @@ int hmirror_prefetch(int fd, uint64_t addr, uint64_t len, int write)
 	return neg_errno(ioctl(fd, DRM_IOCTL_HMIRROR_PREFETCH, &p));
 }
 
+int hmirror_migrate(int fd, uint64_t addr, uint64_t len, uint32_t flags,
+		    uint64_t *migrated)
+{
+	struct drm_hmirror_migrate m = {
+		.addr = addr, .len = len, .flags = flags,
+	};
+	int ret = neg_errno(ioctl(fd, DRM_IOCTL_HMIRROR_MIGRATE, &m));
+
+	if (migrated)
+		*migrated = m.migrated;
+	return ret;
+}
+
 int hmirror_snapshot(int fd, uint64_t addr, uint64_t npages, uint8_t *out)
 {
 	struct drm_hmirror_snapshot s = {
@@ -218,4 +231,44 @@ uint64_t hmirror_checksum_cpu(const void *p, uint64_t len)
 		h = (h ^ w) * 0x100000001b3ull;
 	}
 	return h;
+}
+
+/* The test_hmm ABI: facts of lib/test_hmm_uapi.h. */
+struct dmirror_cmd {
+	uint64_t addr;
+	uint64_t ptr;
+	uint64_t npages;
+	uint64_t cpages;
+	uint64_t faults;
+};
+
+#define DMIRROR_IOCTL_READ	_IOWR('H', 0x00, struct dmirror_cmd)
+#define DMIRROR_IOCTL_TO_DEV	_IOWR('H', 0x02, struct dmirror_cmd)
+#define DMIRROR_IOCTL_TO_SYS	_IOWR('H', 0x03, struct dmirror_cmd)
+
+int hmirror_dmirror_read(int fd, uint64_t addr, void *buf, uint64_t npages,
+			 uint64_t *faults)
+{
+	struct dmirror_cmd c = {
+		.addr = addr, .ptr = (uintptr_t)buf, .npages = npages,
+	};
+	int ret = neg_errno(ioctl(fd, DMIRROR_IOCTL_READ, &c));
+
+	if (faults)
+		*faults = c.faults;
+	return ret;
+}
+
+int hmirror_dmirror_migrate(int fd, uint64_t addr, void *buf, uint64_t npages,
+			    int to_device, uint64_t *cpages)
+{
+	struct dmirror_cmd c = {
+		.addr = addr, .ptr = (uintptr_t)buf, .npages = npages,
+	};
+	int ret = neg_errno(ioctl(fd, to_device ? DMIRROR_IOCTL_TO_DEV :
+					     DMIRROR_IOCTL_TO_SYS, &c));
+
+	if (cpages)
+		*cpages = c.cpages;
+	return ret;
 }

@@ -113,6 +113,15 @@ int hmirror_atomic_cmpxchg(int fd, uint32_t engine, uint64_t addr,
 int hmirror_prefetch(int fd, uint64_t addr, uint64_t len, int write);
 
 /*
+ * hmirror_migrate - move [addr, addr + len) into the device's memory, or
+ * back with DRM_HMIRROR_MIGRATE_TO_SYSTEM in @flags; *@migrated (may be
+ * NULL) gets the pages moved
+ * Returns: 0 or -errno (-EOPNOTSUPP without device memory).
+ */
+int hmirror_migrate(int fd, uint64_t addr, uint64_t len, uint32_t flags,
+		    uint64_t *migrated);
+
+/*
  * hmirror_snapshot - the device's view of @npages pages from @addr, one
  * DRM_HMIRROR_SNAP_* byte per page into @out
  * Returns: 0 or -errno.
@@ -130,5 +139,26 @@ int hmirror_get_ctx_stats(int fd, struct drm_hmirror_ctx_stats *st);
  * (FNV-1a over 64-bit little-endian words); @len a multiple of 8.
  */
 uint64_t hmirror_checksum_cpu(const void *p, uint64_t len);
+
+/*
+ * hmirror_dmirror_read - READ through the kernel's test_hmm ioctl ABI
+ * (lib/test_hmm_uapi.h), which hmirror's compat nodes /dev/hmm_dmirror0-1
+ * speak too: the device copies @npages pages at @addr into @buf
+ * @fd: an open /dev/hmm_dmirrorN (hmirror's or test_hmm's)
+ * @faults: out (may be NULL): the faults the mirror counted for the call
+ * Returns: 0 or -errno.
+ */
+int hmirror_dmirror_read(int fd, uint64_t addr, void *buf, uint64_t npages,
+			 uint64_t *faults);
+
+/*
+ * hmirror_dmirror_migrate - MIGRATE_TO_DEV (@to_device) or MIGRATE_TO_SYS
+ * through the test_hmm ABI: @npages pages at @addr; to the device, the
+ * device's copy is read back into @buf (@npages pages) as test_hmm does
+ * @cpages: out (may be NULL): the pages the call reports
+ * Returns: 0 or -errno (-EOPNOTSUPP: no device memory).
+ */
+int hmirror_dmirror_migrate(int fd, uint64_t addr, void *buf, uint64_t npages,
+			    int to_device, uint64_t *cpages);
 
 #endif /* LIBHMIRROR_H */

@@ -23,6 +23,7 @@ extern "C" {
 #define DRM_HMIRROR_PREFETCH	0x06
 #define DRM_HMIRROR_SNAPSHOT	0x07
 #define DRM_HMIRROR_CTX_STATS	0x08
+#define DRM_HMIRROR_MIGRATE	0x09
 
 /**
  * struct drm_hmirror_info - what the device is (DRM_IOCTL_HMIRROR_GET_INFO)
@@ -39,6 +40,8 @@ extern "C" {
  * @va_bits: the device's virtual address width: it reaches user addresses
  *	below 2^va_bits only (48 or 57); addresses above are refused with
  *	-EFAULT
+ * @device_memory_pages: 4 KiB pages of device memory MIGRATE can use: 0
+ *	when the device has none or the kernel lacks DEVICE_PRIVATE
  * @reserved: zero
  */
 struct drm_hmirror_info {
@@ -53,7 +56,8 @@ struct drm_hmirror_info {
 	__u32 tlb_entries;
 	__u32 num_vectors;
 	__u32 va_bits;
-	__u32 reserved[8];
+	__u32 device_memory_pages;
+	__u32 reserved[7];
 };
 
 /* drm_hmirror_submit_nop.flags */
@@ -110,6 +114,12 @@ struct drm_hmirror_wait {
  * @faults_orphaned: fault records for commands nobody waited for, cancelled
  * @kept_pages: pages a dead device might still reach, kept referenced
  *	until it proves it stopped DMA (or forever)
+ * @doorbells_skipped: doorbells not rung because the engine was awake
+ *	(device feature HMIRROR_FEAT_POLL, module parameter engine_poll_us)
+ * @device_memory_used: pages of device memory holding process data
+ * @migrated_to_device: pages migrated into device memory since probe
+ * @migrated_to_system: pages migrated back (CPU touch, MIGRATE, eviction)
+ * @evicted: of those, pages evicted to make room or at removal
  * @reserved: zero
  */
 struct drm_hmirror_stats {
@@ -125,7 +135,12 @@ struct drm_hmirror_stats {
 	__u64 nonblock_deferred;
 	__u64 faults_orphaned;
 	__u64 kept_pages;
-	__u64 reserved[6];
+	__u64 doorbells_skipped;
+	__u64 device_memory_used;
+	__u64 migrated_to_device;
+	__u64 migrated_to_system;
+	__u64 evicted;
+	__u64 reserved;
 };
 
 /* drm_hmirror_stats.state */
@@ -252,6 +267,39 @@ struct drm_hmirror_prefetch {
 #define DRM_HMIRROR_SNAP_READ	1	/* mapped read-only */
 #define DRM_HMIRROR_SNAP_WRITE	2	/* mapped writable */
 #define DRM_HMIRROR_SNAP_HUGE	4	/* or-ed: part of a 2 MiB mapping */
+#define DRM_HMIRROR_SNAP_DEVICE_MEMORY 8 /* or-ed: in the device's memory */
+
+/* drm_hmirror_migrate.flags */
+#define DRM_HMIRROR_MIGRATE_TO_SYSTEM	(1u << 0)	/* else to the device */
+#define DRM_HMIRROR_MIGRATE_FLAGS	DRM_HMIRROR_MIGRATE_TO_SYSTEM
+
+/**
+ * struct drm_hmirror_migrate - move a range into device memory or back
+ * @addr: page-aligned start
+ * @len: bytes, page multiple, at most DRM_HMIRROR_EXEC_MAX_LEN
+ * @flags: DRM_HMIRROR_MIGRATE_*
+ * @pad: zero
+ * @migrated: out: pages this call moved.  To the device: private
+ *	anonymous pages only (shared and file pages stay, as do pages there
+ *	is no room for once the least recently used ones were evicted); the
+ *	device copies, the CPU does not.  Back: this device's pages.
+ * @reserved: zero
+ *
+ * Returns -EOPNOTSUPP when drm_hmirror_info.device_memory_pages is 0,
+ * -EFAULT when part of the range is not a readable mapping (or beyond the
+ * device's address width; what came before is migrated), -EIO when the
+ * device could not copy, -EINTR on a fatal signal.  A CPU touch of a page
+ * in device memory migrates it back by itself; device faults on it map
+ * it in place with the HMM backend (the GUP backend brings it back).
+ */
+struct drm_hmirror_migrate {
+	__u64 addr;
+	__u64 len;
+	__u32 flags;
+	__u32 pad;
+	__u64 migrated;
+	__u64 reserved[2];
+};
 
 /**
  * struct drm_hmirror_snapshot - the device's view of a range, per page
@@ -329,6 +377,8 @@ struct drm_hmirror_ctx_stats {
 	DRM_IOR(DRM_COMMAND_BASE + DRM_HMIRROR_CTX_STATS, struct drm_hmirror_ctx_stats)
 #define DRM_IOCTL_HMIRROR_CTX_OPTIONS \
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMIRROR_CTX_OPTIONS, struct drm_hmirror_ctx_options)
+#define DRM_IOCTL_HMIRROR_MIGRATE \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMIRROR_MIGRATE, struct drm_hmirror_migrate)
 
 #if defined(__cplusplus)
 }

@@ -452,7 +452,7 @@ static void bad_config(uint8_t sel)
 				sizeof(small_bar), NULL, NULL, NULL, err, sizeof(err)) ||
 		    !err[0])
 			fz_fatal("hmdev_init accepted a BAR too small");
-		hmdev_destroy(&fz.dev);
+		hmdev_fini(&fz.dev);
 		return;
 	default: {
 		uint64_t end, size;
@@ -481,7 +481,7 @@ static void bad_config(uint8_t sel)
 	if (!hmdev_init(&fz.dev, &cfg, fz.bar, FZ_BAR_SIZE, NULL, NULL, NULL,
 			err, sizeof(err)) || !err[0])
 		fz_fatal("hmdev_init accepted a bad configuration");
-	hmdev_destroy(&fz.dev);
+	hmdev_fini(&fz.dev);
 }
 
 static void setup_once(void)
@@ -1036,7 +1036,7 @@ int fz_run(const uint8_t *data, size_t size, bool threaded)
 	if (__atomic_load_n(&fz.dev.regs->doorbells_seen, __ATOMIC_ACQUIRE) != i)
 		fz_fatal("a doorbell counted after shutdown");
 	fz_bar_watch(false);
-	hmdev_destroy(&fz.dev);
+	hmdev_fini(&fz.dev);
 	fz_ram_close();
 	if (fz.verbose)
 		fprintf(stderr, "completions %llu, faults %llu, walks %llu, RAM rule off %llu times, triggers fired %llu\n",

@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #include "guest_ram.h"
-#include "hmdev.h"
+#include "hmdev_internal.h"
 
 #define FZ_PG		4096ull
 #define FZ_HUGE		(2ull << 20)

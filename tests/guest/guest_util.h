@@ -110,6 +110,20 @@ static inline int write_sysfs(const char *path, const char *val)
 	return n < 0 ? -errno : 0;
 }
 
+/* A number from a sysfs or procfs file; -1 when it cannot be read. */
+static inline long read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
 /* The PCI address of the device behind an open accel file. */
 static inline int fd_to_bdf(int fd, char *bdf, size_t len)
 {

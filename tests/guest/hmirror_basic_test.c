@@ -155,10 +155,44 @@ TEST_F(dev, get_info)
 		ASSERT_EQ(0, i->reserved[k]);
 }
 
-TEST_F(dev, nop_fence_and_interrupt)
+/*
+ * Tests that set the driver's polling parameters; the teardown restores
+ * them.
+ */
+#define PARAMS "/sys/module/hmirror/parameters/"
+
+FIXTURE(poll) {
+	int fd;
+	struct drm_hmirror_info info;
+	char poll_max_us[32], engine_poll_us[32];
+};
+
+FIXTURE_SETUP(poll)
+{
+	self->fd = hmirror_open_nth(0);
+	ASSERT_GE(self->fd, 0);
+	ASSERT_EQ(0, hmirror_get_info(self->fd, &self->info));
+	ASSERT_EQ(0, read_sysfs(PARAMS, "poll_max_us", self->poll_max_us,
+				sizeof(self->poll_max_us)));
+	ASSERT_EQ(0, read_sysfs(PARAMS, "engine_poll_us", self->engine_poll_us,
+				sizeof(self->engine_poll_us)));
+}
+
+FIXTURE_TEARDOWN(poll)
+{
+	write_sysfs(PARAMS "poll_max_us", self->poll_max_us);
+	write_sysfs(PARAMS "engine_poll_us", self->engine_poll_us);
+	hmirror_close(self->fd);
+}
+
+/* Waiters that sleep (no polling): every NOP gets its interrupt. */
+TEST_F(poll, nop_fence_and_interrupt)
 {
 	struct drm_hmirror_stats before, after;
 	uint64_t fence, fence2, got;
+
+	ASSERT_EQ(0, write_sysfs(PARAMS "poll_max_us", "0"));
+	ASSERT_EQ(0, write_sysfs(PARAMS "engine_poll_us", "0"));
 
 	ASSERT_EQ(0, hmirror_get_stats(self->fd, &before));
 	ASSERT_EQ(0, hmirror_submit_nop(self->fd, 0, 1, DRM_HMIRROR_NOP_WAIT, &fence));
@@ -180,6 +214,40 @@ TEST_F(dev, nop_fence_and_interrupt)
 	ASSERT_EQ(0, wait_irqs_delivered(self->fd,
 					 before.irqs[HMIRROR_VEC_CQ] + 1, &got));
 	ASSERT_EQ(0, after.dev_errors);
+}
+
+/*
+ * FEAT_POLL: while an engine stays awake after its work (engine_poll_us)
+ * the driver's next submission needs no doorbell, and every command still
+ * completes.
+ */
+TEST_F(poll, awake_engine_needs_no_doorbell)
+{
+	struct drm_hmirror_stats before, after;
+	uint64_t fence, prev;
+	int i;
+
+	if (!(self->info.features & HMIRROR_FEAT_POLL))
+		SKIP(return, "device without FEAT_POLL");
+	ASSERT_EQ(0, write_sysfs(PARAMS "poll_max_us", "200"));
+	ASSERT_EQ(0, write_sysfs(PARAMS "engine_poll_us", "1000"));
+	ASSERT_EQ(0, hmirror_submit_nop(self->fd, 0, 1, DRM_HMIRROR_NOP_WAIT, &prev));
+	ASSERT_EQ(0, hmirror_get_stats(self->fd, &before));
+	for (i = 0; i < 200; i++) {
+		ASSERT_EQ(0, hmirror_submit_nop(self->fd, 0, 1, DRM_HMIRROR_NOP_WAIT,
+						&fence));
+		ASSERT_EQ(prev + 1, fence);
+		prev = fence;
+	}
+	ASSERT_EQ(0, hmirror_get_stats(self->fd, &after));
+	ASSERT_EQ(before.cmds_submitted + 200, after.cmds_submitted);
+	ASSERT_GE(after.cmds_completed, before.cmds_completed + 200);
+	ASSERT_EQ(0, after.dev_errors);
+	/* The engine spins 1 ms after each NOP: most need no doorbell. */
+	TH_LOG("%llu of 200 submissions rang no doorbell",
+	       (unsigned long long)(after.doorbells_skipped - before.doorbells_skipped));
+	ASSERT_GT(after.doorbells_skipped, before.doorbells_skipped);
+	ASSERT_LT(after.doorbells - before.doorbells, 200);
 }
 
 TEST_F(dev, many_nops_wrap_the_ring)

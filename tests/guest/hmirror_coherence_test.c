@@ -209,6 +209,73 @@ TEST_F(coh, fault_ahead_past_eof_hmm)
 	close(file);
 }
 
+/* ---- what the device writes is never lost ---------------------------- */
+
+#define KPF_DIRTY	4
+
+/* The folio behind @p is dirty (/proc/kpageflags), 1 or 0, or -1. */
+static int page_dirty(const void *p)
+{
+	uint64_t entry, flags;
+	int fd, ret = -1;
+
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd < 0)
+		return -1;
+	if (pread(fd, &entry, 8, (uintptr_t)p / PAGE * 8) == 8 &&
+	    (entry >> 63) & 1) {
+		int kf = open("/proc/kpageflags", O_RDONLY);
+
+		if (kf >= 0 && pread(kf, &flags, 8,
+				     (entry & ((1ull << 55) - 1)) * 8) == 8)
+			ret = (flags >> KPF_DIRTY) & 1;
+		if (kf >= 0)
+			close(kf);
+	}
+	close(fd);
+	return ret;
+}
+
+/*
+ * A shared page faulted in for reading is mapped writable but clean (no
+ * dirty accounting for shmem).  When the device writes it, the page must
+ * become dirty, or reclaim may drop what the device wrote.  Both backends.
+ */
+static void device_write_dirties(struct __test_metadata *_metadata, int fd,
+				 uint32_t backend)
+{
+	uint8_t *buf = map_anon(PAGE), *p;
+	int mfd = memfd_create("hmirror-dirty", 0);
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_GE(mfd, 0);
+	ASSERT_EQ(0, set_ahead(fd, backend, 0));
+	ASSERT_EQ(0, ftruncate(mfd, 4 * PAGE));
+	p = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	for (int i = 0; i < 4; i++)
+		(void)*(volatile uint8_t *)(p + i * PAGE);	/* read faults */
+	if (page_dirty(p) != 0)
+		SKIP(return, "no clean shared page to start from (dirty %d)",
+		     page_dirty(p));
+	fill_pattern(buf, PAGE, 55);
+	ASSERT_EQ(0, hmirror_write(fd, 0, (uintptr_t)p, buf, PAGE));
+	ASSERT_EQ(0, check_pattern(p, PAGE, 55));
+	ASSERT_EQ(1, page_dirty(p));
+	munmap(p, 4 * PAGE);
+	close(mfd);
+}
+
+TEST_F(coh, device_write_dirties_shared_page_gup)
+{
+	device_write_dirties(_metadata, self->fd, DRM_HMIRROR_BACKEND_GUP);
+}
+
+TEST_F(coh, device_write_dirties_shared_page_hmm)
+{
+	device_write_dirties(_metadata, self->fd, DRM_HMIRROR_BACKEND_HMM);
+}
+
 /* ---- every address the CPU can map is handled ------------------------ */
 
 /* Map @len at or above 2^48, or NULL when this guest has no 5-level paging. */
@@ -535,6 +602,34 @@ TEST_F_TIMEOUT(coh, stalled_fault_delays_only_its_context, 120)
 	close(notify[0]);
 }
 
+/*
+ * A fault whose service takes longer than any device deadline, with
+ * nothing else on the engine meanwhile (so the queue's progress counter
+ * stands still): the device waits on the driver, not the other way round,
+ * and must not be declared dead.
+ */
+TEST_F_TIMEOUT(coh, long_fault_service_alone_is_no_dead_device, 120)
+{
+	uint8_t *dst = map_anon(PAGE);
+	struct drm_hmirror_stats st;
+	struct uffd_region u;
+	struct releaser r;
+	pthread_t t;
+
+	ASSERT_NE(NULL, dst);
+	ASSERT_EQ(0, uffd_region_init(&u, PAGE, 600));
+	ASSERT_EQ(0, uffd_region_start(&u));
+	r.u = &u;
+	r.seconds = HOLD_S;
+	ASSERT_EQ(0, pthread_create(&t, NULL, release_later, &r));
+	ASSERT_EQ(0, hmirror_read(self->fd, 1, (uintptr_t)u.area, dst, PAGE));
+	ASSERT_EQ(0, check_pattern(dst, PAGE, 600));
+	pthread_join(t, NULL);
+	ASSERT_EQ(0, hmirror_get_stats(self->fd, &st));
+	ASSERT_EQ(0, st.state & DRM_HMIRROR_STATE_DEAD);
+	uffd_region_fini(&u);
+}
+
 /* ---- dead means quiesced; unbind returns and leaves nothing ---------- */
 
 #define BUSY_LEN	(64ul << 20)
@@ -824,21 +919,43 @@ static void *storm_main(void *arg)
 	return NULL;
 }
 
+static int read_sysctl(const char *path)
+{
+	char v[16] = "";
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	if (read(fd, v, sizeof(v) - 1) <= 0)
+		v[0] = 0;
+	close(fd);
+	return v[0] ? atoi(v) : -1;
+}
+
 /*
  * Invalidations of memory the fault does not cover, storming the whole
  * time (on a region the device mirrors too), never make it wait or retry.
+ * The kernel's own invalidations of the fault's range are kept away:
+ * NUMA balancing (it write-protects whole stretches of the address space
+ * now and then) is paused and the ranges are kept out of THP collapse.
  */
 TEST_F(coh, disjoint_invalidation_storm_costs_no_retries)
 {
+	int numa = read_sysctl("/proc/sys/kernel/numa_balancing");
 	struct drm_hmirror_ctx_stats st0, st1;
 	uint8_t *target = map_anon(64 * PAGE), *buf = map_anon(64 * PAGE);
 	struct storm s = { .p = map_anon(64 * PAGE) };
+	char was[16];
 	pthread_t t;
 	int i;
 
 	ASSERT_NE(NULL, target);
 	ASSERT_NE(NULL, buf);
 	ASSERT_NE(NULL, s.p);
+	ASSERT_EQ(0, madvise(target, 64 * PAGE, MADV_NOHUGEPAGE));
+	ASSERT_EQ(0, madvise(buf, 64 * PAGE, MADV_NOHUGEPAGE));
+	if (numa > 0)
+		ASSERT_EQ(0, write_sysfs("/proc/sys/kernel/numa_balancing", "0"));
 	ASSERT_EQ(0, hmirror_prefetch(self->fd, (uintptr_t)s.p, 64 * PAGE, 1));
 	ASSERT_EQ(0, hmirror_get_ctx_stats(self->fd, &st0));
 	ASSERT_EQ(0, pthread_create(&t, NULL, storm_main, &s));
@@ -852,6 +969,10 @@ TEST_F(coh, disjoint_invalidation_storm_costs_no_retries)
 	__atomic_store_n(&s.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(t, NULL);
 	ASSERT_EQ(0, hmirror_get_ctx_stats(self->fd, &st1));
+	if (numa > 0) {
+		snprintf(was, sizeof(was), "%d", numa);
+		write_sysfs("/proc/sys/kernel/numa_balancing", was);
+	}
 	TH_LOG("%ld storm rounds, %llu invalidations, %llu faults",
 	       s.rounds, (unsigned long long)(st1.invalidations - st0.invalidations),
 	       (unsigned long long)(st1.faults - st0.faults));

@@ -580,6 +580,24 @@ TEST_F(mirror, bad_exec_arguments)
 	ASSERT_EQ(-EFAULT, hmirror_fill(self->fd, 0, 0x10000, 8, 0));
 }
 
+/*
+ * A PREFETCH over a range the process cannot access that way fails with
+ * -EFAULT, also when GUP mapped a part before the bad page: success on a
+ * partial range would lie.
+ */
+TEST_F(mirror, prefetch_of_a_partly_read_only_range_fails)
+{
+	uint8_t *p = map_anon(8 * PAGE);
+
+	ASSERT_NE(NULL, p);
+	memset(p, 1, 8 * PAGE);
+	ASSERT_EQ(0, mprotect(p + 4 * PAGE, 4 * PAGE, PROT_READ));
+	ASSERT_EQ(-EFAULT, hmirror_prefetch(self->fd, (uintptr_t)p, 8 * PAGE, 1));
+	/* Reading is allowed all along. */
+	ASSERT_EQ(0, hmirror_prefetch(self->fd, (uintptr_t)p, 8 * PAGE, 0));
+	ASSERT_EQ(4, snap_count(self->fd, p + 4 * PAGE, 4, DRM_HMIRROR_SNAP_READ));
+}
+
 /* ---- userfaultfd: a device fault resolved (or not) by user space ------ */
 
 struct uffd_ctx {
@@ -883,29 +901,6 @@ TEST_F(mirror, stats_count_retries_from_racing_invalidations)
 	close(u.uffd);
 }
 
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
-static void write_str(const char *path, const char *v)
-{
-	FILE *f = fopen(path, "w");
-
-	if (f) {
-		fputs(v, f);
-		fclose(f);
-	}
-}
-
 TEST_F_TIMEOUT(mirror, ksm_merge_then_device_write, 90)
 {
 	size_t len = 2 * PAGE;
@@ -916,9 +911,9 @@ TEST_F_TIMEOUT(mirror, ksm_merge_then_device_write, 90)
 	ASSERT_NE(NULL, buf);
 	if (read_long("/sys/kernel/mm/ksm/run") < 0)
 		SKIP(return, "no KSM");
-	write_str("/sys/kernel/mm/ksm/sleep_millisecs", "10");
-	write_str("/sys/kernel/mm/ksm/pages_to_scan", "5000");
-	write_str("/sys/kernel/mm/ksm/run", "1");
+	write_sysfs("/sys/kernel/mm/ksm/sleep_millisecs", "10");
+	write_sysfs("/sys/kernel/mm/ksm/pages_to_scan", "5000");
+	write_sysfs("/sys/kernel/mm/ksm/run", "1");
 	fill_pattern(p, PAGE, 600);
 	fill_pattern(p + PAGE, PAGE, 600);
 	ASSERT_EQ(0, hmirror_prefetch(self->fd, (uintptr_t)p, len, 0));

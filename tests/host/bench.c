@@ -15,6 +15,7 @@
 
 #include "guest_ram.h"
 #include "hmdev.h"
+#include "hmdev_internal.h"
 #include "log.h"
 
 #define PAGES		8192u			/* 32 MiB per buffer */
@@ -130,7 +131,7 @@ static double time_translate(bool cold)
 		t0 = hmdev_now_ns();
 		for (i = 0; i < PAGES; i++)
 			if (hmdev_translate(&dev, 1, SRC_VA + i * PG,
-					    HMIRROR_ACCESS_READ, &x, &info)) {
+					    HMIRROR_ACCESS_READ, true, &x, &info)) {
 				pthread_rwlock_unlock(&dev.inval_lock);
 				return -1;
 			}
@@ -261,7 +262,7 @@ int main(void)
 	       (unsigned long long)dev.regs->cnt_tlb_hits,
 	       (unsigned long long)dev.regs->cnt_tlb_misses,
 	       (unsigned long long)dev.regs->cnt_pages_walked);
-	hmdev_destroy(&dev);
+	hmdev_fini(&dev);
 	free(bar);
 	free(ram.base);
 	return 0;

@@ -10,6 +10,7 @@
 
 #include "guest_ram.h"
 #include "hmdev.h"
+#include "hmdev_internal.h"
 #include "log.h"
 
 struct fakedev {
@@ -101,7 +102,7 @@ static inline int fakedev_init(struct fakedev *f, const struct hmdev_config *cfg
 
 static inline void fakedev_free(struct fakedev *f)
 {
-	hmdev_destroy(&f->dev);
+	hmdev_fini(&f->dev);
 	free(f->bar);
 	f->bar = NULL;
 	if (f->ram.reserve)
@@ -348,7 +349,26 @@ static inline uint64_t fk_map_new(struct fakedev *f, uint64_t root, uint64_t va,
 	return first;
 }
 
-/* Host address the page tables give @va (4 KiB or 2 MiB leaf), or NULL. */
+/* ---- device memory (FEAT_VRAM) ---------------------------------------- */
+
+/* Host address of [off, off + len) of the device's memory, or NULL. */
+static inline uint8_t *fk_vram(struct fakedev *f, uint64_t off, uint64_t len)
+{
+	return dev_mem_ptr(&f->dev.vram, off, len);
+}
+
+/* A 4 KiB leaf for @va on device-memory offset @off. */
+static inline void fk_map_vram(struct fakedev *f, uint64_t root, uint64_t va,
+			       uint64_t off, int write)
+{
+	fk_set(fk_slot(f, root, va, 1, 1), off | HMIRROR_PTE_VALID |
+	       HMIRROR_PTE_VRAM | (write ? HMIRROR_PTE_WRITE : 0));
+}
+
+/*
+ * Host address the page tables give @va (4 KiB or 2 MiB leaf, in guest RAM
+ * or device memory), or NULL.
+ */
 static inline uint8_t *fk_va(struct fakedev *f, uint64_t root, uint64_t va)
 {
 	uint64_t *e = fk_slot(f, root, va, 2, 0);
@@ -358,6 +378,8 @@ static inline uint8_t *fk_va(struct fakedev *f, uint64_t root, uint64_t va)
 	e = fk_slot(f, root, va, 1, 0);
 	if (!e || !(*e & HMIRROR_PTE_VALID))
 		return NULL;
+	if (*e & HMIRROR_PTE_VRAM)
+		return fk_vram(f, (*e & HMIRROR_PTE_ADDR_MASK) + (va & (FK_PG - 1)), 1);
 	return fk_ptr(f, (*e & HMIRROR_PTE_ADDR_MASK) + (va & (FK_PG - 1)), 1);
 }
 

@@ -5,6 +5,13 @@
 #include "hmtest.h"
 #include "kselftest_harness.h"
 
+static uint32_t fk_hdr_vram_pages(const struct hmdev_config *cfg)
+{
+	struct hmirror_header h;
+
+	return hmdev_layout(cfg, &h) ? h.vram_pages : 0;
+}
+
 static uint64_t ring_bytes(unsigned entries)
 {
 	return ((uint64_t)entries * 64 + 4095) & ~4095ull;
@@ -25,9 +32,15 @@ static void check_layout(struct __test_metadata *_metadata,
 
 	EXPECT_EQ(HMIRROR_MAGIC, h->magic);
 	EXPECT_EQ(HMIRROR_VERSION, h->version);
-	EXPECT_EQ(2u << 16, h->version);
+	EXPECT_EQ((2u << 16) | 1, h->version);
+	/* 0x3f, and FEAT_VRAM (0x40) exactly when there is device memory */
 	EXPECT_EQ(HMIRROR_FEAT_NOP | HMIRROR_FEAT_TRANSLATE | HMIRROR_FEAT_HUGE_2M |
-		  HMIRROR_FEAT_ATOMIC | HMIRROR_FEAT_TIMESTAMPS, h->features);
+		  HMIRROR_FEAT_ATOMIC | HMIRROR_FEAT_TIMESTAMPS | HMIRROR_FEAT_POLL |
+		  (cfg->vram_mb ? HMIRROR_FEAT_VRAM : 0), h->features);
+	EXPECT_EQ(cfg->vram_mb ? 0x7full : 0x3full, h->features);
+	EXPECT_EQ(cfg->vram_mb * 256ull, h->vram_pages);
+	EXPECT_EQ((uint64_t)h->vram_pages * 4096, f.dev.vram.size);
+	EXPECT_EQ(!cfg->vram_mb, f.dev.vram.base == NULL);
 	EXPECT_EQ(f.bar_size, h->bar_size);
 	EXPECT_EQ(1 + cfg->engines, h->num_queues);
 	EXPECT_EQ(cfg->sq_entries, h->sq_entries);
@@ -117,6 +130,7 @@ TEST(default_layout)
 	hmdev_config_default(&cfg);
 	EXPECT_EQ(2, cfg.engines);
 	EXPECT_EQ(48, cfg.va_bits);
+	EXPECT_EQ(64, cfg.vram_mb);
 	check_layout(_metadata, &cfg);
 	EXPECT_EQ(1u << 20, hmdev_bar_size(&cfg));
 }
@@ -128,6 +142,8 @@ TEST(small_layout)
 		.max_contexts = 1, .tlb_entries = 1, .va_bits = 57,
 	};
 
+	check_layout(_metadata, &cfg);		/* no device memory */
+	cfg.vram_mb = 1;
 	check_layout(_metadata, &cfg);
 }
 
@@ -137,10 +153,11 @@ TEST(large_layout)
 		.engines = HMIRROR_MAX_QUEUES - 1, .sq_entries = 1024,
 		.cq_entries = 4096, .fault_entries = 512,
 		.max_contexts = HMDEV_MAX_CONTEXTS, .tlb_entries = 1 << 20,
-		.va_bits = 48,
+		.va_bits = 48, .vram_mb = HMDEV_MAX_VRAM_MB,
 	};
 
 	check_layout(_metadata, &cfg);
+	EXPECT_EQ(1u << 20, fk_hdr_vram_pages(&cfg));
 	/* 0x10000 + 8 * (64 KiB + 256 KiB + 16 KiB) + 32 KiB -> 4 MiB */
 	EXPECT_EQ(4u << 20, hmdev_bar_size(&cfg));
 }
@@ -170,25 +187,27 @@ TEST(max_contexts_end_at_rings)
 TEST(bad_configs_rejected)
 {
 	static const struct { const char *what; struct hmdev_config c; } bad[] = {
-		{ "engines 0", { 0, 256, 256, 256, 64, 1024, 48 } },
-		{ "engines 8", { 8, 256, 256, 256, 64, 1024, 48 } },
-		{ "sq 0", { 2, 0, 256, 256, 64, 1024, 48 } },
-		{ "sq 1", { 2, 1, 256, 256, 64, 1024, 48 } },
-		{ "sq 3", { 2, 3, 256, 256, 64, 1024, 48 } },
-		{ "sq 2^17", { 2, 1u << 17, 256, 256, 64, 1024, 48 } },
-		{ "sq 2^31", { 2, 1u << 31, 256, 256, 64, 1024, 48 } },
-		{ "cq 100", { 2, 256, 100, 256, 64, 1024, 48 } },
-		{ "cq 0", { 2, 256, 0, 256, 64, 1024, 48 } },
-		{ "fault 0", { 2, 256, 256, 0, 64, 1024, 48 } },
-		{ "fault 384", { 2, 256, 256, 384, 64, 1024, 48 } },
-		{ "contexts 0", { 2, 256, 256, 256, 0, 1024, 48 } },
-		{ "contexts past rings", { 2, 256, 256, 256, HMDEV_MAX_CONTEXTS + 1, 1024, 48 } },
-		{ "tlb 0", { 2, 256, 256, 256, 64, 0, 48 } },
-		{ "tlb huge", { 2, 256, 256, 256, 64, HMDEV_MAX_TLB + 1, 48 } },
-		{ "va_bits 0", { 2, 256, 256, 256, 64, 1024, 0 } },
-		{ "va_bits 47", { 2, 256, 256, 256, 64, 1024, 47 } },
-		{ "va_bits 56", { 2, 256, 256, 256, 64, 1024, 56 } },
-		{ "va_bits 64", { 2, 256, 256, 256, 64, 1024, 64 } },
+		{ "engines 0", { 0, 256, 256, 256, 64, 1024, 48, 0 } },
+		{ "engines 8", { 8, 256, 256, 256, 64, 1024, 48, 0 } },
+		{ "sq 0", { 2, 0, 256, 256, 64, 1024, 48, 0 } },
+		{ "sq 1", { 2, 1, 256, 256, 64, 1024, 48, 0 } },
+		{ "sq 3", { 2, 3, 256, 256, 64, 1024, 48, 0 } },
+		{ "sq 2^17", { 2, 1u << 17, 256, 256, 64, 1024, 48, 0 } },
+		{ "sq 2^31", { 2, 1u << 31, 256, 256, 64, 1024, 48, 0 } },
+		{ "cq 100", { 2, 256, 100, 256, 64, 1024, 48, 0 } },
+		{ "cq 0", { 2, 256, 0, 256, 64, 1024, 48, 0 } },
+		{ "fault 0", { 2, 256, 256, 0, 64, 1024, 48, 0 } },
+		{ "fault 384", { 2, 256, 256, 384, 64, 1024, 48, 0 } },
+		{ "contexts 0", { 2, 256, 256, 256, 0, 1024, 48, 0 } },
+		{ "contexts past rings", { 2, 256, 256, 256, HMDEV_MAX_CONTEXTS + 1, 1024, 48, 0 } },
+		{ "tlb 0", { 2, 256, 256, 256, 64, 0, 48, 0 } },
+		{ "tlb huge", { 2, 256, 256, 256, 64, HMDEV_MAX_TLB + 1, 48, 0 } },
+		{ "va_bits 0", { 2, 256, 256, 256, 64, 1024, 0, 0 } },
+		{ "va_bits 47", { 2, 256, 256, 256, 64, 1024, 47, 0 } },
+		{ "va_bits 56", { 2, 256, 256, 256, 64, 1024, 56, 0 } },
+		{ "va_bits 64", { 2, 256, 256, 256, 64, 1024, 64, 0 } },
+		{ "vram 4097 MiB", { 2, 256, 256, 256, 64, 1024, 48, 4097 } },
+		{ "vram 2^32-1 MiB", { 2, 256, 256, 256, 64, 1024, 48, ~0u } },
 	};
 	unsigned i;
 
@@ -229,7 +248,7 @@ TEST(bar_too_small_rejected)
 	/* exactly the layout is enough; bar_size says what was given */
 	EXPECT_EQ(0, hmdev_init(&dev, &cfg, bar, end, NULL, NULL, NULL, NULL, 0));
 	EXPECT_EQ(end, ((struct hmirror_header *)bar)->bar_size);
-	hmdev_destroy(&dev);
+	hmdev_fini(&dev);
 	free(bar);
 }
 
@@ -238,6 +257,17 @@ TEST(abi_offsets)
 	/* fields the driver and the device both hard-code */
 	EXPECT_EQ(64, offsetof(struct hmirror_header, fault_regs_off));
 	EXPECT_EQ(68, offsetof(struct hmirror_header, va_bits));
+	EXPECT_EQ(72, offsetof(struct hmirror_header, vram_pages));
+	EXPECT_EQ(76, offsetof(struct hmirror_header, reserved));
+	EXPECT_EQ(128, sizeof(struct hmirror_header));
+	EXPECT_EQ(16, sizeof(struct hmirror_migrate_entry));
+	EXPECT_EQ(8, offsetof(struct hmirror_migrate_entry, to));
+	EXPECT_EQ(7, HMIRROR_OP_MIGRATE);
+	EXPECT_EQ(1ull << 6, HMIRROR_FEAT_VRAM);
+	EXPECT_EQ(1ull << 8, HMIRROR_PTE_VRAM);
+	EXPECT_EQ(0, HMIRROR_PTE_RSVD_MASK & HMIRROR_PTE_VRAM);
+	EXPECT_EQ(1, HMIRROR_MIGRATE_VRAM);
+	EXPECT_EQ(512, HMIRROR_MIGRATE_LEN_MAX);
 	EXPECT_EQ(128, offsetof(struct hmirror_regs, dev_ctrl_ack));
 	EXPECT_EQ(192, offsetof(struct hmirror_regs, drv_ctrl));
 	EXPECT_EQ(196, offsetof(struct hmirror_regs, drv_reset_gen));

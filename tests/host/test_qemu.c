@@ -241,7 +241,7 @@ static void start_both(struct __test_metadata *_metadata, FIXTURE_DATA(qt) *self
 TEST_F(qt, doorbell_reset_and_nops_through_qemu)
 {
 	struct hmirror_header h;
-	uint64_t regs = BAR2_ADDR + HMIRROR_REGS_OFF, q1, sq, cq, v;
+	uint64_t regs = BAR2_ADDR + HMIRROR_REGS_OFF, q1, sq, cq, v, ack = 0;
 	unsigned i, t;
 	char log[4096] = "";
 	int fd;
@@ -275,14 +275,16 @@ TEST_F(qt, doorbell_reset_and_nops_through_qemu)
 	wr(self, 32, regs + offsetof(struct hmirror_regs, drv_ctrl_gen), 1);
 	wr(self, 32, regs + offsetof(struct hmirror_regs, drv_reset_gen), 1);
 	wr(self, 32, BAR0_ADDR + IVSH_DOORBELL, (0 << 16) | HMIRROR_VEC_CTRL);
+	/* the device acts on the reset, then on drv_ctrl: wait for both */
 	for (t = 0; t < 2000; t++) {
 		v = rd(self, 32, regs + offsetof(struct hmirror_regs, dev_reset_ack));
-		if (v == 1)
+		ack = rd(self, 32, regs + offsetof(struct hmirror_regs, dev_ctrl_ack));
+		if (v == 1 && ack == 1)
 			break;
 		sleep_ms(1);
 	}
 	EXPECT_EQ(1, v);
-	EXPECT_EQ(1, rd(self, 32, regs + offsetof(struct hmirror_regs, dev_ctrl_ack)));
+	EXPECT_EQ(1, ack);
 	EXPECT_EQ(HMIRROR_DEV_ALIVE | HMIRROR_DEV_ENABLED,
 		  rd(self, 32, regs + offsetof(struct hmirror_regs, dev_status)));
 

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,25 @@ static void read_file(const char *path, char *buf, size_t len)
 	buf[n > 0 ? n : 0] = '\0';
 	if (fd >= 0)
 		close(fd);
+}
+
+/*
+ * Does the log at @path hold @needle within @ms?  The model writes its log
+ * from a writer thread: a line logged is in the file a little later.
+ */
+static bool log_has(const char *path, const char *needle, unsigned ms,
+		    char *buf, size_t len)
+{
+	unsigned t;
+
+	for (t = 0;; t += 5) {
+		read_file(path, buf, len);
+		if (strstr(buf, needle))
+			return true;
+		if (t >= ms)
+			return false;
+		sleep_ms(5);
+	}
 }
 
 static int wait_efd(int fd, int ms)
@@ -392,6 +412,9 @@ TEST_F(srv, protocol_reset_and_nops)
 	r = regs(&self->c);
 	EXPECT_EQ(3, self->c.hdr.num_queues);
 	EXPECT_EQ(48, self->c.hdr.va_bits);
+	/* 64 MiB of device memory by default */
+	EXPECT_EQ(0x7f, self->c.hdr.features);
+	EXPECT_EQ(64 * 256, self->c.hdr.vram_pages);
 	EXPECT_EQ(HMIRROR_DEV_ALIVE | HMIRROR_DEV_DMA_OFF, r->dev_status);
 	reset(_metadata, &self->c);
 	nops(_metadata, &self->c, 1, 5, 1000);
@@ -417,7 +440,7 @@ TEST_F(srv, options_reach_the_header)
 		"--engines", "5", "--sq-entries", "64", "--cq-entries", "1024",
 		"--fault-entries", "32", "--max-contexts", "100",
 		"--tlb-entries", "4096", "--lowmem", "1M", "--va-bits", "57",
-		"-v", NULL,
+		"--vram-mb", "4096", "-v", NULL,
 	};
 
 	start(_metadata, self, extra);
@@ -429,9 +452,23 @@ TEST_F(srv, options_reach_the_header)
 	EXPECT_EQ(100, self->c.hdr.max_contexts);
 	EXPECT_EQ(4096, self->c.hdr.tlb_entries);
 	EXPECT_EQ(57, self->c.hdr.va_bits);
+	EXPECT_TRUE(self->c.hdr.features & HMIRROR_FEAT_VRAM);
+	EXPECT_EQ(4096u * 256, self->c.hdr.vram_pages);
 	reset(_metadata, &self->c);
 	nops(_metadata, &self->c, 5, 60, 1);
 	nops(_metadata, &self->c, 5, 64, 100);	/* a full ring, wrapping */
+}
+
+TEST_F(srv, no_device_memory)
+{
+	const char *const extra[] = { "--vram-mb", "0", NULL };
+
+	start(_metadata, self, extra);
+	handshake(_metadata, self);
+	EXPECT_EQ(0x3f, self->c.hdr.features);
+	EXPECT_EQ(0, self->c.hdr.vram_pages);
+	reset(_metadata, &self->c);
+	nops(_metadata, &self->c, 1, 5, 1);
 }
 
 TEST_F(srv, heartbeat)
@@ -463,8 +500,8 @@ TEST_F(srv, second_client_refused)
 	/* the first client is unaffected */
 	reset(_metadata, &self->c);
 	nops(_metadata, &self->c, 1, 4, 1);
-	read_file(self->log, log, sizeof(log));
-	EXPECT_NE(NULL, strstr(log, "hmirror-dev: refusing a second client"));
+	EXPECT_TRUE(log_has(self->log, "hmirror-dev: refusing a second client",
+			    TMO_MS, log, sizeof(log))) TH_LOG("log: %s", log);
 }
 
 TEST_F(srv, client_eof_exits_0)
@@ -505,8 +542,43 @@ TEST_F(srv, writer_is_not_qemu)
 	handshake(_metadata, self);
 	reset(_metadata, &self->c);
 	nops(_metadata, &self->c, 2, 3, 9);
-	read_file(self->log, log, sizeof(log));
-	EXPECT_NE(NULL, strstr(log, "not QEMU"));
+	EXPECT_TRUE(log_has(self->log, "not QEMU", TMO_MS, log, sizeof(log)))
+		TH_LOG("log: %s", log);
+}
+
+/*
+ * A peer that writes and closes before the server has sent its setup is a
+ * writer all the same (the server then fails to send, but what the peer
+ * wrote is there to read).  Four silent peers fill the pending slots, so
+ * the writer waits in the listen backlog until it has written and closed.
+ */
+TEST_F(srv, writer_gone_before_its_setup_is_not_qemu)
+{
+	int64_t msg = 1234;
+	int silent[4], s, i;
+	struct pollfd p;
+	char log[4096];
+
+	start(_metadata, self, NULL);
+	for (i = 0; i < 4; i++) {
+		silent[i] = connect_to(self->sock);
+		ASSERT_LE(0, silent[i]);
+		/* accepted: its setup is there (and it reads none of it) */
+		p.fd = silent[i];
+		p.events = POLLIN;
+		ASSERT_EQ(1, poll(&p, 1, TMO_MS));
+	}
+	s = connect_to(self->sock);
+	ASSERT_LE(0, s);
+	ASSERT_EQ(8, send(s, &msg, sizeof(msg), MSG_NOSIGNAL));
+	close(s);
+	close(silent[0]);	/* a slot frees: the writer is accepted */
+	EXPECT_TRUE(log_has(self->log, "not QEMU", TMO_MS, log, sizeof(log)))
+		TH_LOG("log: %s", log);
+	EXPECT_EQ(NULL, strstr(log, "sending the setup"));
+	EXPECT_EQ(0, waitpid(self->pid, NULL, WNOHANG));
+	for (i = 1; i < 4; i++)
+		close(silent[i]);
 }
 
 TEST_F(srv, sigterm_sets_gone_and_exits_0)
@@ -651,6 +723,10 @@ TEST_F(srv, bad_options)
 		{ { "--socket", "S", "--ram", "X", "--tlb-entries", "99999999999", NULL }, "too large" },
 		{ { "--socket", "S", "--ram", "X", "--va-bits", "52", NULL }, "va-bits must be 48 or 57" },
 		{ { "--socket", "S", "--ram", "X", "--va-bits", "x", NULL }, "invalid number" },
+		{ { "--socket", "S", "--ram", "X", "--vram-mb", "4097", NULL },
+		  "--vram-mb: must be in [0, 4096] MiB, got 4097" },
+		{ { "--socket", "S", "--ram", "X", "--vram-mb", "-1", NULL }, "invalid number" },
+		{ { "--socket", "S", "--ram", "X", "--vram-mb", "4294967296", NULL }, "too large" },
 		{ { "--socket", "S", "--ram", "X", "--lowmem", "123", NULL }, "--lowmem" },
 		{ { "--socket", "S", "--ram", "X", "--lowmem", "8G", NULL }, "--lowmem" },
 		{ { "--socket", "S", "--ram", "X", "--ready-fd", "999", NULL }, "not an open file" },

@@ -34,7 +34,12 @@ run_hmm_tests() {
 # The same hmm-tests against the kernel's own test_hmm (debug kernels ship
 # it): the hmirror devices are unbound meanwhile, since both would serve
 # /dev/hmm_dmirror0-1.  Every test that passed on hmirror must pass on the
-# reference too: the two implement the same ABI.
+# reference too: the two implement the same ABI.  One known exception:
+# the exclusive-access tests, which test_hmm fails on this kernel with
+# -EBUSY because make_device_exclusive_range() refuses large folios and
+# test_hmm does not split the THPs first (hmirror does).  They count only
+# when test_hmm fails them at exactly that assertion.
+ref_better="hmm.hmm_device_private.exclusive hmm.hmm_device_private.exclusive_mprotect hmm.hmm_device_private.exclusive_cow"
 run_hmm_tests_reference() {
 	echo "TAP version 13"
 	echo "# hmm-tests against the kernel's test_hmm, the reference"
@@ -68,7 +73,10 @@ run_hmm_tests_reference() {
 	: > /tmp/hmm-tests-ref.results
 	for t in $missing; do
 		k=$((k + 1))
-		if ./hmm-tests -r "$t" 2>&1 | grep -q "^ok 1 $t\$" ||
+		if case " $ref_better " in *" $t "*) true ;; *) false ;; esac &&
+		   grep -q ":${t##*.}:Expected ret (-16) == 0 (0)" /tmp/hmm-tests-ref.out; then
+			echo "ok $k hmm-tests.reference:$t passes on hmirror; test_hmm fails it with -EBUSY (THPs it does not split)"
+		elif ./hmm-tests -r "$t" 2>&1 | grep -q "^ok 1 $t\$" ||
 		   ./hmm-tests -r "$t" 2>&1 | grep -q "^ok 1 $t\$"; then
 			echo "ok $k hmm-tests.reference:$t passes on test_hmm on a retry"
 		else
