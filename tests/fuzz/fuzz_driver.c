@@ -19,12 +19,15 @@
  *  - for COPY and FILL report the bytes done (len when OK), no faults for
  *    a command refused before running, FAULT only after a fault, ordered
  *    timestamps;
+ *  - for MIGRATE (2.1) report the pages copied (len when OK, fewer when an
+ *    entry failed, none when refused), OK, BAD_ALIGN or BAD_ADDRESS (an
+ *    entry) while running, and never a fault: it translates nothing;
  *  - for a FENCE, come after every earlier command of its scope.
  * Each fault record must name a command in flight (queue, tag, seqno,
- * context) with an access its opcode makes and a page run inside the
- * operand, ids increasing for the device's lifetime.  After the guest
- * scribbled on what these checks rely on (ring indices, rings), they are
- * off until the next reset.
+ * context), one that translates (not MIGRATE), with an access its opcode
+ * makes and a page run inside the operand, ids increasing for the
+ * device's lifetime.  After the guest scribbled on what these checks rely
+ * on (ring indices, rings), they are off until the next reset.
  */
 #include <stdio.h>
 #include <string.h>
@@ -56,10 +59,17 @@ void fz_drv_epoch(void)
 	fz_drv.epoch++;
 }
 
+/* Data commands: they translate virtual addresses, and may fault. */
 static bool is_data(uint8_t op)
 {
 	return op == HMIRROR_OP_COPY || op == HMIRROR_OP_READ ||
 	       op == HMIRROR_OP_FILL || op == HMIRROR_OP_ATOMIC;
+}
+
+/* Engine-only commands: the data commands and MIGRATE. */
+static bool is_engine(uint8_t op)
+{
+	return is_data(op) || op == HMIRROR_OP_MIGRATE;
 }
 
 static bool va_ok(uint64_t va, uint64_t len)
@@ -78,9 +88,23 @@ static int static_status(const struct hmirror_cmd *c, unsigned q)
 	if (c->opcode >= HMIRROR_NUM_OPS || c->reserved0 || c->reserved1 ||
 	    c->flags > (c->opcode == HMIRROR_OP_ATOMIC ? 1 : 0))
 		return HMIRROR_ST_BAD_OPCODE;
-	if (q == HMIRROR_QUEUE_MGMT ? is_data(c->opcode) :
+	/* MIGRATE: the fields it does not use must be zero */
+	if (c->opcode == HMIRROR_OP_MIGRATE &&
+	    (c->ctx || c->dst || c->arg0 || c->arg1))
+		return HMIRROR_ST_BAD_OPCODE;
+	if (q == HMIRROR_QUEUE_MGMT ? is_engine(c->opcode) :
 	    c->opcode == HMIRROR_OP_TLB_INVAL)
 		return HMIRROR_ST_BAD_QUEUE;
+	if (c->opcode == HMIRROR_OP_MIGRATE) {
+		if (!c->len || c->len > HMIRROR_MIGRATE_LEN_MAX)
+			return HMIRROR_ST_BAD_LENGTH;
+		if (c->src & 7)
+			return HMIRROR_ST_BAD_ALIGN;
+		/* the whole table in one RAM window (guest-physical) */
+		if (!fz_ram_has(c->src, c->len * sizeof(struct hmirror_migrate_entry)))
+			return HMIRROR_ST_BAD_ADDRESS;
+		return -1;	/* its entries are read while it runs */
+	}
 	if (c->opcode == HMIRROR_OP_TLB_INVAL)
 		return c->ctx >= hdr()->max_contexts ? HMIRROR_ST_BAD_CONTEXT :
 		       HMIRROR_ST_OK;
@@ -123,9 +147,14 @@ int fz_drv_submit(unsigned q, struct hmirror_cmd *c, bool force)
 		if (!force)
 			return -1;
 		fz_drv.hostile = true;	/* overruns the ring */
+		/* the device may fetch a slot half old, half new */
+		fz_oracle_blind();
 	}
 	c->seqno = (uint64_t)fz_drv.epoch << 32 | ++d->n;
 	d->cmd[d->n] = (struct fz_cmd){ *c, static_status(c, q), false };
+	/* a MIGRATE reaches memory by its table: the oracle first */
+	if (c->opcode == HMIRROR_OP_MIGRATE && d->cmd[d->n].expect < 0)
+		fz_oracle_migrate(c->src, c->len);
 	memcpy(w, c, sizeof(w));
 	s = (uint64_t *)(void *)&fz.dev.sq[q][d->sq_tail & fz.dev.sq_mask];
 	for (i = 0; i < sizeof(w) / 8; i++)
@@ -162,7 +191,8 @@ static void check_cpl(unsigned q, const struct hmirror_cpl *c)
 	struct fz_drvq *d = &fz_drv.q[q];
 	struct fz_cmd *r = find(q, c->seqno);
 	uint32_t n = (uint32_t)c->seqno, j;
-	bool busy = false, engine = is_data(r ? r->c.opcode : 0);
+	bool busy = false, translates = is_data(r ? r->c.opcode : 0);
+	bool migrate = r && r->c.opcode == HMIRROR_OP_MIGRATE;
 
 	if (c->queue != q)
 		fz_fatal("q%u: a completion names queue %u", q, c->queue);
@@ -201,7 +231,13 @@ static void check_cpl(unsigned q, const struct hmirror_cpl *c)
 		fz_fatal("q%u seqno 0x%llx op %u: status %u, the spec's checks say %d",
 			 q, (unsigned long long)c->seqno, r->c.opcode, c->status,
 			 r->expect);
-	if (r->expect < 0) {
+	if (r->expect < 0 && migrate) {
+		/* an entry's low bits, or its page outside RAM / device memory */
+		if (c->status != HMIRROR_ST_OK && c->status != HMIRROR_ST_BAD_ALIGN &&
+		    c->status != HMIRROR_ST_BAD_ADDRESS)
+			fz_fatal("q%u seqno 0x%llx MIGRATE: status %u while running",
+				 q, (unsigned long long)c->seqno, c->status);
+	} else if (r->expect < 0) {
 		switch (c->status) {
 		case HMIRROR_ST_OK: case HMIRROR_ST_BAD_CONTEXT:
 		case HMIRROR_ST_BAD_ADDRESS: case HMIRROR_ST_BAD_PTE:
@@ -217,9 +253,11 @@ static void check_cpl(unsigned q, const struct hmirror_cpl *c)
 				 c->status);
 		}
 	}
-	if ((r->expect >= 0 || !engine) && (c->nfaults || c->t_fault || c->t_answer))
-		fz_fatal("q%u seqno 0x%llx: faults on a command that never ran",
-			 q, (unsigned long long)c->seqno);
+	if ((r->expect >= 0 || !translates) &&
+	    (c->nfaults || c->t_fault || c->t_answer))
+		fz_fatal("q%u seqno 0x%llx op %u: faults on a command that %s",
+			 q, (unsigned long long)c->seqno, r->c.opcode,
+			 r->expect >= 0 ? "never ran" : "translates nothing");
 	if (c->status == HMIRROR_ST_FAULT && !c->nfaults)
 		fz_fatal("q%u seqno 0x%llx: FAULT without a fault", q,
 			 (unsigned long long)c->seqno);
@@ -227,6 +265,14 @@ static void check_cpl(unsigned q, const struct hmirror_cpl *c)
 		if (c->status == HMIRROR_ST_OK ? c->result != r->c.len :
 		    r->expect >= 0 ? c->result != 0 : c->result >= r->c.len)
 			fz_fatal("q%u seqno 0x%llx: %llu bytes done of %llu, status %u",
+				 q, (unsigned long long)c->seqno,
+				 (unsigned long long)c->result,
+				 (unsigned long long)r->c.len, c->status);
+	}
+	if (migrate) {
+		if (c->status == HMIRROR_ST_OK ? c->result != r->c.len :
+		    r->expect >= 0 ? c->result != 0 : c->result >= r->c.len)
+			fz_fatal("q%u seqno 0x%llx: MIGRATE copied %llu pages of %llu, status %u",
 				 q, (unsigned long long)c->seqno,
 				 (unsigned long long)c->result,
 				 (unsigned long long)r->c.len, c->status);

@@ -4,13 +4,15 @@
  * for a hostile guest and its driver.  It lays out guest RAM (fuzz_ram.c),
  * configures the device (or first tries a configuration the model must
  * refuse), then runs up to 256 operations: write page tables (4 KiB and
- * 2 MiB leaves, near or across a RAM window's end, hostile entries at any
- * level), context entries, descriptors (structured and raw, any tag),
- * fault answers (driver-like or raw), drv_ctrl (bus mastering), any BAR2
- * word; ring doorbells, tick; arm a load trigger (a store the guest makes
- * at the instant the device loads a word); probe the RAM map.  At the end
- * everything in flight is answered and reaped: every command must have
- * completed, or been dropped by a reset.
+ * 2 MiB leaves, near or across a RAM window's end, device-memory leaves
+ * in and past device memory, hostile entries at any level), context
+ * entries, descriptors (structured and raw, any tag), MIGRATE tables
+ * (device pages, guest pages, pages outside RAM, hostile low bits), fault
+ * answers (driver-like or raw), drv_ctrl (bus mastering), the polling
+ * hints, any BAR2 word; ring doorbells, tick; arm a load trigger (a store
+ * the guest makes at the instant the device loads a word); probe the RAM
+ * map.  At the end everything in flight is answered and reaped: every
+ * command must have completed, or been dropped by a reset.
  *
  * Threaded (fuzz_engines): the engines run in their own threads
  * (hmdev_start()) while the program goes on, and a few operations only
@@ -20,8 +22,9 @@
  * stay in flight; stopped, the doorbells run the engines inline).
  *
  * Input: c0 (engines, ring sizes, va_bits, initial reset), c1 (contexts,
- * TLB size, try bad configurations), the RAM layout (fuzz_ram.c), then
- * operations of 3 bytes (op, a, b) and their arguments.
+ * TLB size, try bad configurations), c2 (device memory), the RAM layout
+ * (fuzz_ram.c), then operations of 3 bytes (op, a, b) and their
+ * arguments.
  */
 #include <sched.h>
 #include <stdarg.h>
@@ -80,6 +83,16 @@ void fz_fatal(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\n");
 	abort();
+}
+
+uint64_t fz_vram_page(void)
+{
+	uint64_t off = fz.vram_next;
+
+	if (!fz.vram_size)
+		return 0;
+	fz.vram_next = (fz.vram_next + FZ_PG) % fz.vram_size;
+	return off;
 }
 
 /* The model raises an interrupt (any thread). */
@@ -288,6 +301,16 @@ static struct hmirror_queue_regs *qr(unsigned q)
 	return &fz.dev.qregs[q];
 }
 
+/* Stopped engines do not poll: nothing may say so. */
+static void check_not_polling(const char *when)
+{
+	unsigned q;
+
+	for (q = 0; q < fz.dev.num_queues; q++)
+		if (__atomic_load_n(&qr(q)->dev_polling, __ATOMIC_ACQUIRE))
+			fz_fatal("q%u: dev_polling set %s", q, when);
+}
+
 /*
  * drv_ctrl = @ctrl, announced by a new drv_ctrl_gen: new whatever the
  * guest scribbled on either generation word, and not the one acked.
@@ -325,6 +348,7 @@ static void request_reset(bool ring)
 		__atomic_store_n(&qr(q)->cq_head, 0, __ATOMIC_RELEASE);
 	}
 	__atomic_store_n(&fz.dev.fregs->head, 0, __ATOMIC_RELEASE);
+	fz_oracle_reset_requested();
 	/* a new generation, whatever the guest scribbled over either word */
 	v = __atomic_load_n(&r->dev_reset_ack, __ATOMIC_ACQUIRE);
 	gen = v > gen ? v : gen;
@@ -437,7 +461,7 @@ static void bad_config(uint8_t sel)
 	char err[256] = "";
 
 	hmdev_config_default(&cfg);
-	switch (sel % 10) {
+	switch (sel % 11) {
 	case 0: cfg.engines = sel & 0x80 ? HMIRROR_MAX_QUEUES : 0; break;
 	case 1: cfg.sq_entries = 3 + 2 * (sel >> 4); break;	/* odd */
 	case 2: cfg.cq_entries = sel & 0x80 ? 1 : 2 * HMDEV_MAX_ENTRIES; break;
@@ -446,6 +470,7 @@ static void bad_config(uint8_t sel)
 	case 5: cfg.tlb_entries = sel & 0x80 ? 0 : HMDEV_MAX_TLB + 1; break;
 	case 6: cfg.va_bits = (sel & 0x80) ? 47 + (sel >> 4 & 1) * 2 : 56 + (sel >> 4 & 1) * 2; break;
 	case 7: cfg.fault_entries = 2 * HMDEV_MAX_ENTRIES; break;
+	case 10: cfg.vram_mb = HMDEV_MAX_VRAM_MB + 1 + (sel >> 4); break;
 	case 8:
 		/* valid, but the BAR cannot hold it (or there is none) */
 		if (!hmdev_init(&fz.dev, &cfg, sel & 0x80 ? NULL : small_bar,
@@ -509,7 +534,7 @@ enum {
 	OP_RAW_CMD, OP_DOORBELL, OP_TICK, OP_SERVICE, OP_RAW_ANSWER,
 	OP_REAP, OP_SCRIBBLE, OP_RESET, OP_TLB_INVAL, OP_CTRL, OP_CPU_WRITE,
 	OP_TRIGGER, OP_PROBE, OP_WAIT, OP_RESET_MID, OP_BUS_OFF_MID,
-	OP_STOP_START, OP_BURST,
+	OP_STOP_START, OP_BURST, OP_MIGRATE, OP_POLL,
 	NUM_OPS
 };
 
@@ -518,18 +543,32 @@ static unsigned ctx_root_sel(uint8_t b)
 	return 1 + b % 3;
 }
 
+/* A device page the input names: some past the end of device memory. */
+static uint64_t vram_of(struct fz_in *in)
+{
+	return (fz_u16(in) % fz.vram_span) * FZ_PG;
+}
+
 static void op_map(struct fz_in *in, uint8_t a, uint8_t b)
 {
 	/*
-	 * b: bit 0 writable, bits 1-2 root, 6 edge frame (huge: misaligned
-	 * by some pages), 7 huge
+	 * b: bit 0 writable, bits 1-2 root, 5 a device page (its number
+	 * follows; with 7 the HUGE bit too, with 6 at level 2: both BAD_PTE),
+	 * 6 edge frame (huge: misaligned by some pages), 7 huge
 	 */
 	uint8_t pg = fz_u8(in);
 	uint64_t rt = root[ctx_root_sel((b >> 1) & 3)];
 	uint64_t va = va_of(a, pg, 0) & ~(FZ_PG - 1), e;
 	uint64_t w = (b & 1) ? HMIRROR_PTE_WRITE : 0;
 
-	if (b & 0x80) {
+	if (b & 0x20) {
+		uint64_t off = vram_of(in);
+
+		e = slot(rt, va, (b & 0x40) ? 2 : 1);
+		if (e)
+			fz_cpu_store(e, off | HMIRROR_PTE_VALID | HMIRROR_PTE_VRAM | w |
+				     ((b & 0x80) ? HMIRROR_PTE_HUGE : 0));
+	} else if (b & 0x80) {
 		uint64_t gpa = fz_huge_gpa(fz_u8(in));
 
 		if (b & 0x40)
@@ -579,12 +618,14 @@ static void op_service(uint8_t b)
 	if (!fz_drv_next_fault(&f))
 		return;
 	if ((b & 1) && f.ctx && f.ctx < 4) {
-		/* service: map the run */
+		/* service: map the run (b & 0x20: to device memory, if any) */
 		for (i = 0; i < f.npages; i++) {
 			e = slot(root[f.ctx], f.addr + i * FZ_PG, 1);
 			if (e)
-				fz_cpu_store(e, fz_frame_data() | HMIRROR_PTE_VALID |
-					     HMIRROR_PTE_WRITE);
+				fz_cpu_store(e, ((b & 0x20) && fz.vram_size ?
+						 fz_vram_page() | HMIRROR_PTE_VRAM :
+						 fz_frame_data()) |
+					     HMIRROR_PTE_VALID | HMIRROR_PTE_WRITE);
 		}
 	}
 	/* b: 2 right id, 4 cancel, 8 bad value, 16 other tag */
@@ -595,6 +636,24 @@ static void op_service(uint8_t b)
 		      (b & 4) ? HMIRROR_FAULT_CANCEL :
 		      (b & 8) ? b : HMIRROR_FAULT_REPLAY);
 	doorbell(HMIRROR_VEC_FAULT);
+}
+
+/*
+ * BAR2 offset @off is a word the device fetches descriptors by: a
+ * submission ring, or a queue's registers (sq_tail: slots nobody wrote).
+ */
+static bool sq_word(uint32_t off)
+{
+	const struct hmirror_header *h = &fz.dev.hdr;
+	unsigned q;
+
+	if (off >= HMIRROR_QUEUES_OFF && off < HMIRROR_FAULT_REGS_OFF)
+		return true;
+	for (q = 0; q < fz.dev.num_queues; q++)
+		if (off >= hmirror_sq_off(h, q) &&
+		    off < hmirror_sq_off(h, q) + h->sq_entries * sizeof(struct hmirror_cmd))
+			return true;
+	return false;
 }
 
 static void op_scribble(struct fz_in *in, uint8_t b)
@@ -613,6 +672,8 @@ static void op_scribble(struct fz_in *in, uint8_t b)
 	else if (off >= HMIRROR_REGS_OFF && off < hmirror_answers_off(h, 0) &&
 		 (off >= HMIRROR_RINGS_OFF || off < HMIRROR_CTX_OFF))
 		fz_drv.hostile = true;		/* registers and rings */
+	if (sq_word(off))
+		fz_oracle_blind();	/* a descriptor nobody wrote: a MIGRATE? */
 	__atomic_store_n((uint32_t *)(void *)(fz.bar + off), v, __ATOMIC_RELEASE);
 }
 
@@ -750,6 +811,7 @@ static void op_stop_start(uint8_t b)
 	hmdev_stop(&fz.dev);
 	if (fz.dev.threaded)
 		fz_fatal("hmdev_stop left the device threaded");
+	check_not_polling("with the engines stopped");
 	/* stopped: a doorbell runs the engines in this thread */
 	if (b & 1)
 		doorbell(HMIRROR_VEC_CQ);
@@ -777,6 +839,94 @@ static void op_burst(uint8_t a, uint8_t b)
 		fz_drv_submit(q, &c, false);
 	}
 	doorbell(HMIRROR_VEC_CQ);
+}
+
+/*
+ * A page address for a MIGRATE entry, by the selector nibble @s: bit 0 a
+ * device page (u16, some past the end), else bits 1-2: a data frame, a
+ * 4 KiB frame at a RAM window's edge or just outside (u8), any RAM page
+ * (u16), any value (u64); bit 3: hostile low bits (u16) on top.
+ */
+static uint64_t migrate_addr(struct fz_in *in, uint8_t s)
+{
+	uint64_t a;
+
+	if (s & 1) {
+		a = vram_of(in) | HMIRROR_MIGRATE_VRAM;
+	} else {
+		switch ((s >> 1) & 3) {
+		case 0: a = fz_frame_data(); break;
+		case 1: a = edge_frame(fz_u8(in)); break;
+		case 2: a = fz_ram_gpa(fz_u16(in) % fz_ram.nframes * FZ_PG); break;
+		default: a = fz_u64(in); break;
+		}
+	}
+	if (s & 8)
+		a ^= fz_u16(in) & (FZ_PG - 1);
+	return a;
+}
+
+/*
+ * MIGRATE on queue @q (queue 0: BAD_QUEUE).  @b: bits 0-1 entries - 1,
+ * 2 the table at a window's edge (u8; else a table frame), 3 len from the
+ * input (u16; else the entries written), 4 the table address moved by an
+ * offset from the input (s16), 5 a field that must be zero set (u8: ctx,
+ * dst, arg0, arg1 or flags).  Each entry: a selector byte (low nibble
+ * from, high nibble to: migrate_addr()), then the two addresses' bytes.
+ * The guest CPU writes the table (the oracle sees it), then submits.
+ */
+static void op_migrate(struct fz_in *in, unsigned q, uint8_t b)
+{
+	const uint64_t esz = sizeof(struct hmirror_migrate_entry);
+	unsigned n = 1 + (b & 3), i;
+	uint64_t table, from, to;
+	struct hmirror_cmd c;
+
+	table = (b & 4) ? edge_frame(fz_u8(in)) : fz_frame_table();
+	for (i = 0; i < n; i++) {
+		uint8_t s = fz_u8(in);
+
+		from = migrate_addr(in, s);
+		to = migrate_addr(in, s >> 4);
+		fz_cpu_store(table + i * esz, from);
+		fz_cpu_store(table + i * esz + 8, to);
+	}
+	memset(&c, 0, sizeof(c));
+	c.opcode = HMIRROR_OP_MIGRATE;
+	c.src = table;
+	c.len = n;
+	if (b & 8)
+		c.len = fz_u16(in);
+	if (b & 0x10)
+		c.src += (uint64_t)(int64_t)(int16_t)fz_u16(in);
+	if (b & 0x20) {
+		uint8_t f = fz_u8(in);
+
+		switch (f % 5) {
+		case 0: c.ctx = 1; break;
+		case 1: c.dst = FZ_PG; break;
+		case 2: c.arg0 = 1; break;
+		case 3: c.arg1 = 1; break;
+		default: c.flags = f; break;
+		}
+	}
+	c.tag = (uint16_t)(fz_drv.q[q].sq_tail & fz.dev.sq_mask);
+	fz_drv_submit(q, &c, false);
+}
+
+/*
+ * The polling hints (2.1, FEAT_POLL).  @b: bits 0-1 drv_poll_us (0, 20,
+ * 200, or 5000, which the model caps); bit 2: queue @q's drv_polling
+ * becomes bit 3 (while set the device may skip its interrupts).
+ */
+static void op_poll(unsigned q, uint8_t b)
+{
+	static const uint32_t us[4] = { 0, 20, 200, 5000 };
+
+	__atomic_store_n(&fz.dev.regs->drv_poll_us, us[b & 3], __ATOMIC_RELEASE);
+	if (b & 4)
+		__atomic_store_n(&qr(q)->drv_polling, (b >> 3) & 1,
+				 __ATOMIC_SEQ_CST);
 }
 
 static void step(struct fz_in *in)
@@ -909,8 +1059,14 @@ static void step(struct fz_in *in)
 	case OP_STOP_START:
 		op_stop_start(b);
 		break;
-	default:
+	case OP_BURST:
 		op_burst(a, b);
+		break;
+	case OP_MIGRATE:
+		op_migrate(in, q, b);
+		break;
+	default:
+		op_poll(q, b);
 		break;
 	}
 	fz_drv_check_queues();
@@ -972,11 +1128,14 @@ int fz_run(const uint8_t *data, size_t size, bool threaded)
 {
 	struct fz_in in = { data, size };
 	struct hmdev_config cfg;
-	uint8_t c0 = fz_u8(&in), c1 = fz_u8(&in);
+	uint8_t c0 = fz_u8(&in), c1 = fz_u8(&in), c2 = fz_u8(&in);
+	static const unsigned vram_mb[4] = { 1, 0, 2, 4 };
+	const struct hmirror_header *h;
 	unsigned steps = 0, i;
 	char err[256];
 
 	setup_once();
+	h = (const void *)fz.bar;
 	fz.threaded = threaded;
 	harness = pthread_self();
 	if (c1 & 0x80)
@@ -993,10 +1152,22 @@ int fz_run(const uint8_t *data, size_t size, bool threaded)
 	cfg.max_contexts = 4 + (c1 & 3);
 	cfg.tlb_entries = 1 + (c1 >> 2) % 32;
 	cfg.va_bits = c0 & 0x40 ? HMIRROR_VA_BITS_5LEVEL : HMIRROR_VA_BITS_4LEVEL;
+	/* c2: bits 0-1 device memory (1, none, 2 or 4 MiB); 2-7 unused */
+	cfg.vram_mb = vram_mb[c2 & 3];
 	if (hmdev_bar_size(&cfg) != FZ_BAR_SIZE ||
 	    hmdev_init(&fz.dev, &cfg, fz.bar, FZ_BAR_SIZE, &fz_ram.r, raise_irq,
 		       NULL, err, sizeof(err)))
 		fz_fatal("hmdev_init: %s", err);
+	/* the published header says 2.1, polling, and the device memory */
+	if (h->version != HMIRROR_VERSION || !(h->features & HMIRROR_FEAT_POLL) ||
+	    !(h->features & HMIRROR_FEAT_VRAM) != !cfg.vram_mb ||
+	    h->vram_pages != cfg.vram_mb * (1u << 20) / FZ_PG)
+		fz_fatal("header: version %#x features %#llx vram_pages %u for %u MiB",
+			 h->version, (unsigned long long)h->features,
+			 h->vram_pages, cfg.vram_mb);
+	fz.vram_size = (uint64_t)h->vram_pages * FZ_PG;
+	fz.vram_span = h->vram_pages ? h->vram_pages + h->vram_pages / 4 : 320;
+	fz.vram_next = 0;
 	fz_oracle_new_device();
 	fz_bar_watch(true);
 	for (i = 0; i < 4; i++) {
@@ -1024,6 +1195,7 @@ int fz_run(const uint8_t *data, size_t size, bool threaded)
 		hmdev_stop(&fz.dev);
 		hmdev_stop(&fz.dev);	/* idempotent */
 	}
+	check_not_polling("at the end");
 	hmdev_shutdown(&fz.dev);
 	if (!(__atomic_load_n(&fz.dev.regs->dev_status, __ATOMIC_ACQUIRE) &
 	      HMIRROR_DEV_GONE))
@@ -1039,11 +1211,12 @@ int fz_run(const uint8_t *data, size_t size, bool threaded)
 	hmdev_fini(&fz.dev);
 	fz_ram_close();
 	if (fz.verbose)
-		fprintf(stderr, "completions %llu, faults %llu, walks %llu, RAM rule off %llu times, triggers fired %llu\n",
+		fprintf(stderr, "completions %llu, faults %llu, walks %llu, RAM rule off %llu times, triggers fired %llu, MIGRATE tables %llu\n",
 			(unsigned long long)fz_drv.completions,
 			(unsigned long long)fz_drv.faults,
 			(unsigned long long)fz_ostats.walks,
 			(unsigned long long)fz_ostats.off_calls,
-			(unsigned long long)fz_ostats.triggers_fired);
+			(unsigned long long)fz_ostats.triggers_fired,
+			(unsigned long long)fz_ostats.migrate_tables);
 	return 0;
 }

@@ -10,11 +10,13 @@
  *                 opened with guest_ram_open(); the device's view and the
  *                 guest CPU's view of the same memory
  *  fuzz_oracle.c  what the device may touch: an independent page-table
- *                 walker gives the frames it may read and write, applied
- *                 as page protections on the device's view; BAR2 stores
- *                 outside the device-owned regions; load-triggered guest
- *                 writes (a context flipping between its two VALID reads,
- *                 a page appearing during a fault run)
+ *                 walker and the MIGRATE tables submitted give the guest
+ *                 frames and device-memory pages it may read and write,
+ *                 applied as page protections on the device's view of RAM
+ *                 and on its device memory; BAR2 stores outside the
+ *                 device-owned regions; load-triggered guest writes (a
+ *                 context flipping between its two VALID reads, a page
+ *                 appearing during a fault run)
  *  fuzz_driver.c  the driver's side of the rings, and the completion and
  *                 fault-record oracle
  *  fuzz_guest.c   the input language
@@ -35,6 +37,8 @@
 #define FZ_MAX_FILES	4
 #define FZ_BAR_SIZE	(1u << 20)	/* every configuration fits */
 #define FZ_MAX_CMDS	512		/* per queue between resets */
+/* device memory: at most 4 MiB (c2), and the pages the input names */
+#define FZ_VRAM_MAX_PAGES	1024u
 
 /* ---- input ------------------------------------------------------------ */
 
@@ -62,9 +66,16 @@ struct fz {
 	bool verbose;		/* FUZZ_VERBOSE=1 */
 	/* dev.dma_off acknowledged and not being turned on: RAM PROT_NONE */
 	bool dma_locked;
+	/* device memory (FEAT_VRAM): bytes, from the header's vram_pages */
+	uint64_t vram_size;
+	uint32_t vram_span;	/* pages the input names: some past the end */
+	uint64_t vram_next;	/* allocator of device pages (wraps) */
 };
 
 extern struct fz fz;
+
+/* A device-memory page offset for a mapping (wraps; 0 without any). */
+uint64_t fz_vram_page(void);
 
 /* ---- guest RAM (fuzz_ram.c) ------------------------------------------- */
 
@@ -137,6 +148,21 @@ void fz_ctx_store64(void *bar_word, uint64_t v);
 void fz_ctx_store32(void *bar_word, uint32_t v);
 /* Bring the device view's protections up to date (before a model call). */
 void fz_oracle_sync(void);
+/*
+ * A MIGRATE with its table at guest-physical @src, @len entries, is about
+ * to be written to a submission ring: from now until the reset after the
+ * next one, the device may read the table and, entry by entry, the pages
+ * it names (RAM or device memory) and write the pages they go to.
+ */
+void fz_oracle_migrate(uint64_t src, uint64_t len);
+/*
+ * The device may run something the oracle cannot know (a descriptor the
+ * guest scribbled, a ring overrun): the RAM and device-memory rules are
+ * off until the next reset.  Called before the store that does it.
+ */
+void fz_oracle_blind(void);
+/* The harness zeroed the queue tails and asked for a reset. */
+void fz_oracle_reset_requested(void);
 /* BAR2 store checking: on once hmdev_init() is done. */
 void fz_bar_watch(bool on);
 
@@ -153,7 +179,7 @@ void fz_trigger_disarm(void);
 const void *fz_dev_addr(uint64_t gpa);
 
 struct fz_oracle_stats {
-	uint64_t walks, off_calls, triggers_fired;
+	uint64_t walks, off_calls, triggers_fired, migrate_tables;
 };
 extern struct fz_oracle_stats fz_ostats;
 

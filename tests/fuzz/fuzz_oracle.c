@@ -19,6 +19,28 @@
  * writable through some mapping) or the tables are too large to walk,
  * the RAM rule is off until the next reset (fz_ostats.off_calls).
  *
+ * MIGRATE (2.1) translates nothing: each entry of its table in guest RAM
+ * names a page by guest-physical address or device-memory offset.  Every
+ * MIGRATE submitted since the reset (fz_oracle_migrate(), before its
+ * descriptor is written) adds its table to the tables the device may read,
+ * and the walker reads the table as the device will, entry by entry up to
+ * the first one the device must refuse (low bits other than VRAM, a page
+ * outside RAM or past the end of device memory): the "from" page readable,
+ * the "to" page writable.  A table the device could write is a table it
+ * could rewrite: the rule is off, as above.  A descriptor the harness did
+ * not write (a scribble on a submission ring or its tail, a ring overrun)
+ * could be a MIGRATE of any table: the rule is off until the next reset
+ * (fz_oracle_blind()).
+ *
+ * Device memory (2.1, FEAT_VRAM) is the model's own anonymous mapping,
+ * which the guest cannot reach; the oracle protects it page by page the
+ * same way: readable if a VRAM leaf maps it (a level-1 entry with VRAM,
+ * the offset below vram_pages) or a MIGRATE entry copies from it,
+ * writable if the leaf is writable at every level or a MIGRATE entry
+ * copies to it.  Bus mastering does not gate device memory, so the DMA
+ * lock leaves these pages alone.  An access past its end lands in the
+ * model's guard pages, which the fault handler names too.
+ *
  * BAR2.  The model's sources are built with -fsanitize-coverage=
  * trace-stores: every store it makes calls __sanitizer_cov_storeN() first,
  * and a store into BAR2 outside the device-written halves of the
@@ -43,6 +65,8 @@
 
 #define MAX_FRAMES	((32u << 20) / 4096)	/* RAM is at most 4 x 6.1 MiB */
 #define WALK_BUDGET	256			/* tables per walk */
+#define MAX_MIGRATE	512			/* tables between resets */
+#define VRAM_GUARD	(64u << 10)		/* dev_mem.c's guards */
 
 enum { P_NONE = 0, P_READ = 1, P_RW = 3 };
 
@@ -55,10 +79,23 @@ static uint8_t table_now[MAX_FRAMES], is_table[MAX_FRAMES];
 static uint8_t prot_now[MAX_FRAMES];
 static uint32_t visited[MAX_FRAMES][5][2], walk_gen;
 static bool rule_off;		/* until the next epoch */
+/* blind since the last reset request: its effect outlives the reset */
+static bool blind_late;
 static bool dirty;		/* tables or contexts changed since the walk */
 static bool changed;		/* sets or the DMA lock changed since applied */
 static bool prot_dma_locked;
 static unsigned walk_tables;
+
+/* device-memory pages, as the RAM frames above (no tables, no DMA lock) */
+static uint8_t vmay_read[FZ_VRAM_MAX_PAGES], vmay_write[FZ_VRAM_MAX_PAGES];
+static uint8_t vprot_now[FZ_VRAM_MAX_PAGES];
+static uint64_t vpages;		/* of this device */
+
+/* MIGRATE tables submitted since the last epoch */
+static struct mig {
+	uint64_t src, len;
+} mig[MAX_MIGRATE];
+static unsigned nmig;
 
 /* Values the walk sees instead of memory (stores about to happen). */
 struct override {
@@ -274,6 +311,24 @@ static void mark(uint64_t gpa, uint64_t len, bool write)
 	}
 }
 
+static void mark_vram(uint64_t off, bool write)
+{
+	uint64_t p = off / FZ_PG;
+
+	if (!vmay_read[p] || (write && !vmay_write[p]))
+		changed = true;
+	vmay_read[p] = 1;
+	if (write)
+		vmay_write[p] = 1;
+}
+
+/* Entry bits that make a VALID entry BAD_PTE: VRAM too without FEAT_VRAM. */
+static uint64_t pte_rsvd(void)
+{
+	return HMIRROR_PTE_RSVD_MASK |
+	       (fz.dev.hdr.features & HMIRROR_FEAT_VRAM ? 0 : HMIRROR_PTE_VRAM);
+}
+
 static void walk_table(uint64_t table, int level, bool writable)
 {
 	uint64_t f, e, a;
@@ -295,11 +350,15 @@ static void walk_table(uint64_t table, int level, bool writable)
 	table_now[f] = is_table[f] = 1;
 	for (i = 0; i < 512; i++) {
 		e = load64(fz_ram.cpu + fz_ram_off(table) + 8 * i);
-		if (!(e & HMIRROR_PTE_VALID) || (e & HMIRROR_PTE_RSVD_MASK))
+		if (!(e & HMIRROR_PTE_VALID) || (e & pte_rsvd()))
 			continue;	/* not present, or BAD_PTE */
 		w = writable && (e & HMIRROR_PTE_WRITE);
 		a = e & HMIRROR_PTE_ADDR_MASK;
-		if (e & HMIRROR_PTE_HUGE) {
+		if (e & HMIRROR_PTE_VRAM) {
+			/* a 4 KiB leaf only (else BAD_PTE), below the end */
+			if (level == 1 && !(e & HMIRROR_PTE_HUGE) && a < fz.vram_size)
+				mark_vram(a, w);
+		} else if (e & HMIRROR_PTE_HUGE) {
 			/* only at level 2, aligned, and wholly in one window */
 			if (level == 2 && !(a & (FZ_HUGE - 1)) &&
 			    fz_ram_has(a, FZ_HUGE))
@@ -327,6 +386,56 @@ static uint8_t wanted(uint64_t f)
 	return may_read[f] || readable_table(f) ? P_READ : P_NONE;
 }
 
+/*
+ * A MIGRATE page address as written in an entry: true if the device may
+ * copy it (bits 1-11 clear; bit 0: a device-memory offset below the end,
+ * else a guest page wholly in RAM).
+ */
+static bool migrate_page_ok(uint64_t a)
+{
+	uint64_t page = a & ~(FZ_PG - 1);
+
+	if (a & (FZ_PG - 1) & ~HMIRROR_MIGRATE_VRAM)
+		return false;			/* BAD_ALIGN */
+	if (a & HMIRROR_MIGRATE_VRAM)
+		return page < fz.vram_size;	/* else BAD_ADDRESS */
+	return fz_ram_has(page, FZ_PG);
+}
+
+static void mark_migrate_page(uint64_t a, bool write)
+{
+	if (a & HMIRROR_MIGRATE_VRAM)
+		mark_vram(a & ~(FZ_PG - 1), write);
+	else
+		mark(a & ~(FZ_PG - 1), FZ_PG, write);
+}
+
+/*
+ * The table of a MIGRATE (in one RAM window: fz_oracle_migrate() saw it),
+ * entry by entry as the device reads it, up to the first it must refuse.
+ */
+static void walk_migrate(const struct mig *m)
+{
+	const uint64_t esz = sizeof(struct hmirror_migrate_entry);
+	uint64_t f, last, i, from, to;
+	const uint8_t *t = fz_ram.cpu + fz_ram_off(m->src);
+
+	last = frame_of(m->src + m->len * esz - 1);
+	for (f = frame_of(m->src); f <= last; f++) {
+		if (!table_now[f] && !may_read[f] && !may_write[f])
+			changed = true;
+		table_now[f] = is_table[f] = 1;
+	}
+	for (i = 0; i < m->len; i++) {
+		from = load64(t + i * esz);
+		to = load64(t + i * esz + 8);
+		if (!migrate_page_ok(from) || !migrate_page_ok(to))
+			break;
+		mark_migrate_page(from, false);
+		mark_migrate_page(to, true);
+	}
+}
+
 static void walk_once(void)
 {
 	const struct hmdev *d = &fz.dev;
@@ -348,6 +457,8 @@ static void walk_once(void)
 			continue;	/* BAD_ADDRESS */
 		walk_table(root, (int)d->pt_levels, true);
 	}
+	for (c = 0; c < nmig && !rule_off; c++)
+		walk_migrate(&mig[c]);
 }
 
 /* The current tables, and again with each set of armed triggers fired. */
@@ -391,33 +502,50 @@ static void walk(void)
 	dirty = false;
 }
 
-static void apply(void)
+/* Device memory: not gated by bus mastering. */
+static uint8_t wanted_vram(uint64_t p)
 {
-	uint8_t *base = fz_ram.r.base;
-	uint64_t f = 0, g, n = fz_ram.nframes;
+	if (rule_off || vmay_write[p])
+		return P_RW;
+	return vmay_read[p] ? P_READ : P_NONE;
+}
 
-	if (!changed && prot_dma_locked == fz.dma_locked)
-		return;
-	prot_dma_locked = fz.dma_locked;
-	changed = false;
+/* Protect pages [0, n) of @base as @want says, runs at a time. */
+static void protect(uint8_t *base, uint64_t n, uint8_t *now,
+		    uint8_t (*want_of)(uint64_t), const char *what)
+{
+	uint64_t f = 0, g;
+
 	while (f < n) {
-		uint8_t want = wanted(f);
+		uint8_t want = want_of(f);
 
-		if (want == prot_now[f]) {
+		if (want == now[f]) {
 			f++;
 			continue;
 		}
 		for (g = f + 1; g < n; g++) {
-			if (wanted(g) != want || prot_now[g] == want)
+			if (want_of(g) != want || now[g] == want)
 				break;
 		}
 		if (mprotect(base + f * FZ_PG, (g - f) * FZ_PG,
 			     want == P_RW ? PROT_READ | PROT_WRITE :
 			     want == P_READ ? PROT_READ : PROT_NONE))
-			fz_fatal("mprotect device view");
-		memset(prot_now + f, want, g - f);
+			fz_fatal("mprotect %s", what);
+		memset(now + f, want, g - f);
 		f = g;
 	}
+}
+
+static void apply(void)
+{
+	if (!changed && prot_dma_locked == fz.dma_locked)
+		return;
+	prot_dma_locked = fz.dma_locked;
+	changed = false;
+	protect(fz_ram.r.base, fz_ram.nframes, prot_now, wanted,
+		"the device view of RAM");
+	protect(fz.dev.vram.base, vpages, vprot_now, wanted_vram,
+		"device memory");
 }
 
 void fz_oracle_sync(void)
@@ -429,17 +557,72 @@ void fz_oracle_sync(void)
 	apply();
 }
 
+static void add_migrate(uint64_t src, uint64_t len)
+{
+	if (nmig == MAX_MIGRATE) {
+		rule_off = true;	/* too many to follow */
+		return;
+	}
+	mig[nmig++] = (struct mig){ src, len };
+	fz_ostats.migrate_tables++;
+}
+
 void fz_oracle_epoch(void)
 {
 	uint64_t n = fz_ram.nframes;
+	unsigned q;
+	uint32_t j;
 
 	memset(may_read, 0, n);
 	memset(may_write, 0, n);
 	memset(is_table, 0, n);
 	memset(table_now, 0, n);
-	rule_off = false;
+	memset(vmay_read, 0, vpages);
+	memset(vmay_write, 0, vpages);
+	/*
+	 * A scribbled sq_tail or ring slot since the request survives the
+	 * reset (the request zeroed the tails before it, not after).
+	 */
+	rule_off = blind_late;
+	/*
+	 * The MIGRATEs submitted since the reset was requested (the driver's
+	 * records start there) wait in the rings: they run after it.
+	 */
+	nmig = 0;
+	for (q = 1; q < fz.dev.num_queues; q++)
+		for (j = 1; j <= fz_drv.q[q].n; j++) {
+			const struct fz_cmd *r = &fz_drv.q[q].cmd[j];
+
+			if (r->c.opcode == HMIRROR_OP_MIGRATE && r->expect < 0)
+				add_migrate(r->c.src, r->c.len);
+		}
 	dirty = changed = true;
 	fz_oracle_sync();
+}
+
+void fz_oracle_migrate(uint64_t src, uint64_t len)
+{
+	if (rule_off)
+		return;
+	add_migrate(src, len);
+	dirty = true;
+	fz_oracle_sync();
+}
+
+void fz_oracle_reset_requested(void)
+{
+	blind_late = false;
+}
+
+void fz_oracle_blind(void)
+{
+	blind_late = true;
+	if (rule_off)
+		return;
+	rule_off = true;
+	fz_ostats.off_calls++;
+	changed = true;
+	apply();
 }
 
 /* A store that may change what the tables say: grow the sets first. */
@@ -521,6 +704,7 @@ static struct sigaction old_segv;
 static void on_segv(int sig, siginfo_t *si, void *uc)
 {
 	uintptr_t a = (uintptr_t)si->si_addr, base = (uintptr_t)fz_ram.r.base;
+	uintptr_t vbase = (uintptr_t)fz.dev.vram.base;
 	const char *why = NULL;
 	char buf[256];
 	int n;
@@ -543,6 +727,21 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 		n = snprintf(buf, sizeof(buf),
 			     "fuzz oracle: the device touched 0x%llx bytes past the end of guest RAM\n",
 			     (unsigned long long)(a - base - fz_ram.total));
+	} else if (vbase && a >= vbase && a < vbase + fz.vram_size) {
+		uint64_t p = (a - vbase) / FZ_PG;
+
+		why = vmay_write[p] ? "no rule (a store on a writable page?)" :
+		      vmay_read[p] ? "no VRAM leaf maps this page writable, no MIGRATE copies to it" :
+		      "no VRAM leaf maps this page, no MIGRATE names it";
+		n = snprintf(buf, sizeof(buf),
+			     "fuzz oracle: the device touched device memory at offset 0x%llx: %s\n",
+			     (unsigned long long)(a - vbase), why);
+	} else if (vbase && a + VRAM_GUARD >= vbase &&
+		   a < vbase + fz.vram_size + VRAM_GUARD) {
+		n = snprintf(buf, sizeof(buf),
+			     "fuzz oracle: the device touched the guard %s device memory (offset %lld)\n",
+			     a < vbase ? "before" : "after",
+			     (long long)(a - vbase));
 	} else {
 		n = 0;
 	}
@@ -571,6 +770,12 @@ void fz_oracle_new_device(void)
 	trig_pending = NULL;
 	__atomic_store_n(&trig_fired, 0, __ATOMIC_RELEASE);
 	memset(prot_now, P_RW, sizeof(prot_now));	/* as guest_ram_open maps it */
+	memset(vprot_now, P_RW, sizeof(vprot_now));	/* as dev_mem_init does */
+	vpages = fz.vram_size / FZ_PG;
+	if (vpages > FZ_VRAM_MAX_PAGES)
+		fz_fatal("device memory of %llu pages", (unsigned long long)vpages);
+	nmig = 0;
+	blind_late = false;
 	prot_dma_locked = false;
 	novr = 0;
 }

@@ -4,8 +4,9 @@
 # tests/fuzz/corpus/*.bin, small programs in the input language of
 # fuzz_guest.c, so the fuzzer starts from walks that succeed, faults that
 # get serviced, commands that complete, a full fault ring, 2 MiB leaves
-# across a RAM window's end, load triggers, and (threaded) resets and bus
-# mastering changes under a running command.
+# across a RAM window's end, load triggers, device memory (VRAM leaves,
+# MIGRATE tables, good and bad), the polling hints, and (threaded) resets
+# and bus mastering changes under a running command or MIGRATE.
 import os
 import struct
 
@@ -19,10 +20,12 @@ def u64(v): return struct.pack('<Q', v & (2**64 - 1))
 # c0: bits 0-1 engines-1, 2 sq 8, 3-4 cq 2<<v, 5 fault ring 4, 6 57-bit,
 #     7 no reset at start
 # c1: bits 0-1 contexts-4, 2-6 tlb-1, 7 try a bad configuration (+1 byte)
+# c2: bits 0-1 device memory: 0 1 MiB (256 pages), 1 none, 2 2 MiB, 3 4 MiB
 # RAM: r0 bits 0-1 files-1, 2-4 lowmem choice, 5-7 a bad layout first;
 #      then a u16 per file, a u16 for lowmem (fuzz_ram.c)
-def header(c0=0x0d, c1=0x20, ram=None, bad_cfg=None):
-    h = u8(c0) + u8(c1 | (0x80 if bad_cfg is not None else 0))
+VRAM_1M, VRAM_NONE, VRAM_2M, VRAM_4M = range(4)
+def header(c0=0x0d, c1=0x20, ram=None, bad_cfg=None, c2=VRAM_1M):
+    h = u8(c0) + u8(c1 | (0x80 if bad_cfg is not None else 0)) + u8(c2)
     if bad_cfg is not None:
         h += u8(bad_cfg)
     return h + (ram if ram is not None else RAM_4M_SPLIT)
@@ -60,8 +63,8 @@ def cmd(q, opcode, s1, sp, s2, dp, ls, arg0=0, arg1=0, tag=None, ctx=None,
             (u16(ctx) if ctx is not None else b'') + bytes([sp, dp]) +
             u64(arg0) + u64(arg1) + (u16(tag) if tag is not None else b''))
 
-NOP, FENCE, COPY, READ, FILL, ATOMIC, TLBI = range(7)
-L_8, L_4097, L_8K, L_3P, L_64P, L_2M = 3, 7, 8, 9, 10, 11
+NOP, FENCE, COPY, READ, FILL, ATOMIC, TLBI, MIGRATE = range(8)
+L_8, L_4K, L_4097, L_8K, L_3P, L_64P, L_2M = 3, 6, 7, 8, 9, 10, 11
 
 def doorbell(v=0): return op(11, 0, v)
 def tick(): return op(12)
@@ -79,6 +82,12 @@ def map1(sel, page, write=True):
 
 def map2(sel, page):                 # context 2's tables, writable
     return op(0, sel, 0x03) + u8(page)
+
+# a device page (offset vpage pages) under ctx 1 (b bit 5); huge: the HUGE
+# bit too, level2: at level 2 (both BAD_PTE)
+def vmap1(sel, page, vpage, write=True, huge=False, level2=False):
+    b = 0x20 | (1 if write else 0) | (0x80 if huge else 0) | (0x40 if level2 else 0)
+    return op(0, sel, b) + u8(page) + u16(vpage)
 
 # huge sel: bit 0 window (0 low, 1 high), bits 1-2: 0 the one holding the
 # window's end, 1 the last whole one, 2 the first, 3 any (bits 3-7)
@@ -107,6 +116,30 @@ def trig_pte_change(sel, page, level, value, count=1):
             u8(page) + u64(value))
 def trig_root_moves(ctx, root_idx, count=2):
     return op(21, ctx - 1, 3 | ((count - 1) << 2) | (root_idx << 4))
+
+# MIGRATE on queue q (op 28): b bits 0-1 entries - 1, 2 table at a window's
+# edge (a byte first), 3 len (u16 after the entries), 4 table address
+# offset (s16, after), 5 a must-be-zero field set (a byte, last).  Each
+# entry: a selector byte, low nibble from, high nibble to, then their
+# bytes: nibble bit 0 a device page (u16), else bits 1-2: 0 a data frame
+# (no byte), 1 an edge frame (u8), 2 any RAM page (u16), 3 any value
+# (u64); bit 3 hostile low bits (u16 after the address's bytes)
+M_VRAM, M_DATA, M_EDGE, M_RAM, M_RAW, M_LOW = 1, 0, 2, 4, 6, 8
+def ent(fn, fb, tn, tb): return u8(fn | (tn << 4)) + fb + tb
+def migrate(q, entries, edge=None, length=None, offset=None, nonzero=None):
+    assert 1 <= len(entries) <= 4
+    b = (len(entries) - 1) | (4 if edge is not None else 0) | \
+        (8 if length is not None else 0) | (0x10 if offset is not None else 0) | \
+        (0x20 if nonzero is not None else 0)
+    return (op(28, q, b) + (u8(edge) if edge is not None else b'') +
+            b''.join(entries) + (u16(length) if length is not None else b'') +
+            (u16(offset) if offset is not None else b'') +
+            (u8(nonzero) if nonzero is not None else b''))
+# polling hints (op 29): b bits 0-1 drv_poll_us (0, 20, 200, 5000),
+# 2 set queue q's drv_polling to bit 3
+def poll(q, us_sel, polling=None):
+    b = us_sel | ((4 | (8 if polling else 0)) if polling is not None else 0)
+    return op(29, q, b)
 
 def probe(s, d, v=0): return op(22) + u8(s) + u16(d) + u64(v)
 def wait(b=0x0f): return op(23, 0, b)
@@ -271,9 +304,86 @@ seeds = {
     'bad_config': header(bad_cfg=0x00) + doorbell() + reap(),
     'bad_config_bar': header(bad_cfg=0x08) + doorbell() + reap(),
     'bad_config_tlb': header(bad_cfg=0x09) + doorbell() + reap(),
+    'bad_config_vram': header(bad_cfg=0x0a) + doorbell() + reap(),
     'bad_ram_many': header(ram=ram([MODE_2M | 1], 7, bad=6)) + doorbell(),
     'bad_ram_big': header(ram=ram([MODE_2M | 1], 7, lw=1, bad=7)) + doorbell(),
     'bad_ram_odd': header(ram=ram([MODE_2M | 1], 7, bad=5)) + doorbell(),
+    # device memory (ABI 2.1): a VRAM leaf under FILL and READ, then
+    # MIGRATE device page 5 -> a data frame and RAM page 3 -> device page
+    # 7, device page 5 -> 6, a data frame onto itself; READ device page 5
+    # again through its leaf
+    'vram': header() + vmap1(2, 0, 5) +
+            cmd(1, FILL, 0x02, 0, 0x02, 0, L_4K, arg0=0x55) +
+            cmd(1, READ, 0x02, 0, 0x02, 0, L_4K) + doorbell() +
+            migrate(1, [ent(M_VRAM, u16(5), M_DATA, b''),
+                        ent(M_RAM, u16(3), M_VRAM, u16(7)),
+                        ent(M_VRAM, u16(5), M_VRAM, u16(6))]) +
+            cmd(2, READ, 0x02, 0, 0x02, 0, L_4K) + doorbell() + reap(),
+    # bad device memory: a leaf past the end (300 of 256 pages), VRAM with
+    # HUGE, VRAM at level 2; MIGRATE of 513 pages, with a ctx, on queue 0,
+    # with an entry past the end (after one page copied), with hostile low
+    # bits, a misaligned table, a table outside RAM; one held while bus
+    # mastering is off, then let go
+    'vram_bad': header() + vmap1(2, 0, 300) + vmap1(3, 0, 1, huge=True) +
+                vmap1(4, 0, 2, level2=True) +
+                cmd(1, READ, 0x02, 0, 0x02, 0, L_8) + cmd(2, READ, 0x03, 0, 0x03, 0, L_8) +
+                cmd(1, FILL, 0x04, 0, 0x04, 0, L_8) +
+                migrate(1, [ent(M_VRAM, u16(1), M_DATA, b'')], length=513) +
+                migrate(2, [ent(M_VRAM, u16(1), M_DATA, b'')], nonzero=0) +
+                migrate(0, [ent(M_VRAM, u16(1), M_DATA, b'')]) +
+                migrate(1, [ent(M_VRAM, u16(2), M_DATA, b''),
+                            ent(M_VRAM, u16(310), M_DATA, b'')]) +
+                migrate(2, [ent(M_VRAM | M_LOW, u16(3) + u16(0x10), M_DATA, b'')]) +
+                migrate(1, [ent(M_DATA, b'', M_DATA, b'')], offset=4) +
+                migrate(2, [ent(M_DATA, b'', M_DATA, b'')], edge=5) +
+                doorbell() + ctrl(0x04) +
+                migrate(2, [ent(M_VRAM, u16(3), M_VRAM, u16(4))]) + doorbell() +
+                tick() + ctrl(0x05) + reap(),
+    # no device memory: bit 8 is reserved (BAD_PTE), VRAM entries are past
+    # the end; guest to guest still copies
+    'vram_none': header(c2=VRAM_NONE) + vmap1(2, 0, 0) +
+                 cmd(1, READ, 0x02, 0, 0x02, 0, L_8) +
+                 migrate(1, [ent(M_DATA, b'', M_DATA, b''),
+                             ent(M_VRAM, u16(0), M_DATA, b'')]) +
+                 migrate(2, [ent(M_RAM, u16(1), M_RAM, u16(2))]) +
+                 doorbell() + reap(),
+    # faults serviced with device pages (4 MiB of them): READ, FILL and
+    # ATOMIC then run on device memory; a COPY from it to a guest page
+    'vram_fault': header(c2=VRAM_4M) + cmd(1, READ, 0x02, 0, 0x02, 0, L_3P) +
+                  doorbell() + service(0x23) + map1(2, 8) +
+                  cmd(1, FILL, 0x02, 1, 0x02, 1, L_8K, arg0=7) +
+                  cmd(2, ATOMIC, 0x02, 0, 0x02, 2, L_8, arg0=5) +
+                  cmd(2, COPY, 0x02, 0, 0x02, 8, L_4097) + doorbell() + reap(),
+    # a read-only device page: READ works, FILL and ATOMIC fault for the
+    # write (and are cancelled at the end); a COPY onto it from a guest page
+    'vram_ro': header() + vmap1(2, 0, 12, write=False) + map1(2, 1) +
+               cmd(1, READ, 0x02, 0, 0x02, 0, L_4K) +
+               cmd(1, FILL, 0x02, 0, 0x02, 0, L_8, arg0=3) +
+               cmd(2, ATOMIC, 0x02, 0, 0x02, 0, L_8, arg0=1) +
+               cmd(2, COPY, 0x02, 1, 0x02, 0, L_4097) + doorbell() + reap(),
+    # MIGRATE and a READ of its guest page from the other engine; the
+    # table's guest pages at window edges and just outside
+    'migrate_edges': header(ram=RAM_LOWMEM_ODD) +
+                     migrate(1, [ent(M_EDGE, u8(0), M_VRAM, u16(9)),
+                                 ent(M_EDGE, u8(2), M_VRAM, u16(10)),
+                                 ent(M_EDGE, u8(5), M_VRAM, u16(11)),
+                                 ent(M_VRAM, u16(9), M_EDGE, u8(4))]) +
+                     doorbell() + reap(),
+    # threaded: a MIGRATE of 4 pages held in its first page while the
+    # device is reset under it, then one held while bus mastering goes off
+    'migrate_mid': header() +
+                   migrate(1, [ent(M_DATA, b'', M_VRAM, u16(i)) for i in range(4)]) +
+                   reset_mid() +
+                   migrate(1, [ent(M_VRAM, u16(i), M_DATA, b'') for i in range(4)]) +
+                   bus_off_mid() + ctrl(0x05) + wait() + reap(),
+    # polling hints: engines spin 200 us after a pass, queue 1's waiter
+    # polls; commands on both engines; the threads stopped and started
+    'poll': header() + poll(1, 2, polling=True) + map1(2, 0) +
+            cmd(1, READ, 0x02, 0, 0x02, 0, L_8) + cmd(2, FILL, 0x02, 0, 0x02, 0, L_8) +
+            doorbell() + wait() +
+            migrate(2, [ent(M_DATA, b'', M_VRAM, u16(1))]) + wait() +
+            stop_start() + poll(1, 3, polling=False) +
+            cmd(1, READ, 0x02, 0, 0x02, 0, L_8) + doorbell() + wait() + reap(),
     # the RAM map probed at its edges
     'probe': header(ram=RAM_LOWMEM_ODD) + probe(0x01, 0) + probe(0x41, 8) +
              probe(0x02, 0) + probe(0x43, 0) + probe(0x04, 1) + probe(0x85, 4095) +
