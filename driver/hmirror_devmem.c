@@ -16,6 +16,7 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/sizes.h>
+#include <drm/drm_drv.h>
 
 #include "hmirror.h"
 #include "hmirror_devmem.h"
@@ -302,6 +303,18 @@ static unsigned long devmem_fill_system(struct hmirror_devmem *dm,
 	return filled;
 }
 
+/* Pages migrate_*() selected that are really there (not holes). */
+static unsigned long devmem_count_selected(const unsigned long *src,
+					   unsigned long n)
+{
+	unsigned long i, selected = 0;
+
+	for (i = 0; i < n; i++)
+		if ((src[i] & MIGRATE_PFN_MIGRATE) && migrate_pfn_to_page(src[i]))
+			selected++;
+	return selected;
+}
+
 static unsigned long devmem_count_moved(const unsigned long *src,
 					const unsigned long *dst,
 					unsigned long n)
@@ -360,6 +373,7 @@ static int devmem_fill_device(struct hmirror_devmem *dm,
 			      struct devmem_batch *b, struct migrate_vma *args)
 {
 	struct device *dev = devmem_dev(dm);
+	bool evict = true;
 	unsigned long i;
 	int ret;
 
@@ -380,9 +394,16 @@ static int devmem_fill_device(struct hmirror_devmem *dm,
 		 */
 		if (spage && folio_test_ksm(page_folio(spage)))
 			continue;
+		/* Only anonymous pages can move; spare the copy and the room. */
+		if (spage && !folio_test_anon(page_folio(spage)))
+			continue;
 		dpage = devmem_alloc(dm);
-		if (!dpage && devmem_evict(dm, DEVMEM_CHUNK, false))
-			dpage = devmem_alloc(dm);
+		/* Full: evict, and again only while evicting frees room. */
+		if (!dpage && evict) {
+			evict = devmem_evict(dm, DEVMEM_CHUNK, false);
+			if (evict)
+				dpage = devmem_alloc(dm);
+		}
 		if (!dpage)
 			continue;
 		args->dst[i] = migrate_pfn(page_to_pfn(dpage));
@@ -429,7 +450,7 @@ int hmirror_devmem_to_device(struct hmirror_device *hdev, struct mm_struct *mm,
 	struct hmirror_devmem *dm = hdev->devmem;
 	struct devmem_batch *b;
 	u64 addr, next;
-	int ret = 0;
+	int ret = 0, idx;
 
 	*migrated = 0;
 	if (!dm)
@@ -466,13 +487,20 @@ int hmirror_devmem_to_device(struct hmirror_device *hdev, struct mm_struct *mm,
 		args.vma = vma;
 		args.start = addr;
 		args.end = next;
-		ret = migrate_vma_setup(&args);
-		if (ret)
+		/* Removal waits for the chunk before freeing @dm. */
+		if (!drm_dev_enter(&hdev->drm, &idx)) {
+			ret = -ENODEV;
 			break;
-		ret = devmem_fill_device(dm, b, &args);
-		migrate_vma_pages(&args);
-		*migrated += devmem_count_moved(b->src, b->dst, args.npages);
-		migrate_vma_finalize(&args);
+		}
+		ret = migrate_vma_setup(&args);
+		if (!ret) {
+			ret = devmem_fill_device(dm, b, &args);
+			migrate_vma_pages(&args);
+			*migrated += devmem_count_moved(b->src, b->dst,
+							args.npages);
+			migrate_vma_finalize(&args);
+		}
+		drm_dev_exit(idx);
 		if (ret)
 			break;
 		if (fatal_signal_pending(current)) {
@@ -506,7 +534,7 @@ int hmirror_devmem_to_system(struct hmirror_device *hdev, struct mm_struct *mm,
 	struct hmirror_devmem *dm = hdev->devmem;
 	struct devmem_batch *b;
 	u64 addr, next;
-	int ret = 0;
+	int ret = 0, idx;
 
 	*migrated = 0;
 	if (!dm)
@@ -541,16 +569,28 @@ int hmirror_devmem_to_system(struct hmirror_device *hdev, struct mm_struct *mm,
 		args.vma = vma;
 		args.start = addr;
 		args.end = next;
-		ret = migrate_vma_setup(&args);
-		if (ret)
+		if (!drm_dev_enter(&hdev->drm, &idx)) {
+			ret = -ENODEV;
 			break;
+		}
+		ret = migrate_vma_setup(&args);
+		if (ret) {
+			drm_dev_exit(idx);
+			break;
+		}
 		filled = devmem_fill_system(dm, b, vma, addr, b->src, b->dst,
 					    args.npages, false);
 		migrate_vma_pages(&args);
 		*migrated += devmem_count_moved(b->src, b->dst, args.npages);
 		migrate_vma_finalize(&args);
-		if (!filled && args.cpages) {
+		drm_dev_exit(idx);
+		/* cpages counts holes too: only real pages left behind fail. */
+		if (!filled && devmem_count_selected(b->src, args.npages)) {
 			ret = -EIO;
+			break;
+		}
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
 			break;
 		}
 	}
@@ -588,8 +628,11 @@ static vm_fault_t devmem_migrate_to_ram(struct vm_fault *vmf)
 		ret = VM_FAULT_SIGBUS;
 		goto out;
 	}
-	/* Without a copy the data is gone: the process must not see zeroes. */
-	if (args.cpages &&
+	/*
+	 * Without a copy the data is gone: the process must not see zeroes.
+	 * Nothing selected (the entry changed meanwhile): fault again.
+	 */
+	if (devmem_count_selected(&src, 1) &&
 	    !devmem_fill_system(dm, b, args.vma, args.start, &src, &dst, 1,
 				false))
 		ret = VM_FAULT_SIGBUS;

@@ -391,13 +391,12 @@ static unsigned long hmirror_fault_accessible(struct mm_struct *mm, u64 start,
 {
 	unsigned long want = VM_READ | (write ? VM_WRITE : 0);
 	u64 end = start + ((u64)npages << PAGE_SHIFT), addr = start;
-	VMA_ITERATOR(vmi, mm, start);
 	struct vm_area_struct *vma;
 
 	mmap_assert_locked(mm);
-	for_each_vma_range(vmi, vma, end) {
-		if (vma->vm_start > addr || (vma->vm_flags & want) != want)
-			break;
+	/* VMA by VMA while they follow each other without a hole. */
+	while ((vma = vma_lookup(mm, addr)) &&
+	       (vma->vm_flags & want) == want) {
 		addr = vma->vm_end;
 		if (addr >= end)
 			return npages;
@@ -488,6 +487,42 @@ static void hmirror_fault_hmm_dirty(struct page **pages, unsigned long n,
 	}
 }
 
+/*
+ * hmm_range_fault() returns this device's own pages as they are, never
+ * faulting them: one a fork or mprotect left read-only stays read-only
+ * however often a write faults it.  Bring the device's run's read-only
+ * device pages back to system memory, where the next round's write fault
+ * makes them writable.  No lock held.  -EAGAIN: go round again.
+ */
+static int hmirror_fault_hmm_unshare(struct hmirror_ctx *ctx,
+				     const struct hmirror_fault_req *req,
+				     const unsigned long *pfns,
+				     struct page **pages)
+{
+	unsigned long i, first = ULONG_MAX, last = 0, moved;
+	int ret;
+
+	if (!req->write)
+		return 0;
+	for (i = 0; i < req->npages; i++) {
+		if (!pages[i] || (pfns[i] & HMM_PFN_WRITE) ||
+		    !is_device_private_page(pages[i]))
+			continue;
+		first = min(first, i);
+		last = i;
+	}
+	if (first == ULONG_MAX)
+		return 0;
+	ret = hmirror_devmem_to_system(ctx->hdev, ctx->mm,
+				       req->start + ((u64)first << PAGE_SHIFT),
+				       req->start + ((u64)(last + 1) << PAGE_SHIFT),
+				       &moved);
+	if (ret)
+		return ret;
+	/* Nothing moved: someone else is migrating them; go round again. */
+	return -EAGAIN;
+}
+
 static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 			     const struct hmirror_fault_req *req,
 			     unsigned long *pfns, struct page **pages,
@@ -569,6 +604,11 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 		for (i = 0; i < n; i++)
 			pages[i] = pfns[i] & HMM_PFN_VALID ?
 				   hmm_pfn_to_page(pfns[i]) : NULL;
+		ret = hmirror_fault_hmm_unshare(ctx, req, pfns, pages);
+		if (ret == -EAGAIN)
+			continue;
+		if (ret)
+			break;
 		ret = hmirror_pt_cache_fill(&ctx->pt, &c, range.start,
 					    range.end);
 		if (ret)
@@ -618,20 +658,23 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 static void hmirror_exclusive_split(struct mm_struct *mm, u64 start, u64 end)
 {
 	unsigned long src[HMIRROR_EXCL_CHUNK], dst[HMIRROR_EXCL_CHUNK] = { };
-	struct vm_area_struct *vma = vma_lookup(mm, start);
-	struct migrate_vma args = {
-		.vma = vma,
-		.src = src,
-		.dst = dst,
-		.start = start,
-		.flags = MIGRATE_VMA_SELECT_SYSTEM,
-	};
+	struct vm_area_struct *vma;
 
-	if (!vma || !vma_is_anonymous(vma))
-		return;
-	args.end = min_t(u64, end, vma->vm_end);
-	if (!migrate_vma_setup(&args))
-		migrate_vma_finalize(&args);
+	/* VMA by VMA: a chunk may cross from one into the next. */
+	while (start < end && (vma = vma_lookup(mm, start))) {
+		struct migrate_vma args = {
+			.vma = vma,
+			.src = src,
+			.dst = dst,
+			.start = start,
+			.end = min_t(u64, end, vma->vm_end),
+			.flags = MIGRATE_VMA_SELECT_SYSTEM,
+		};
+
+		if (vma_is_anonymous(vma) && !migrate_vma_setup(&args))
+			migrate_vma_finalize(&args);
+		start = args.end;
+	}
 }
 
 /*

@@ -106,5 +106,10 @@ void hmdev_doorbell_n(struct hmdev *dev, unsigned vector, uint64_t rings);
 void hmdev_tick(struct hmdev *dev);
 /* The model is going away: engines joined, dev_status = GONE, CTRL irq. */
 void hmdev_shutdown(struct hmdev *dev);
+/*
+ * Commands fetched, and every event the device counts (commands, faults,
+ * replays, TLB invalidations, doorbells), since the last reset.
+ */
+void hmdev_activity(struct hmdev *dev, uint64_t *commands, uint64_t *events);
 
 #endif

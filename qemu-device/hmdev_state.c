@@ -124,6 +124,17 @@ void hmdev_count_doorbells(struct hmdev *dev, uint64_t rings)
 	pthread_mutex_unlock(&dev->cnt_mu);
 }
 
+void hmdev_activity(struct hmdev *dev, uint64_t *commands, uint64_t *events)
+{
+	pthread_mutex_lock(&dev->cnt_mu);
+	*commands = __atomic_load_n(&dev->cnt.commands, __ATOMIC_RELAXED);
+	*events = *commands + dev->cnt.doorbells +
+		  __atomic_load_n(&dev->cnt.faults, __ATOMIC_RELAXED) +
+		  __atomic_load_n(&dev->cnt.replays, __ATOMIC_RELAXED) +
+		  __atomic_load_n(&dev->cnt.tlb_invals, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&dev->cnt_mu);
+}
+
 void hmdev_heartbeat(struct hmdev *dev)
 {
 	hm_store(&dev->regs->dev_time_ns, hmdev_now_ns());

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cpu_use.h"
 #include "guest_ram.h"
 #include "hmdev.h"
 #include "ivshmem_server.h"
@@ -234,6 +235,7 @@ struct ctx {
 	pthread_mutex_t srv_mu;
 	struct ivsh_server srv;
 	int epfd, sfd, tfd, shm_fd;
+	struct cpu_use cpu;	/* the model's CPU time, idle and busy ticks */
 	bool listen_armed;
 	void *bar;
 	size_t bar_size;
@@ -445,6 +447,7 @@ static void cleanup(struct ctx *c)
 static int run(struct ctx *c)
 {
 	struct epoll_event evs[16];
+	uint64_t cmds, events;
 	int i, n, r;
 	unsigned v;
 
@@ -495,6 +498,8 @@ static int run(struct ctx *c)
 				 * gets the interrupts this tick may raise */
 				poll_pending(c, false);
 				hmdev_tick(c->dev);
+				hmdev_activity(c->dev, &cmds, &events);
+				cpu_use_tick(&c->cpu, cmds, events);
 				break;
 			default:
 				v = (unsigned)(tag - EV_DOORBELL0);
@@ -609,6 +614,12 @@ int main(int argc, char **argv)
 	}
 
 	ret = run(&c);
+	{
+		char line[384];
+
+		cpu_use_format(&c.cpu, line, sizeof(line));
+		hm_log_lifecycle("%s", line);
+	}
 	cleanup(&c);
 	return ret;
 }

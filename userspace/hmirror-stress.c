@@ -1331,19 +1331,24 @@ static void check_ro_snapshot(struct slot *s, size_t p0, size_t n)
 {
 	uint8_t snap[MAX_OP_PAGES];
 
-	for (unsigned int k = 0; k < cfg.workers; k++) {
-		int ret = hmirror_snapshot(workers[k].fd,
-					   (uintptr_t)(slot_addr(s) + p0 * PAGE), n, snap);
+	/* In pieces of the buffer: a window can cover a whole slot. */
+	for (size_t at = 0; at < n; at += MAX_OP_PAGES) {
+		size_t len = n - at < MAX_OP_PAGES ? n - at : MAX_OP_PAGES;
 
-		if (ret) {
-			if (!s->beyond)
-				count_error(&workers[k], "snapshot", ret);
-			continue;
+		for (unsigned int k = 0; k < cfg.workers; k++) {
+			uintptr_t va = (uintptr_t)(slot_addr(s) + (p0 + at) * PAGE);
+			int ret = hmirror_snapshot(workers[k].fd, va, len, snap);
+
+			if (ret) {
+				if (!s->beyond)
+					count_error(&workers[k], "snapshot", ret);
+				continue;
+			}
+			for (size_t i = 0; i < len; i++)
+				if (snap[i] & DRM_HMIRROR_SNAP_WRITE)
+					violation(s, p0 + at + i, V_RO_MAP, "the device page table of worker %u (%s) maps writable a page inside a read-only window",
+						  k, backend_name[workers[k].backend]);
 		}
-		for (size_t i = 0; i < n; i++)
-			if (snap[i] & DRM_HMIRROR_SNAP_WRITE)
-				violation(s, p0 + i, V_RO_MAP, "the device page table of worker %u (%s) maps writable a page inside a read-only window",
-					  k, backend_name[workers[k].backend]);
 	}
 }
 

@@ -332,6 +332,66 @@ TEST_F(dm, forked_child_touches_device_pages)
 	ASSERT_EQ(0, wait_used(self->fd, self->used0));
 }
 
+/*
+ * A fork leaves the parent's pages in device memory read-only; a device
+ * write to them must bring them back and write (hmm_range_fault() alone
+ * would hand the same read-only page back for ever).  Both backends.
+ */
+TEST_F_TIMEOUT(dm, device_write_after_fork_to_device_pages, 60)
+{
+	static const uint32_t backends[] = {
+		DRM_HMIRROR_BACKEND_HMM, DRM_HMIRROR_BACKEND_GUP,
+	};
+	size_t n = 8, len = n * PAGE;
+	uint8_t *p = map_anon(len), *buf = map_anon(len);
+	uint64_t moved;
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, buf);
+	for (size_t b = 0; b < 2; b++) {
+		ASSERT_EQ(0, set_backend(self->fd, backends[b]));
+		fill_pattern(p, len, 30 + b);
+		ASSERT_EQ(0, hmirror_migrate(self->fd, (uintptr_t)p, len, 0,
+					     &moved));
+		ASSERT_EQ(n, moved);
+		pid = fork();
+		ASSERT_GE(pid, 0);
+		if (!pid)
+			_exit(0);
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		fill_pattern(buf, len, 40 + b);
+		ASSERT_EQ(0, hmirror_write(self->fd, 0, (uintptr_t)p, buf, len));
+		ASSERT_EQ(0, check_pattern(p, len, 40 + b));
+	}
+	ASSERT_EQ(0, munmap(p, len));
+	ASSERT_EQ(0, wait_used(self->fd, self->used0));
+}
+
+/*
+ * MIGRATE back over a range that is mostly holes (never touched) with one
+ * page in device memory: the holes are nothing to move, not a failure.
+ */
+TEST_F(dm, to_system_across_untouched_pages)
+{
+	size_t n = 192, len = n * PAGE;
+	uint8_t *p = map_anon(len);
+	uint64_t moved;
+
+	ASSERT_NE(NULL, p);
+	fill_pattern(p + 150 * PAGE, PAGE, 50);
+	ASSERT_EQ(0, hmirror_migrate(self->fd, (uintptr_t)p + 150 * PAGE, PAGE,
+				     0, &moved));
+	ASSERT_EQ(1, moved);
+	ASSERT_EQ(0, hmirror_migrate(self->fd, (uintptr_t)p, len, TO_SYSTEM,
+				     &moved));
+	ASSERT_EQ(1, moved);
+	ASSERT_EQ(0, cpu_sees_in_device(p, n));
+	ASSERT_EQ(0, check_pattern(p + 150 * PAGE, PAGE, 50));
+	ASSERT_EQ(0, munmap(p, len));
+}
+
 /* munmap and process exit free device memory. */
 TEST_F(dm, munmap_and_exit_free_device_memory)
 {

@@ -69,6 +69,20 @@ echo "1..$ntests"
 echo "# run: device"
 ./hmirror-stat -n 200 || rc=1
 
+# Idle: what the guest spends while hmirror is loaded and its node open
+# but nothing is submitted (the model measures its own side: "cpu:" in
+# its log).  /proc/stat's first line: user nice system idle iowait irq
+# softirq steal, in ticks.
+idle_s=${HMIRROR_IDLE_SECONDS:-10}
+cpu_ticks() { read -r _ u n s i w q sq st _ < /proc/stat; echo "$((u + n + s + q + sq + st)) $((i + w))"; }
+exec 3< /dev/accel/accel0
+set -- $(cpu_ticks)
+sleep "$idle_s"
+set -- "$@" $(cpu_ticks)
+exec 3<&-
+busy=$(($3 - $1)) all=$(($3 - $1 + $4 - $2))
+echo "# run: idle guest: $((busy * 1000 / (all ? all : 1) / 10)).$((busy * 1000 / (all ? all : 1) % 10))% of its CPU time busy over ${idle_s} s (hmirror loaded, accel node open, nothing submitted)"
+
 echo "# run: stress, ${secs} s, seed ${seed}, backend ${backend}"
 . ./stress.sh
 STRESS_TEST_NUM=1 STRESS_JSON=/tmp/stress.json \
