@@ -421,7 +421,8 @@ static void do_reset(struct hmdev *dev, uint32_t gen)
 static void kick(struct hmdev_engine *e)
 {
 	pthread_mutex_lock(&e->kick_mu);
-	e->kick = true;
+	/* atomic: engine_poll() looks at it without kick_mu */
+	__atomic_store_n(&e->kick, true, __ATOMIC_RELEASE);
 	pthread_cond_signal(&e->kick_cv);
 	pthread_mutex_unlock(&e->kick_mu);
 }

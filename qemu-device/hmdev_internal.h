@@ -142,7 +142,8 @@ struct hmdev_engine {
 	pthread_mutex_t run_mu;		/* held while the queue runs */
 	pthread_mutex_t kick_mu;
 	pthread_cond_t kick_cv;
-	bool kick, stop;		/* under kick_mu */
+	/* under kick_mu; engine_poll() also loads kick without it */
+	bool kick, stop;
 	bool started;
 	struct hmdev *dev;
 	unsigned qi;
