@@ -497,14 +497,15 @@ static void hmirror_fault_hmm_dirty(struct page **pages, unsigned long n,
 static int hmirror_fault_hmm_unshare(struct hmirror_ctx *ctx,
 				     const struct hmirror_fault_req *req,
 				     const unsigned long *pfns,
-				     struct page **pages)
+				     struct page **pages, unsigned long n)
 {
 	unsigned long i, first = ULONG_MAX, last = 0, moved;
 	int ret;
 
 	if (!req->write)
 		return 0;
-	for (i = 0; i < req->npages; i++) {
+	/* The device's run, as far as this round faulted it. */
+	for (i = 0; i < min(n, req->npages); i++) {
 		if (!pages[i] || (pfns[i] & HMM_PFN_WRITE) ||
 		    !is_device_private_page(pages[i]))
 			continue;
@@ -604,7 +605,7 @@ static int hmirror_fault_hmm(struct hmirror_ctx *ctx,
 		for (i = 0; i < n; i++)
 			pages[i] = pfns[i] & HMM_PFN_VALID ?
 				   hmm_pfn_to_page(pfns[i]) : NULL;
-		ret = hmirror_fault_hmm_unshare(ctx, req, pfns, pages);
+		ret = hmirror_fault_hmm_unshare(ctx, req, pfns, pages, n);
 		if (ret == -EAGAIN)
 			continue;
 		if (ret)

@@ -585,17 +585,33 @@ TEST_F(mirror, bad_exec_arguments)
  * -EFAULT, also when GUP mapped a part before the bad page: success on a
  * partial range would lie.
  */
-TEST_F(mirror, prefetch_of_a_partly_read_only_range_fails)
+static void prefetch_partly_read_only(struct __test_metadata *_metadata,
+				      int fd, uint32_t backend)
 {
+	struct drm_hmirror_ctx_options o = {
+		.flags = DRM_HMIRROR_CTX_SET, .backend = backend,
+	};
 	uint8_t *p = map_anon(8 * PAGE);
 
 	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, hmirror_ctx_options(fd, &o));
 	memset(p, 1, 8 * PAGE);
 	ASSERT_EQ(0, mprotect(p + 4 * PAGE, 4 * PAGE, PROT_READ));
-	ASSERT_EQ(-EFAULT, hmirror_prefetch(self->fd, (uintptr_t)p, 8 * PAGE, 1));
+	ASSERT_EQ(-EFAULT, hmirror_prefetch(fd, (uintptr_t)p, 8 * PAGE, 1));
 	/* Reading is allowed all along. */
-	ASSERT_EQ(0, hmirror_prefetch(self->fd, (uintptr_t)p, 8 * PAGE, 0));
-	ASSERT_EQ(4, snap_count(self->fd, p + 4 * PAGE, 4, DRM_HMIRROR_SNAP_READ));
+	ASSERT_EQ(0, hmirror_prefetch(fd, (uintptr_t)p, 8 * PAGE, 0));
+	ASSERT_EQ(4, snap_count(fd, p + 4 * PAGE, 4, DRM_HMIRROR_SNAP_READ));
+}
+
+TEST_F(mirror, prefetch_of_a_partly_read_only_range_fails)
+{
+	prefetch_partly_read_only(_metadata, self->fd, DRM_HMIRROR_BACKEND_GUP);
+}
+
+/* The HMM backend faults the writable prefix, then fails at the rest. */
+TEST_F(mirror, prefetch_of_a_partly_read_only_range_fails_hmm)
+{
+	prefetch_partly_read_only(_metadata, self->fd, DRM_HMIRROR_BACKEND_HMM);
 }
 
 /* ---- userfaultfd: a device fault resolved (or not) by user space ------ */
