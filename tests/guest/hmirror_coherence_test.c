@@ -985,6 +985,53 @@ TEST_F(coh, disjoint_invalidation_storm_costs_no_retries)
 	ASSERT_EQ(st0.retries_busy, st1.retries_busy);
 }
 
+/*
+ * Processes killed at random moments of faulting commands: a waiter that
+ * gives up with a fault already handed to it must still answer it, or the
+ * command stays parked in the device for ever.  Afterwards every command
+ * the driver submitted has completed.
+ */
+TEST_F_TIMEOUT(coh, killed_waiters_leave_no_command_behind, 180)
+{
+	struct drm_hmirror_stats st;
+	unsigned int seed = 12345;
+	double end;
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		pid_t pid = fork();
+
+		ASSERT_GE(pid, 0);
+		if (!pid) {
+			int fd = hmirror_open_nth(0);
+
+			/* Fresh mappings: every command faults. */
+			for (;;) {
+				uint8_t *p = map_anon(4 * PAGE);
+
+				if (fd < 0 || !p)
+					_exit(1);
+				hmirror_fill(fd, 0, (uintptr_t)p, 4 * PAGE, i);
+				munmap(p, 4 * PAGE);
+			}
+		}
+		usleep(rand_r(&seed) % 4000);
+		ASSERT_EQ(0, kill(pid, SIGKILL));
+		ASSERT_EQ(pid, waitpid(pid, NULL, 0));
+	}
+	end = now_s() + 10;
+	do {
+		ASSERT_EQ(0, hmirror_get_stats(self->fd, &st));
+		if (st.cmds_completed == st.cmds_submitted)
+			break;
+		usleep(10000);
+	} while (now_s() < end);
+	ASSERT_EQ(st.cmds_submitted, st.cmds_completed)
+		TH_LOG("commands left in the device by killed processes");
+	/* And the device still serves. */
+	ASSERT_EQ(0, hmirror_fill(self->fd, 0, (uintptr_t)map_anon(PAGE), PAGE, 7));
+}
+
 /* ---- nothing an unprivileged user does kills the device for others ------ */
 
 #define HOSTILE_S	20
