@@ -98,6 +98,23 @@ static inline int snap_count(int fd, void *addr, size_t npages, uint8_t want)
 	return n;
 }
 
+/* Pages of [addr, addr + npages) whose SNAPSHOT has any of @bits set. */
+static inline int snap_has(int fd, void *addr, size_t npages, uint8_t bits)
+{
+	uint8_t *v = malloc(npages);
+	size_t i;
+	int n = 0;
+
+	if (!v || hmirror_snapshot(fd, (uintptr_t)addr, npages, v)) {
+		free(v);
+		return -1;
+	}
+	for (i = 0; i < npages; i++)
+		n += !!(v[i] & bits);
+	free(v);
+	return n;
+}
+
 static inline int write_sysfs(const char *path, const char *val)
 {
 	int fd = open(path, O_WRONLY);
