@@ -985,6 +985,23 @@ TEST_F(coh, disjoint_invalidation_storm_costs_no_retries)
 	ASSERT_EQ(st0.retries_busy, st1.retries_busy);
 }
 
+/* Device commands that all fault (fresh mappings), until killed. */
+static void *faulting_fills(void *arg)
+{
+	int fd = hmirror_open_nth(0);
+
+	(void)arg;
+	for (uint64_t i = 0;; i++) {
+		uint8_t *p = map_anon(4 * PAGE);
+
+		if (fd < 0 || !p)
+			_exit(1);
+		hmirror_fill(fd, 0, (uintptr_t)p, 4 * PAGE, i);
+		munmap(p, 4 * PAGE);
+	}
+	return NULL;
+}
+
 /*
  * Processes killed at random moments of faulting commands: a waiter that
  * gives up with a fault already handed to it must still answer it, or the
@@ -995,30 +1012,45 @@ TEST_F_TIMEOUT(coh, killed_waiters_leave_no_command_behind, 180)
 {
 	struct drm_hmirror_stats st;
 	unsigned int seed = 12345;
+	pid_t drainer;
 	double end;
 	int i;
 
+	/*
+	 * Another process faulting on the same engine all along: its waiters
+	 * drain the fault ring, so they hand faults to waiters being killed.
+	 */
+	drainer = fork();
+	ASSERT_GE(drainer, 0);
+	if (!drainer) {
+		pthread_t t;
+
+		pthread_create(&t, NULL, faulting_fills, NULL);
+		faulting_fills(NULL);
+	}
 	for (i = 0; i < 300; i++) {
 		pid_t pid = fork();
 
 		ASSERT_GE(pid, 0);
 		if (!pid) {
-			int fd = hmirror_open_nth(0);
+			pthread_t t[3];
+			int k;
 
-			/* Fresh mappings: every command faults. */
-			for (;;) {
-				uint8_t *p = map_anon(4 * PAGE);
-
-				if (fd < 0 || !p)
-					_exit(1);
-				hmirror_fill(fd, 0, (uintptr_t)p, 4 * PAGE, i);
-				munmap(p, 4 * PAGE);
-			}
+			/*
+			 * Several threads on one queue drain each other's
+			 * faults: one may be handed to a waiter that the kill
+			 * is waking at that very moment.
+			 */
+			for (k = 0; k < 3; k++)
+				pthread_create(&t[k], NULL, faulting_fills, NULL);
+			faulting_fills(NULL);
 		}
 		usleep(rand_r(&seed) % 4000);
 		ASSERT_EQ(0, kill(pid, SIGKILL));
 		ASSERT_EQ(pid, waitpid(pid, NULL, 0));
 	}
+	ASSERT_EQ(0, kill(drainer, SIGKILL));
+	ASSERT_EQ(drainer, waitpid(drainer, NULL, 0));
 	end = now_s() + 10;
 	do {
 		ASSERT_EQ(0, hmirror_get_stats(self->fd, &st));
