@@ -82,7 +82,12 @@ static inline void *map_aligned(size_t len, size_t align)
 	return (void *)a;
 }
 
-static inline int snap_count(int fd, void *addr, size_t npages, uint8_t want)
+/*
+ * Pages of [addr, addr + npages) whose SNAPSHOT flags, masked by @mask,
+ * equal @want; -1 when the snapshot fails.
+ */
+static inline int snap_masked(int fd, void *addr, size_t npages, uint8_t mask,
+			      uint8_t want)
 {
 	uint8_t *v = malloc(npages);
 	size_t i;
@@ -93,26 +98,23 @@ static inline int snap_count(int fd, void *addr, size_t npages, uint8_t want)
 		return -1;
 	}
 	for (i = 0; i < npages; i++)
-		n += v[i] == want;
+		n += (v[i] & mask) == want;
 	free(v);
 	return n;
 }
 
-/* Pages of [addr, addr + npages) whose SNAPSHOT has any of @bits set. */
+/* Pages whose SNAPSHOT flags are exactly @want. */
+static inline int snap_count(int fd, void *addr, size_t npages, uint8_t want)
+{
+	return snap_masked(fd, addr, npages, 0xff, want);
+}
+
+/* Pages whose SNAPSHOT has any of @bits set. */
 static inline int snap_has(int fd, void *addr, size_t npages, uint8_t bits)
 {
-	uint8_t *v = malloc(npages);
-	size_t i;
-	int n = 0;
+	int none = snap_masked(fd, addr, npages, bits, 0);
 
-	if (!v || hmirror_snapshot(fd, (uintptr_t)addr, npages, v)) {
-		free(v);
-		return -1;
-	}
-	for (i = 0; i < npages; i++)
-		n += !!(v[i] & bits);
-	free(v);
-	return n;
+	return none < 0 ? -1 : (int)npages - none;
 }
 
 static inline int write_sysfs(const char *path, const char *val)

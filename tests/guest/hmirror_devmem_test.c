@@ -56,23 +56,6 @@ static int set_backend(int fd, uint32_t backend)
 	return hmirror_ctx_options(fd, &o);
 }
 
-/* Pages of [p, p + npages) the device's SNAPSHOT shows in device memory. */
-static int in_device_memory(int fd, void *p, size_t npages)
-{
-	uint8_t *v = malloc(npages);
-	size_t i;
-	int n = 0;
-
-	if (!v || hmirror_snapshot(fd, (uintptr_t)p, npages, v)) {
-		free(v);
-		return -1;
-	}
-	for (i = 0; i < npages; i++)
-		n += !!(v[i] & DRM_HMIRROR_SNAP_DEVICE_MEMORY);
-	free(v);
-	return n;
-}
-
 /*
  * Pages of [p, p + npages) the CPU sees in device memory: /proc/self/pagemap
  * shows a device-private entry as a swap entry of a page not present.
@@ -204,7 +187,7 @@ TEST_F(dm, round_trip_keeps_data_and_device_writes)
 	/* The device checksums device memory: no page comes back for it. */
 	ASSERT_EQ(0, hmirror_checksum(self->fd, 0, (uintptr_t)p, len, &sum));
 	ASSERT_EQ(want, sum);
-	ASSERT_EQ(n, in_device_memory(self->fd, p, n));
+	ASSERT_EQ(n, snap_has(self->fd, p, n, DRM_HMIRROR_SNAP_DEVICE_MEMORY));
 	/* ...and writes it: page 5 gets a pattern of the device's. */
 	ASSERT_EQ(0, hmirror_fill(self->fd, 0, (uintptr_t)p + 5 * PAGE, PAGE,
 				  0x5a5a5a5a5a5a5a5aull));
@@ -264,7 +247,7 @@ TEST_F(dm, gup_backend_fault_brings_pages_back)
 	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)p, buf, len));
 	ASSERT_EQ(0, check_pattern(buf, len, 12));
 	ASSERT_EQ(0, wait_used(self->fd, self->used0));
-	ASSERT_EQ(0, in_device_memory(self->fd, p, n));
+	ASSERT_EQ(0, snap_has(self->fd, p, n, DRM_HMIRROR_SNAP_DEVICE_MEMORY));
 	ASSERT_EQ(0, check_pattern(p, len, 12));
 }
 
