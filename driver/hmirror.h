@@ -275,6 +275,8 @@ enum hmirror_flags {
  * @fault_ring: fault records in BAR2
  * @fault_head: next record to read, mirrors fault_regs->head
  * @faults_orphaned: records naming no waiting command, cancelled
+ * @inject_leave: fault injection (debugfs): waiters still to leave as if a
+ *	fatal signal came just as a fault was handed to them
  * @ctx_list_lock: protects @ctx_list
  * @ctx_list: live contexts (struct hmirror_ctx.link)
  */
@@ -334,6 +336,7 @@ struct hmirror_device {
 	struct hmirror_fault __iomem *fault_ring;
 	u32 fault_head;
 	atomic64_t faults_orphaned;
+	atomic_t inject_leave;
 	struct mutex ctx_list_lock;	/* see kernel-doc above */
 	struct list_head ctx_list;
 };

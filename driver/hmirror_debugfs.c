@@ -106,25 +106,31 @@ static int hmirror_debugfs_counters(struct seq_file *m, void *data)
 }
 
 /*
- * Fault injection for tests: writing "dead" declares the device dead, as a
- * timeout would, while the model is still running, so tests can check
- * that a device declared dead stops touching memory.
+ * Fault injection for tests.  "dead" declares the device dead, as a
+ * timeout would, while the model is still running, so tests can check that
+ * a device declared dead stops touching memory.  "leave-after-fault" makes
+ * the next waiter handed a fault leave as if a fatal signal had come just
+ * then (its command ends with -EINTR): the abandoned fault must still be
+ * answered.
  */
 static ssize_t hmirror_debugfs_inject(struct file *file, const char __user *ubuf,
 				      size_t len, loff_t *ppos)
 {
 	struct hmirror_device *hdev = file->private_data;
-	char buf[8] = { };
+	char buf[24] = { };
 
 	if (len >= sizeof(buf))
 		return -EINVAL;
 	if (copy_from_user(buf, ubuf, len))
 		return -EFAULT;
-	if (!sysfs_streq(buf, "dead"))
-		return -EINVAL;
 	if (hmirror_hw_status(hdev) == -ENODEV)
 		return -ENODEV;
-	hmirror_hw_mark_dead(hdev, "declared dead through debugfs");
+	if (sysfs_streq(buf, "dead"))
+		hmirror_hw_mark_dead(hdev, "declared dead through debugfs");
+	else if (sysfs_streq(buf, "leave-after-fault"))
+		atomic_inc(&hdev->inject_leave);
+	else
+		return -EINVAL;
 	return len;
 }
 

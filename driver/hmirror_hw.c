@@ -1036,6 +1036,19 @@ static bool hmirror_event_cond(struct hmirror_device *hdev,
 	return READ_ONCE(w->done) || READ_ONCE(w->fault_pending);
 }
 
+/*
+ * Fault injection (debugfs "leave-after-fault"): the waiter leaves as if a
+ * fatal signal had ended its sleep just before a fault was handed to it,
+ * the few-microsecond race hmirror_hw_forget() must answer for; a test
+ * cannot hit it with real signals often enough to show it is handled.
+ */
+static bool hmirror_inject_leave(struct hmirror_device *hdev,
+				 const struct hmirror_waiter *w)
+{
+	return READ_ONCE(w->fault_pending) && !READ_ONCE(w->done) &&
+	       atomic_add_unless(&hdev->inject_leave, -1, 0);
+}
+
 /**
  * hmirror_hw_wait_event - wait for a command's next event
  * @hdev: device (caller inside drm_dev_enter())
@@ -1060,6 +1073,8 @@ int hmirror_hw_wait_event(struct hmirror_device *hdev, u32 qi,
 	int ret;
 
 	ret = hmirror_queue_sleep(hdev, q, hmirror_event_cond, w, NULL, flags);
+	if (!ret && hmirror_inject_leave(hdev, w))
+		ret = -EINTR;
 	if (ret) {
 		hmirror_hw_forget(hdev, qi, w);
 		return ret;

@@ -1064,6 +1064,41 @@ TEST_F_TIMEOUT(coh, killed_waiters_leave_no_command_behind, 180)
 	ASSERT_EQ(0, hmirror_fill(self->fd, 0, (uintptr_t)map_anon(PAGE), PAGE, 7));
 }
 
+/*
+ * The same race, made certain: the driver's fault injection makes the
+ * waiter leave just as a fault is handed to it, as a fatal signal at that
+ * moment would.  The command ends with -EINTR, and the abandoned fault must
+ * still be answered: the device completes the command and goes on serving.
+ */
+TEST_F_TIMEOUT(coh, waiter_leaving_with_a_fault_answers_it, 60)
+{
+	struct drm_hmirror_stats st;
+	char bdf[64], path[256];
+	uint8_t *p = map_anon(PAGE);
+	uint64_t x = 0;
+	double end;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, fd_to_bdf(self->fd, bdf, sizeof(bdf)));
+	snprintf(path, sizeof(path), "/sys/kernel/debug/accel/%s/hmirror_inject", bdf);
+	ASSERT_EQ(0, write_sysfs(path, "leave-after-fault"));
+	/* Not populated: the device faults, and the waiter leaves. */
+	ASSERT_EQ(-EINTR, hmirror_read(self->fd, 0, (uintptr_t)p, &x, 8));
+	end = now_s() + 5;
+	do {
+		ASSERT_EQ(0, hmirror_get_stats(self->fd, &st));
+		if (st.cmds_completed == st.cmds_submitted)
+			break;
+		usleep(10000);
+	} while (now_s() < end);
+	ASSERT_EQ(st.cmds_submitted, st.cmds_completed)
+		TH_LOG("the abandoned fault was never answered: its command is still parked");
+	/* The same engine serves the next command. */
+	p[0] = 0x5a;
+	ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)p, &x, 8));
+	ASSERT_EQ(0x5a, x);
+}
+
 /* ---- nothing an unprivileged user does kills the device for others ------ */
 
 #define HOSTILE_S	20
