@@ -443,6 +443,141 @@ static int devmem_fill_device(struct hmirror_devmem *dm,
 	return ret;
 }
 
+/*
+ * One chunk of a migration, after migrate_vma_setup() selected its pages:
+ * have the device copy them, migrate and finalize, count what moved.
+ */
+static int devmem_step_to_device(struct hmirror_devmem *dm,
+				 struct devmem_batch *b,
+				 struct migrate_vma *args, unsigned long *moved)
+{
+	int ret = devmem_fill_device(dm, b, args);
+
+	migrate_vma_pages(args);
+	*moved += devmem_count_moved(b->src, b->dst, args->npages);
+	migrate_vma_finalize(args);
+	return ret;
+}
+
+static int devmem_step_to_system(struct hmirror_devmem *dm,
+				 struct devmem_batch *b,
+				 struct migrate_vma *args, unsigned long *moved)
+{
+	unsigned long filled;
+
+	filled = devmem_fill_system(dm, b, args->vma, args->start, b->src,
+				    b->dst, args->npages, false);
+	migrate_vma_pages(args);
+	*moved += devmem_count_moved(b->src, b->dst, args->npages);
+	migrate_vma_finalize(args);
+	/* cpages counts holes too: only real pages left behind fail. */
+	if (!filled && devmem_count_selected(b->src, args->npages))
+		return -EIO;
+	return 0;
+}
+
+/**
+ * struct devmem_way - what differs between the two ways a range migrates
+ * @to_device: into device memory (else back to system memory)
+ * @dma: direction of the system pages' DMA mappings
+ * @select: the pages migrate_vma_setup() collects
+ * @step: copies one chunk
+ */
+struct devmem_way {
+	bool to_device;
+	enum dma_data_direction dma;
+	unsigned long select;
+	int (*step)(struct hmirror_devmem *dm, struct devmem_batch *b,
+		    struct migrate_vma *args, unsigned long *moved);
+};
+
+static const struct devmem_way devmem_to_device = {
+	.to_device = true,
+	.dma = DMA_TO_DEVICE,
+	.select = MIGRATE_VMA_SELECT_SYSTEM,
+	.step = devmem_step_to_device,
+};
+
+static const struct devmem_way devmem_to_system = {
+	.dma = DMA_FROM_DEVICE,
+	.select = MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+	.step = devmem_step_to_system,
+};
+
+/*
+ * Migrate [start, end) of @mm @way, in chunks of DEVMEM_CHUNK pages within
+ * one VMA each.  Each chunk runs inside drm_dev_enter(): removal waits for
+ * it before freeing device memory.  A fatal signal stops between chunks.
+ */
+static int devmem_migrate(struct hmirror_device *hdev, struct mm_struct *mm,
+			  u64 start, u64 end, const struct devmem_way *way,
+			  unsigned long *migrated)
+{
+	struct hmirror_devmem *dm = hdev->devmem;
+	struct devmem_batch *b;
+	u64 addr, next;
+	int ret = 0, idx;
+
+	*migrated = 0;
+	if (!dm)
+		return -EOPNOTSUPP;
+	b = batch_alloc(dm, way->dma);
+	if (!b)
+		return -ENOMEM;
+	if (!mmget_not_zero(mm)) {
+		ret = -ESRCH;
+		goto out_batch;
+	}
+	if (mmap_read_lock_killable(mm)) {
+		ret = -EINTR;
+		goto out_mm;
+	}
+	for (addr = start; addr < end; addr = next) {
+		struct vm_area_struct *vma = vma_lookup(mm, addr);
+		struct migrate_vma args = {
+			.src = b->src,
+			.dst = b->dst,
+			.pgmap_owner = hdev,
+			.flags = way->select,
+		};
+
+		if (!vma || !(vma->vm_flags & VM_READ)) {
+			ret = -EFAULT;
+			break;
+		}
+		next = min3(end, addr + ((u64)DEVMEM_CHUNK << PAGE_SHIFT),
+			    (u64)vma->vm_end);
+		/* KSM may merge these pages at any time (DOC block). */
+		if (way->to_device && (vma->vm_flags & VM_MERGEABLE))
+			continue;
+		args.vma = vma;
+		args.start = addr;
+		args.end = next;
+		if (!drm_dev_enter(&hdev->drm, &idx)) {
+			ret = -ENODEV;
+			break;
+		}
+		ret = migrate_vma_setup(&args);
+		if (!ret)
+			ret = way->step(dm, b, &args, migrated);
+		drm_dev_exit(idx);
+		if (ret)
+			break;
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+	}
+	mmap_read_unlock(mm);
+	atomic64_add(*migrated, way->to_device ? &dm->to_device :
+						 &dm->to_system);
+out_mm:
+	mmput(mm);
+out_batch:
+	batch_free(dm, b);
+	return ret;
+}
+
 /**
  * hmirror_devmem_to_device - migrate a range of @mm into device memory
  * @hdev: device
@@ -460,77 +595,17 @@ static int devmem_fill_device(struct hmirror_devmem *dm,
 int hmirror_devmem_to_device(struct hmirror_device *hdev, struct mm_struct *mm,
 			     u64 start, u64 end, unsigned long *migrated)
 {
-	struct hmirror_devmem *dm = hdev->devmem;
-	struct devmem_batch *b;
-	u64 addr, next;
-	int ret = 0, idx;
+	int ret;
 
 	*migrated = 0;
-	if (!dm)
+	if (!hdev->devmem)
 		return -EOPNOTSUPP;
+	/* A dead device copies nothing: do not even collect. */
 	ret = hmirror_hw_status(hdev);
 	if (ret)
 		return ret;
-	b = batch_alloc(dm, DMA_TO_DEVICE);
-	if (!b)
-		return -ENOMEM;
-	if (!mmget_not_zero(mm)) {
-		ret = -ESRCH;
-		goto out_batch;
-	}
-	if (mmap_read_lock_killable(mm)) {
-		ret = -EINTR;
-		goto out_mm;
-	}
-	for (addr = start; addr < end; addr = next) {
-		struct vm_area_struct *vma = vma_lookup(mm, addr);
-		struct migrate_vma args = {
-			.src = b->src,
-			.dst = b->dst,
-			.pgmap_owner = hdev,
-			.flags = MIGRATE_VMA_SELECT_SYSTEM,
-		};
-
-		if (!vma || !(vma->vm_flags & VM_READ)) {
-			ret = -EFAULT;
-			break;
-		}
-		next = min3(end, addr + ((u64)DEVMEM_CHUNK << PAGE_SHIFT),
-			    (u64)vma->vm_end);
-		/* KSM may merge these pages at any time (DOC block). */
-		if (vma->vm_flags & VM_MERGEABLE)
-			continue;
-		args.vma = vma;
-		args.start = addr;
-		args.end = next;
-		/* Removal waits for the chunk before freeing @dm. */
-		if (!drm_dev_enter(&hdev->drm, &idx)) {
-			ret = -ENODEV;
-			break;
-		}
-		ret = migrate_vma_setup(&args);
-		if (!ret) {
-			ret = devmem_fill_device(dm, b, &args);
-			migrate_vma_pages(&args);
-			*migrated += devmem_count_moved(b->src, b->dst,
-							args.npages);
-			migrate_vma_finalize(&args);
-		}
-		drm_dev_exit(idx);
-		if (ret)
-			break;
-		if (fatal_signal_pending(current)) {
-			ret = -EINTR;
-			break;
-		}
-	}
-	mmap_read_unlock(mm);
-	atomic64_add(*migrated, &dm->to_device);
-out_mm:
-	mmput(mm);
-out_batch:
-	batch_free(dm, b);
-	return ret;
+	return devmem_migrate(hdev, mm, start, end, &devmem_to_device,
+			      migrated);
 }
 
 /**
@@ -547,76 +622,8 @@ out_batch:
 int hmirror_devmem_to_system(struct hmirror_device *hdev, struct mm_struct *mm,
 			     u64 start, u64 end, unsigned long *migrated)
 {
-	struct hmirror_devmem *dm = hdev->devmem;
-	struct devmem_batch *b;
-	u64 addr, next;
-	int ret = 0, idx;
-
-	*migrated = 0;
-	if (!dm)
-		return -EOPNOTSUPP;
-	b = batch_alloc(dm, DMA_FROM_DEVICE);
-	if (!b)
-		return -ENOMEM;
-	if (!mmget_not_zero(mm)) {
-		ret = -ESRCH;
-		goto out_batch;
-	}
-	if (mmap_read_lock_killable(mm)) {
-		ret = -EINTR;
-		goto out_mm;
-	}
-	for (addr = start; addr < end; addr = next) {
-		struct vm_area_struct *vma = vma_lookup(mm, addr);
-		struct migrate_vma args = {
-			.src = b->src,
-			.dst = b->dst,
-			.pgmap_owner = hdev,
-			.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
-		};
-		unsigned long filled;
-
-		if (!vma || !(vma->vm_flags & VM_READ)) {
-			ret = -EFAULT;
-			break;
-		}
-		next = min3(end, addr + ((u64)DEVMEM_CHUNK << PAGE_SHIFT),
-			    (u64)vma->vm_end);
-		args.vma = vma;
-		args.start = addr;
-		args.end = next;
-		if (!drm_dev_enter(&hdev->drm, &idx)) {
-			ret = -ENODEV;
-			break;
-		}
-		ret = migrate_vma_setup(&args);
-		if (ret) {
-			drm_dev_exit(idx);
-			break;
-		}
-		filled = devmem_fill_system(dm, b, vma, addr, b->src, b->dst,
-					    args.npages, false);
-		migrate_vma_pages(&args);
-		*migrated += devmem_count_moved(b->src, b->dst, args.npages);
-		migrate_vma_finalize(&args);
-		drm_dev_exit(idx);
-		/* cpages counts holes too: only real pages left behind fail. */
-		if (!filled && devmem_count_selected(b->src, args.npages)) {
-			ret = -EIO;
-			break;
-		}
-		if (fatal_signal_pending(current)) {
-			ret = -EINTR;
-			break;
-		}
-	}
-	mmap_read_unlock(mm);
-	atomic64_add(*migrated, &dm->to_system);
-out_mm:
-	mmput(mm);
-out_batch:
-	batch_free(dm, b);
-	return ret;
+	return devmem_migrate(hdev, mm, start, end, &devmem_to_system,
+			      migrated);
 }
 
 /* A CPU touched a page in device memory: bring it back, the device copying. */

@@ -198,7 +198,7 @@ mutant("devmem-ksm-page-migrated",
 			continue;""",
 """		/* MUTANT: KSM pages migrate like any other */"""),
 ("driver/hmirror_devmem.c",
-"""		if (vma->vm_flags & VM_MERGEABLE)
+"""		if (way->to_device && (vma->vm_flags & VM_MERGEABLE))
 			continue;""",
 """		/* MUTANT: mergeable VMAs collected */""")], kernel="debug")
 
