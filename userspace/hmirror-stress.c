@@ -679,11 +679,18 @@ static int slot_map(struct slot *s, uint8_t *at, bool noreplace)
 	return 0;
 }
 
-/* Two adjacent homes, the second held PROT_NONE until mremap uses it. */
+/*
+ * Two homes, the second held PROT_NONE until mremap uses it, each behind a
+ * PROT_NONE guard that stays.  Fault-ahead stops at the end of a VMA: the
+ * guard keeps the live home's (or a neighbouring mapping's) fault-ahead out
+ * of the moved-away range, which would otherwise merge with what precedes
+ * it and be faulted in (fresh pages, rightly mirrored) before the probe.
+ */
 static int slot_reserve_homes(struct slot *s)
 {
 	size_t len = s->npages * PAGE, align = s->huge ? HUGE_2M : PAGE;
-	uint8_t *raw = mmap(NULL, 2 * len + align, PROT_NONE,
+	size_t span = 2 * (align + len);
+	uint8_t *raw = mmap(NULL, span + align, PROT_NONE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	uintptr_t a;
 
@@ -693,9 +700,9 @@ static int slot_reserve_homes(struct slot *s)
 	if (a > (uintptr_t)raw)
 		munmap(raw, a - (uintptr_t)raw);
 	if ((uintptr_t)raw + align > a)
-		munmap((void *)(a + 2 * len), (uintptr_t)raw + align - a);
-	s->home[0] = (uint8_t *)a;
-	s->home[1] = (uint8_t *)a + len;
+		munmap((void *)(a + span), (uintptr_t)raw + align - a);
+	s->home[0] = (uint8_t *)a + align;
+	s->home[1] = s->home[0] + len + align;
 	return 0;
 }
 
@@ -1800,6 +1807,8 @@ static void probe_moved_away(struct slot *s, uint8_t *old, const bool *late,
 			if (!late[p] && snap[p] != DRM_HMIRROR_SNAP_NONE) {
 				violation(s, p, V_MOVED, "worker %u's device page table still maps the page's moved-away address (snapshot 0x%x)",
 					  k, snap[p]);
+				dump_maps((uintptr_t)old - s->npages * PAGE,
+					  (uintptr_t)old + 2 * s->npages * PAGE);
 				break;
 			}
 	}
