@@ -1003,6 +1003,25 @@ static void *faulting_fills(void *arg)
 }
 
 /*
+ * Waits up to @secs seconds for every command the device has queued to
+ * complete; @st holds the last figures.  0, or the STATS ioctl's error.
+ */
+static int all_commands_completed(int fd, double secs,
+				  struct drm_hmirror_stats *st)
+{
+	double end = now_s() + secs;
+	int ret;
+
+	do {
+		ret = hmirror_get_stats(fd, st);
+		if (ret || st->cmds_completed == st->cmds_submitted)
+			return ret;
+		usleep(10000);
+	} while (now_s() < end);
+	return 0;
+}
+
+/*
  * Processes killed at random moments of faulting commands: a waiter that
  * gives up with a fault already handed to it must still answer it, or the
  * command stays parked in the device for ever.  Afterwards every command
@@ -1013,7 +1032,6 @@ TEST_F_TIMEOUT(coh, killed_waiters_leave_no_command_behind, 180)
 	struct drm_hmirror_stats st;
 	unsigned int seed = 12345;
 	pid_t drainer;
-	double end;
 	int i;
 
 	/*
@@ -1051,13 +1069,7 @@ TEST_F_TIMEOUT(coh, killed_waiters_leave_no_command_behind, 180)
 	}
 	ASSERT_EQ(0, kill(drainer, SIGKILL));
 	ASSERT_EQ(drainer, waitpid(drainer, NULL, 0));
-	end = now_s() + 10;
-	do {
-		ASSERT_EQ(0, hmirror_get_stats(self->fd, &st));
-		if (st.cmds_completed == st.cmds_submitted)
-			break;
-		usleep(10000);
-	} while (now_s() < end);
+	ASSERT_EQ(0, all_commands_completed(self->fd, 10, &st));
 	ASSERT_EQ(st.cmds_submitted, st.cmds_completed)
 		TH_LOG("commands left in the device by killed processes");
 	/* And the device still serves. */
@@ -1076,7 +1088,6 @@ TEST_F_TIMEOUT(coh, waiter_leaving_with_a_fault_answers_it, 60)
 	char bdf[64], path[256];
 	uint8_t *p = map_anon(PAGE);
 	uint64_t x = 0;
-	double end;
 
 	ASSERT_NE(NULL, p);
 	ASSERT_EQ(0, fd_to_bdf(self->fd, bdf, sizeof(bdf)));
@@ -1084,13 +1095,7 @@ TEST_F_TIMEOUT(coh, waiter_leaving_with_a_fault_answers_it, 60)
 	ASSERT_EQ(0, write_sysfs(path, "leave-after-fault"));
 	/* Not populated: the device faults, and the waiter leaves. */
 	ASSERT_EQ(-EINTR, hmirror_read(self->fd, 0, (uintptr_t)p, &x, 8));
-	end = now_s() + 5;
-	do {
-		ASSERT_EQ(0, hmirror_get_stats(self->fd, &st));
-		if (st.cmds_completed == st.cmds_submitted)
-			break;
-		usleep(10000);
-	} while (now_s() < end);
+	ASSERT_EQ(0, all_commands_completed(self->fd, 5, &st));
 	ASSERT_EQ(st.cmds_submitted, st.cmds_completed)
 		TH_LOG("the abandoned fault was never answered: its command is still parked");
 	/* The same engine serves the next command. */
