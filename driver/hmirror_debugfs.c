@@ -54,8 +54,9 @@ static void hmirror_debugfs_device(struct seq_file *m,
 	seq_printf(m, "device_memory: %llu pages, %llu used; to device %llu, to system %llu, evicted %llu, lost %llu\n",
 		   dm.pages, dm.used, dm.to_device, dm.to_system, dm.evicted,
 		   dm.lost);
-	seq_printf(m, "faults_orphaned: %lld\n",
-		   atomic64_read(&hdev->faults_orphaned));
+	seq_printf(m, "faults_orphaned: %lld\ninject_leave_armed: %d\n",
+		   atomic64_read(&hdev->faults_orphaned),
+		   atomic_read(&hdev->inject_leave));
 	for (v = 0; v < HMIRROR_NUM_VECTORS; v++)
 		seq_printf(m, "irqs_%s: %lld\n", vec[v],
 			   atomic64_read(&hdev->irqs[v]));
@@ -111,7 +112,7 @@ static int hmirror_debugfs_counters(struct seq_file *m, void *data)
  * a device declared dead stops touching memory.  "leave-after-fault" makes
  * the next waiter handed a fault leave as if a fatal signal had come just
  * then (its command ends with -EINTR): the abandoned fault must still be
- * answered.
+ * answered.  "none" disarms what is armed and not yet used.
  */
 static ssize_t hmirror_debugfs_inject(struct file *file, const char __user *ubuf,
 				      size_t len, loff_t *ppos)
@@ -129,6 +130,8 @@ static ssize_t hmirror_debugfs_inject(struct file *file, const char __user *ubuf
 		hmirror_hw_mark_dead(hdev, "declared dead through debugfs");
 	else if (sysfs_streq(buf, "leave-after-fault"))
 		atomic_inc(&hdev->inject_leave);
+	else if (sysfs_streq(buf, "none"))
+		atomic_set(&hdev->inject_leave, 0);
 	else
 		return -EINVAL;
 	return len;

@@ -88,8 +88,14 @@
  * confirmation, then empties every context: with the confirmation
  * everything is released, without it kept.  Open files survive the device
  * (their ioctls return ``-ENODEV``); the module cannot be unloaded while a
- * file is open.  ``debugfs/accel/<pci>/hmirror_inject`` (write ``dead``)
- * declares the device dead for tests.
+ * file is open.
+ *
+ * ``debugfs/accel/<pci>/hmirror_inject`` injects faults for tests: ``dead``
+ * declares the device dead; ``leave-after-fault`` makes the next waiter
+ * handed a device fault leave as if a fatal signal had come at that moment
+ * (its command returns ``-EINTR``, and the fault must still be answered:
+ * ``coh.waiter_leaving_with_a_fault_answers_it``); ``none`` disarms what is
+ * armed and unused (``hmirror_counters`` shows ``inject_leave_armed``).
  */
 
 #define HMIRROR_MAX_RING_ENTRIES	65536u
@@ -1037,15 +1043,17 @@ static bool hmirror_event_cond(struct hmirror_device *hdev,
 }
 
 /*
- * Fault injection (debugfs "leave-after-fault"): the waiter leaves as if a
- * fatal signal had ended its sleep just before a fault was handed to it,
- * the few-microsecond race hmirror_hw_forget() must answer for; a test
- * cannot hit it with real signals often enough to show it is handled.
+ * Fault injection (debugfs "leave-after-fault"): a waiter that a signal
+ * may end leaves as if a fatal signal had ended its sleep just before a
+ * fault was handed to it, the few-microsecond race hmirror_hw_forget()
+ * must answer for; real signals hit it too rarely to show it is handled.
  */
 static bool hmirror_inject_leave(struct hmirror_device *hdev,
-				 const struct hmirror_waiter *w)
+				 const struct hmirror_waiter *w,
+				 unsigned int flags)
 {
-	return READ_ONCE(w->fault_pending) && !READ_ONCE(w->done) &&
+	return (flags & (HMIRROR_WAIT_KILLABLE | HMIRROR_WAIT_INTERRUPTIBLE)) &&
+	       READ_ONCE(w->fault_pending) && !READ_ONCE(w->done) &&
 	       atomic_add_unless(&hdev->inject_leave, -1, 0);
 }
 
@@ -1073,7 +1081,7 @@ int hmirror_hw_wait_event(struct hmirror_device *hdev, u32 qi,
 	int ret;
 
 	ret = hmirror_queue_sleep(hdev, q, hmirror_event_cond, w, NULL, flags);
-	if (!ret && hmirror_inject_leave(hdev, w))
+	if (!ret && hmirror_inject_leave(hdev, w, flags))
 		ret = -EINTR;
 	if (ret) {
 		hmirror_hw_forget(hdev, qi, w);

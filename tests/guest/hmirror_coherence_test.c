@@ -75,6 +75,14 @@ FIXTURE_SETUP(coh)
 
 FIXTURE_TEARDOWN(coh)
 {
+	char bdf[64], path[256];
+
+	/* A test that failed before using its fault injection disarms it. */
+	if (!fd_to_bdf(self->fd, bdf, sizeof(bdf))) {
+		snprintf(path, sizeof(path),
+			 "/sys/kernel/debug/accel/%s/hmirror_inject", bdf);
+		write_sysfs(path, "none");
+	}
 	hmirror_close(self->fd);
 }
 
