@@ -654,6 +654,7 @@ struct busy {
 	int stop;
 	int fills;
 	int last[BUSY_THREADS];
+	double ended[BUSY_THREADS];	/* now_s() when the thread stopped */
 	int fds[BUSY_FDS];
 	pthread_t t[BUSY_THREADS];
 };
@@ -680,6 +681,7 @@ static void *busy_main(void *arg)
 		__atomic_fetch_add(&b->fills, 1, __ATOMIC_SEQ_CST);
 	}
 	b->last[a->i] = ret;
+	b->ended[a->i] = now_s();
 	return NULL;
 }
 
@@ -783,20 +785,23 @@ static void rebind_and_check(struct __test_metadata *_metadata, const char *bdf)
 
 /*
  * A device declared dead (here through the fault-injection knob, as a
- * timeout would) while both engines run long FILLs: once the driver says
- * the device confirmed it stopped, memory must not change any more.
+ * timeout would) while both engines run long FILLs: every waiter fails at
+ * once with -EIO, and once the driver says the device confirmed it
+ * stopped, memory must not change any more.
  */
 TEST_F_TIMEOUT(coh, dead_device_stops_dma, 120)
 {
 	struct drm_hmirror_stats st;
 	struct busy b = { };
 	char bdf[64], path[256];
+	double declared;
 	int fd, i;
 
 	ASSERT_EQ(0, last_device_bdf(bdf, sizeof(bdf)));
 	ASSERT_EQ(0, busy_start(&b, bdf));
 	ASSERT_GT(changes_over(b.area, 100), 0);
 	snprintf(path, sizeof(path), "/sys/kernel/debug/accel/%s/hmirror_inject", bdf);
+	declared = now_s();
 	ASSERT_EQ(0, write_sysfs(path, "dead"));
 	fd = open_bdf(bdf);
 	ASSERT_GE(fd, 0);
@@ -811,8 +816,17 @@ TEST_F_TIMEOUT(coh, dead_device_stops_dma, 120)
 	ASSERT_EQ(0, changes_over(b.area, 500));
 	ASSERT_EQ(0, st.kept_pages);
 	busy_stop(&b);
-	for (i = 0; i < BUSY_THREADS; i++)
+	/*
+	 * Declared dead, the device is never waited on again: every waiter
+	 * fails at once, not when the stuck-queue backstop
+	 * (HMIRROR_PROGRESS_TIMEOUT_MS, 10 s) gives up on it.
+	 */
+	for (i = 0; i < BUSY_THREADS; i++) {
 		ASSERT_EQ(-EIO, b.last[i]);
+		ASSERT_LT(b.ended[i] - declared, 5.0)
+			TH_LOG("busy thread %d failed %.2f s after the device was declared dead",
+			       i, b.ended[i] - declared);
+	}
 	hmirror_close(fd);
 	ASSERT_EQ(0, unbind_bdf(bdf));
 	rebind_and_check(_metadata, bdf);

@@ -83,8 +83,12 @@ TEST_F_TIMEOUT(dead, device_model_killed, 120)
 	TH_LOG("driver reported %d (%s) after %.2f s, %ld batches done",
 	       ret, strerror(-ret), dead_after, ok);
 	ASSERT_EQ(-EIO, ret);
-	/* Bounded: heartbeat timeout plus watchdog period, with TCG slack. */
-	ASSERT_LT(dead_after, 30);
+	/*
+	 * Found by the heartbeat (3 s timeout, 0.5 s watchdog period, with
+	 * TCG slack), not by the stuck-queue backstop 10 s on: a driver that
+	 * kept waiting on a device it declared dead would answer only then.
+	 */
+	ASSERT_LT(dead_after, 8);
 
 	/* Dead stays dead, and fails fast. */
 	ASSERT_EQ(-EIO, hmirror_submit_nop(fd, 0, 1, DRM_HMIRROR_NOP_WAIT, &fence));
