@@ -137,7 +137,7 @@ $(B)/guest/hmm-tests: $(KSRC)/.done
 	$(CC) -O2 -Wall -I$(KSRC) -o $@ \
 		$(KSRC)/tools/testing/selftests/mm/hmm-tests.c -lpthread
 
-$(B)/guest/%_test: tests/guest/%_test.c $(LIB) $(KSRC)/.done include/*.h
+$(B)/guest/%_test: tests/guest/%_test.c $(LIB) $(KSRC)/.done include/*.h include/uapi/*.h
 	@mkdir -p $(dir $@)
 	$(DRM_CFLAGS) $(DRM_LIBS) $(CC) $(GUEST_CFLAGS) $$drm_cflags -o $@ $< $(LIB) \
 		$$drm_libs -lpthread

@@ -244,6 +244,8 @@ const struct hmirror_ctx_counter hmirror_ctx_counters[] = {
 	  offsetof(struct hmirror_ctx, mirror.stats.inv_wait_ns) },
 	{ "nonblock_deferred", offsetof(struct drm_hmirror_ctx_stats, nonblock_deferred),
 	  offsetof(struct hmirror_ctx, mirror.stats.nonblock_deferred) },
+	{ "tables_allocated", offsetof(struct drm_hmirror_ctx_stats, tables_allocated),
+	  offsetof(struct hmirror_ctx, pt.tables_allocated) },
 };
 
 const unsigned int hmirror_ctx_num_counters = ARRAY_SIZE(hmirror_ctx_counters);

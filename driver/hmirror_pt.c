@@ -30,6 +30,13 @@
  * ``GFP_KERNEL`` *before* the page-table lock is taken
  * (``hmirror_pt_cache_fill``); under the lock, entries are single 64-bit
  * stores and a new table is made visible (``dma_wmb``) before it is linked.
+ * A fill reserves a table for every level the range may need, yet most
+ * faults need none, and an invalidation that empties a table unlinks it:
+ * each context keeps up to ``HMIRROR_PT_SPARE_MAX`` empty tables (unused
+ * reservations, and unlinked ones once the device TLB is flushed) for its
+ * next fills, so the common fault allocates nothing (``tables_allocated``
+ * in the context's counters).  Allocating and zeroing three or four
+ * tables per fault was half of a single-page fault's service time.
  * Beside each table the driver keeps, per entry, the child table or the
  * mapped page.
  *
@@ -133,9 +140,14 @@ int hmirror_pt_init(struct hmirror_pt *pt, struct device *dev,
 	pt->mapped = 0;
 	pt->vram_pfn = 0;
 	pt->vram_pages = 0;
+	spin_lock_init(&pt->spare_lock);
+	INIT_LIST_HEAD(&pt->spare);
+	pt->nspare = 0;
+	pt->spare_max = HMIRROR_PT_SPARE_MAX;
 	pt->root = pt_table_alloc(dev);
 	if (!pt->root)
 		return -ENOMEM;
+	atomic64_set(&pt->tables_allocated, 1);
 	pt->tables = 1;
 	return 0;
 }
@@ -174,7 +186,9 @@ static unsigned int pt_tables_spanned(u64 start, u64 end, int level)
  * @end: end address, at most HMIRROR_PT_MAX_BATCH pages after @start
  *
  * Called without the page-table lock (the allocation may reclaim, and
- * reclaim calls the notifier, which takes that lock).
+ * reclaim calls the notifier, which takes that lock).  The worst case is
+ * reserved (a new table at every level), taken first from the spare
+ * tables earlier drains and zaps kept: a fault usually allocates nothing.
  *
  * Return: 0, -E2BIG for too large a range, -ENOMEM.
  */
@@ -191,20 +205,78 @@ int hmirror_pt_cache_fill(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
 		want += pt_tables_spanned(start, end, level);
 	if (want > HMIRROR_PT_CACHE)
 		return -E2BIG;
+	if (c->n < want) {
+		spin_lock(&pt->spare_lock);
+		while (c->n < want && pt->nspare) {
+			struct hmirror_pt_table *t;
+
+			t = list_first_entry(&pt->spare, struct hmirror_pt_table,
+					     free_link);
+			list_del_init(&t->free_link);
+			pt->nspare--;
+			c->t[c->n++] = t;
+		}
+		spin_unlock(&pt->spare_lock);
+	}
 	while (c->n < want) {
 		struct hmirror_pt_table *t = pt_table_alloc(pt->dev);
 
 		if (!t)
 			return -ENOMEM;
+		atomic64_inc(&pt->tables_allocated);
 		c->t[c->n++] = t;
 	}
 	return 0;
 }
 
+/*
+ * An empty table no device can reach any more (never linked, or unlinked
+ * and the device TLB flushed since) is kept for the next fill while there
+ * is room, else freed.  Empty means zeroed: every entry set was counted in
+ * @used and is cleared before @used drops.
+ */
+static void pt_table_recycle(struct hmirror_pt *pt, struct hmirror_pt_table *t)
+{
+	bool keep;
+
+	spin_lock(&pt->spare_lock);
+	keep = !t->used && pt->nspare < pt->spare_max;
+	if (keep) {
+		list_add(&t->free_link, &pt->spare);
+		pt->nspare++;
+	}
+	spin_unlock(&pt->spare_lock);
+	if (!keep)
+		pt_table_free(pt->dev, t);
+}
+
+/**
+ * hmirror_pt_cache_drain - give back the tables a map did not use
+ * @pt: page table the tables are for
+ * @c: cache, emptied
+ *
+ * No device has seen them: they are kept for the next fill while there is
+ * room (HMIRROR_PT_SPARE_MAX), the rest are freed.
+ */
 void hmirror_pt_cache_drain(struct hmirror_pt *pt, struct hmirror_pt_cache *c)
 {
 	while (c->n)
-		pt_table_free(pt->dev, c->t[--c->n]);
+		pt_table_recycle(pt, c->t[--c->n]);
+}
+
+/* Free the spare tables; later drains free theirs at once. */
+static void pt_spare_free(struct hmirror_pt *pt)
+{
+	struct hmirror_pt_table *t, *tmp;
+	LIST_HEAD(spare);
+
+	spin_lock(&pt->spare_lock);
+	list_splice_init(&pt->spare, &spare);
+	pt->nspare = 0;
+	pt->spare_max = 0;
+	spin_unlock(&pt->spare_lock);
+	list_for_each_entry_safe(t, tmp, &spare, free_link)
+		pt_table_free(pt->dev, t);
 }
 
 /*
@@ -565,9 +637,10 @@ void hmirror_pt_zap_release(struct hmirror_pt *pt, struct hmirror_pt_zap *z)
 	for (i = 0; i < z->n; i++)
 		pt_leaf_release(pt->dev, &z->leaf[i]);
 	z->n = 0;
+	/* Unlinked tables are empty: the next faults may use them again. */
 	list_for_each_entry_safe(t, tmp, &z->tables, free_link) {
 		list_del(&t->free_link);
-		pt_table_free(pt->dev, t);
+		pt_table_recycle(pt, t);
 	}
 }
 
@@ -721,6 +794,7 @@ void hmirror_pt_fini(struct hmirror_pt *pt, struct hmirror_pt_graveyard *g)
 	};
 	u64 next = 0;
 
+	pt_spare_free(pt);
 	if (!pt->root)
 		return;
 	INIT_LIST_HEAD(&z.tables);

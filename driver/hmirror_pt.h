@@ -7,6 +7,7 @@
 #ifndef HMIRROR_PT_H
 #define HMIRROR_PT_H
 
+#include <linux/atomic.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
@@ -19,6 +20,8 @@ struct page;
 #define HMIRROR_PT_MAX_BATCH	1024
 /* Tables such a batch can need: 3 leaf tables, 2 per directory level. */
 #define HMIRROR_PT_CACHE	12
+/* Empty tables a context keeps for its next faults: what one fill takes. */
+#define HMIRROR_PT_SPARE_MAX	HMIRROR_PT_CACHE
 
 /**
  * struct hmirror_pt_table - one 4 KiB table the device reads
@@ -28,7 +31,8 @@ struct page;
  *	directory entry, the mapped page of a leaf (4 KiB, or the first page
  *	of a 2 MiB leaf); the entry's HUGE bit tells the two apart at level 2
  * @used: non-zero entries
- * @free_link: on a zap's or the graveyard's list once unlinked
+ * @free_link: on a zap's or the graveyard's list once unlinked; on the
+ *	spare list while empty and unlinked
  */
 struct hmirror_pt_table {
 	u64 *entries;
@@ -50,6 +54,11 @@ struct hmirror_pt_table {
  * @mapped: 4 KiB pages mapped (a 2 MiB leaf counts 512)
  * @vram_pfn: pfn of the DEVICE_PRIVATE page for device memory offset 0
  * @vram_pages: pages of device memory (0: none)
+ * @spare_lock: protects @spare, @nspare and @spare_max (innermost lock)
+ * @spare: empty tables no device can reach, for the next fault's cache
+ * @nspare: tables on @spare
+ * @spare_max: at most this many kept; 0 once the table is torn down
+ * @tables_allocated: tables ever allocated, root included
  */
 struct hmirror_pt {
 	struct device *dev;
@@ -62,6 +71,11 @@ struct hmirror_pt {
 	unsigned long mapped;
 	unsigned long vram_pfn;
 	unsigned long vram_pages;
+	spinlock_t spare_lock;	/* protects the three below */
+	struct list_head spare;
+	unsigned int nspare;
+	unsigned int spare_max;
+	atomic64_t tables_allocated;
 };
 
 /* Tables allocated ahead, so nothing is allocated under the lock. */

@@ -336,6 +336,9 @@ struct drm_hmirror_snapshot {
  * @inv_wait_ns: total time faults waited for invalidations
  * @nonblock_deferred: non-blockable invalidations handed to a worker
  * @mapped: pages the device page table maps now
+ * @tables_allocated: device page-table pages allocated over the context's
+ *	life, root included (empty tables are reused before new ones are
+ *	allocated)
  * @reserved: zero
  */
 struct drm_hmirror_ctx_stats {
@@ -356,7 +359,8 @@ struct drm_hmirror_ctx_stats {
 	__u64 inv_wait_ns;
 	__u64 nonblock_deferred;
 	__u64 mapped;
-	__u64 reserved[7];
+	__u64 tables_allocated;
+	__u64 reserved[6];
 };
 
 #define DRM_IOCTL_HMIRROR_GET_INFO \

@@ -188,6 +188,53 @@ TEST_F(mirror, munmap_and_new_mapping_at_same_address)
 	ASSERT_EQ(0, check_pattern(buf, len, 8));
 }
 
+/*
+ * munmap empties the device tables the page needed; the next fault, at
+ * the same address or a GiB away (new leaf and directory tables), reuses
+ * them and still reads what the CPU wrote there.
+ */
+TEST_F(mirror, faults_after_munmap_reuse_device_tables)
+{
+	const size_t gib = 1ul << 30;
+	const int rounds = 24;
+	struct drm_hmirror_ctx_stats st;
+	uint64_t after_first = 0;
+	uint8_t *area, *buf = map_anon(PAGE);
+
+	ASSERT_NE(NULL, buf);
+	/* Address space only: 4 GiB reserved, nothing populated. */
+	area = mmap(NULL, 4 * gib, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ASSERT_NE(MAP_FAILED, area);
+	for (int i = 0; i < rounds; i++) {
+		uint8_t *p = area + (i % 3) * gib + (size_t)i * PAGE;
+		uint8_t *q = mmap(p, PAGE, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+				  -1, 0);
+
+		ASSERT_EQ(p, q);
+		fill_pattern(p, PAGE, 20 + i);
+		ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)p, buf, PAGE));
+		ASSERT_EQ(0, check_pattern(buf, PAGE, 20 + i)) TH_LOG("round %d", i);
+		ASSERT_EQ(0, hmirror_get_ctx_stats(self->fd, &st));
+		ASSERT_GT(st.mapped, 0);
+		/* Back to reserved address space: the device entry goes. */
+		q = mmap(p, PAGE, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+			 -1, 0);
+		ASSERT_EQ(p, q);
+		ASSERT_EQ(1, snap_count(self->fd, p, 1, DRM_HMIRROR_SNAP_NONE));
+		if (!i)
+			after_first = st.tables_allocated;
+	}
+	ASSERT_EQ(0, hmirror_get_ctx_stats(self->fd, &st));
+	ASSERT_EQ(after_first, st.tables_allocated)
+		TH_LOG("%d faults after the first allocated %llu tables",
+		       rounds - 1,
+		       (unsigned long long)(st.tables_allocated - after_first));
+	ASSERT_EQ(0, munmap(area, 4 * gib));
+}
+
 TEST_F(mirror, partial_munmap)
 {
 	size_t len = 16 * PAGE;

@@ -209,6 +209,13 @@ mutant("devmem-eviction-without-copy",
 """	bool copy = vma && !hmirror_hw_status(dm->hdev);	/* MUTANT */""")],
 kernel="debug")
 
+mutant("device-tables-never-reused",
+"Empty device page-table pages are freed instead of kept for the next\nfault: every fault on a fresh mapping allocates (and zeroes) a table at\nevery level again, the cost the spare tables took off the fault path.",
+[("driver/hmirror_pt.c",
+"""	pt->spare_max = HMIRROR_PT_SPARE_MAX;""",
+"""	/* MUTANT: no spare tables */
+	pt->spare_max = 0;""")])
+
 outdir = os.path.join(top, "tests/mutants")
 patches, errors = {}, []
 for name, why, edits, kernel in M:
