@@ -804,6 +804,9 @@ int hmirror_fault_exclusive(struct hmirror_ctx *ctx, u64 start,
 }
 #endif
 
+/* Faults of up to this many pages keep their page arrays on the stack. */
+#define HMIRROR_FAULT_STACK_PAGES	16
+
 /* A write to memory the process may read but not write: -EPERM. */
 static int hmirror_fault_refine(struct hmirror_ctx *ctx,
 				const struct hmirror_fault_req *req)
@@ -844,31 +847,39 @@ int hmirror_fault_service(struct hmirror_ctx *ctx,
 {
 	struct hmirror_ctx_stats *st = &ctx->stats;
 	unsigned long max = req->npages + req->ahead, mapped = 0;
-	unsigned long *pfns = NULL;
-	struct page **pages;
+	/* Small faults, the common ones, allocate nothing. */
+	struct page *stack_pages[HMIRROR_FAULT_STACK_PAGES];
+	unsigned long stack_pfns[HMIRROR_FAULT_STACK_PAGES];
+	bool small = max <= HMIRROR_FAULT_STACK_PAGES;
+	unsigned long *pfns = small ? stack_pfns : NULL;
+	struct page **pages = small ? stack_pages : NULL;
 	ktime_t t0 = ktime_get();
 	int ret;
 
 	if (!req->npages || req->npages > HMIRROR_FAULT_NPAGES_MAX ||
 	    req->ahead > HMIRROR_FAULT_NPAGES_MAX)
 		return -EINVAL;
-	pages = kvmalloc_array(max, sizeof(*pages), GFP_KERNEL);
+	if (!small)
+		pages = kvmalloc_array(max, sizeof(*pages), GFP_KERNEL);
 	if (!pages)
 		return -ENOMEM;
 	atomic64_inc(&st->faults);
 	trace_hmirror_fault_begin(ctx->id, req->start, req->npages, req->ahead,
 				  req->write);
 	if (READ_ONCE(ctx->backend) == DRM_HMIRROR_BACKEND_HMM) {
-		pfns = kvmalloc_array(max, sizeof(*pfns), GFP_KERNEL);
+		if (!small)
+			pfns = kvmalloc_array(max, sizeof(*pfns), GFP_KERNEL);
 		ret = pfns ? hmirror_fault_hmm(ctx, req, pfns, pages, &mapped) :
 			     -ENOMEM;
-		kvfree(pfns);
+		if (!small)
+			kvfree(pfns);
 	} else {
 		ret = hmirror_fault_gup(ctx, req, pages, &mapped);
 	}
 	if (done)
 		*done = mapped;
-	kvfree(pages);
+	if (!small)
+		kvfree(pages);
 
 	if (ret == -EINTR || ret == -ERESTARTSYS) {
 		ret = -EINTR;

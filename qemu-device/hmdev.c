@@ -6,6 +6,7 @@
  * business, translation hmdev_mmu.c's, the shared device state (status,
  * errors, counters, irqs) hmdev_state.c's; none of them calls back here.
  */
+#include <sched.h>
 #include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -418,23 +419,25 @@ static void do_reset(struct hmdev *dev, uint32_t gen)
 	       aborted ? ", commands in flight dropped" : "");
 }
 
-static void kick(struct hmdev_engine *e)
+static void kick(struct hmdev_engine *e, bool busy)
 {
 	pthread_mutex_lock(&e->kick_mu);
+	e->kick_busy |= busy;
 	/* atomic: engine_poll() looks at it without kick_mu */
 	__atomic_store_n(&e->kick, true, __ATOMIC_RELEASE);
 	pthread_cond_signal(&e->kick_cv);
 	pthread_mutex_unlock(&e->kick_mu);
 }
 
-static void kick_engines(struct hmdev *dev)
+/* @busy: for a doorbell (the driver is active), not a tick's look */
+static void kick_engines(struct hmdev *dev, bool busy)
 {
 	unsigned q;
 
 	if (!dev->threaded)
 		return;
 	for (q = 1; q < dev->num_queues; q++)
-		kick(&dev->eng[q]);
+		kick(&dev->eng[q], busy);
 }
 
 static void check_reset(struct hmdev *dev)
@@ -894,8 +897,11 @@ static bool enabled(struct hmdev *dev)
 	       !__atomic_load_n(&dev->gone, __ATOMIC_ACQUIRE);
 }
 
-/* Event-loop side: queue 0 here; engines here (inline) or kicked. */
-static void run_queues(struct hmdev *dev)
+/*
+ * Event-loop side: queue 0 here; engines here (inline) or kicked, @busy
+ * for a doorbell.
+ */
+static void run_queues(struct hmdev *dev, bool busy)
 {
 	unsigned qi, done = 0;
 
@@ -905,7 +911,7 @@ static void run_queues(struct hmdev *dev)
 		if (queue_run(dev, HMIRROR_QUEUE_MGMT) &&
 		    !hmdev_driver_polls(dev, HMIRROR_QUEUE_MGMT))
 			done = 1;
-		kick_engines(dev);
+		kick_engines(dev, busy);
 	} else {
 		for (qi = 0; qi < dev->num_queues; qi++)
 			if (queue_run(dev, qi) && !hmdev_driver_polls(dev, qi))
@@ -913,6 +919,44 @@ static void run_queues(struct hmdev *dev)
 	}
 	if (done)
 		hmdev_pend_irq(dev, HMIRROR_VEC_CQ);
+}
+
+static void engine_set_polling(struct hmdev *dev, unsigned qi, bool on);
+
+/* ---- management queue polling (event loop) ---------------------------- */
+
+uint64_t hmdev_mgmt_poll_ns(struct hmdev *dev)
+{
+	uint64_t us = hm_load(&dev->regs->drv_poll_us);
+
+	if (!dev->threaded || !enabled(dev) ||
+	    __atomic_load_n(&dev->gone, __ATOMIC_ACQUIRE))
+		return 0;
+	return (us > HMDEV_POLL_MAX_US ? HMDEV_POLL_MAX_US : us) * 1000;
+}
+
+static bool mgmt_pending(struct hmdev *dev)
+{
+	return hm_load_acq(&dev->qregs[HMIRROR_QUEUE_MGMT].sq_tail) !=
+	       dev->q[HMIRROR_QUEUE_MGMT].sq_head;
+}
+
+bool hmdev_mgmt_poll(struct hmdev *dev)
+{
+	if (!mgmt_pending(dev) || !enabled(dev))
+		return false;
+	if (queue_run(dev, HMIRROR_QUEUE_MGMT) &&
+	    !hmdev_driver_polls(dev, HMIRROR_QUEUE_MGMT))
+		hmdev_pend_irq(dev, HMIRROR_VEC_CQ);
+	hmdev_flush_irqs(dev);
+	return true;
+}
+
+bool hmdev_mgmt_polling(struct hmdev *dev, bool on)
+{
+	engine_set_polling(dev, HMIRROR_QUEUE_MGMT, on);
+	/* Cleared (seq_cst) before the last look: see engine_poll(). */
+	return !on && mgmt_pending(dev);
 }
 
 /* ---- engine polling ------------------------------------------------- */
@@ -953,16 +997,20 @@ static void engine_set_polling(struct hmdev *dev, unsigned qi, bool on)
 }
 
 /*
- * After a pass, an engine whose driver polls too (drv_poll_us) spins on its
- * queue for that long before it sleeps, so new submissions and answers
- * need no doorbell: while it is awake, dev_polling tells the driver so.
- * Going to sleep, it clears dev_polling, then looks once more (the fence
- * pairs with the driver's between its ring write and its reading of
- * dev_polling).  Returns true when there is work.  run_mu held.
+ * After a doorbell or a pass that did something (@spin), an engine whose
+ * driver asks for it (drv_poll_us) spins on its queue for that long before
+ * it sleeps, so new submissions and answers need no doorbell: while it is
+ * awake, dev_polling tells the driver so.  A tick's look at a queue that
+ * finds nothing does not spin: an idle device costs no CPU.  The spin
+ * yields the core at every turn, so a vCPU that needs it (to service the
+ * fault the engine waits for) is not kept off it on a small host.  Going to
+ * sleep, it clears dev_polling, then looks once more (the fence pairs with
+ * the driver's between its ring write and its reading of dev_polling).
+ * Returns true when there is work.  run_mu held.
  */
-static bool engine_poll(struct hmdev *dev, struct hmdev_engine *e)
+static bool engine_poll(struct hmdev *dev, struct hmdev_engine *e, bool spin)
 {
-	uint64_t us = hm_load(&dev->regs->drv_poll_us), t0, now;
+	uint64_t us = spin ? hm_load(&dev->regs->drv_poll_us) : 0, t0, now;
 
 	if (us > HMDEV_POLL_MAX_US)
 		us = HMDEV_POLL_MAX_US;
@@ -973,7 +1021,7 @@ static bool engine_poll(struct hmdev *dev, struct hmdev_engine *e)
 			break;
 		if (engine_has_work(dev, e->qi))
 			return true;
-		__builtin_ia32_pause();
+		sched_yield();
 		now = hmdev_now_ns();
 	}
 	engine_set_polling(dev, e->qi, false);
@@ -990,8 +1038,10 @@ static void *engine_main(void *arg)
 {
 	struct hmdev_engine *e = arg;
 	struct hmdev *dev = e->dev;
+	struct hmdev_queue *q = &dev->q[e->qi];
+	uint32_t head, parked;
 	unsigned done;
-	bool more;
+	bool more, busy;
 
 	for (;;) {
 		pthread_mutex_lock(&e->kick_mu);
@@ -1002,18 +1052,26 @@ static void *engine_main(void *arg)
 			break;
 		}
 		e->kick = false;
+		busy = e->kick_busy;
+		e->kick_busy = false;
 		pthread_mutex_unlock(&e->kick_mu);
 
 		engine_set_polling(dev, e->qi, true);
 		for (;;) {
 			pthread_mutex_lock(&e->run_mu);
+			head = q->sq_head;
+			parked = q->parked;
 			done = enabled(dev) ? queue_run(dev, e->qi) : 0;
 			pthread_mutex_unlock(&e->run_mu);
 			if (done && !hmdev_driver_polls(dev, e->qi))
 				hmdev_pend_irq(dev, HMIRROR_VEC_CQ);
 			hmdev_flush_irqs(dev);
 			pthread_mutex_lock(&e->run_mu);
-			more = engine_poll(dev, e);
+			/* Doorbell, fetched, completed, or posted a fault. */
+			more = engine_poll(dev, e, busy || done ||
+						   q->sq_head != head ||
+						   q->parked > parked);
+			busy = false;
 			pthread_mutex_unlock(&e->run_mu);
 			if (!more)
 				break;
@@ -1086,7 +1144,7 @@ void hmdev_doorbell_n(struct hmdev *dev, unsigned vector, uint64_t rings)
 		check_ctrl(dev);
 	}
 	/* CQ: new submissions or room; FAULT: answers; CTRL: rescan. */
-	run_queues(dev);
+	run_queues(dev, true);
 	hmdev_flush_irqs(dev);
 }
 
@@ -1097,7 +1155,7 @@ void hmdev_tick(struct hmdev *dev)
 	hmdev_heartbeat(dev);
 	check_reset(dev);
 	check_ctrl(dev);
-	run_queues(dev);
+	run_queues(dev, false);
 	hmdev_flush_irqs(dev);
 }
 

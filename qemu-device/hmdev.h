@@ -25,6 +25,7 @@
 #define HMDEV_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "hmirror_dev.h"
@@ -102,6 +103,18 @@ void hmdev_stop(struct hmdev *dev);
 void hmdev_doorbell(struct hmdev *dev, unsigned vector);
 /* Same, for @rings rings coalesced by the eventfd (doorbells_seen). */
 void hmdev_doorbell_n(struct hmdev *dev, unsigned vector, uint64_t rings);
+/*
+ * After a doorbell the event loop may watch the management queue for a
+ * while instead of sleeping (the engines do the same for theirs):
+ * hmdev_mgmt_poll_ns() says how long (0: not at all), hmdev_mgmt_polling()
+ * tells the driver (dev_polling) that queue 0 needs no doorbell meanwhile,
+ * and hmdev_mgmt_poll() runs what was submitted; true if it found work.
+ * hmdev_mgmt_polling(dev, false) looks once more after clearing the flag,
+ * and returns true if that look found work.
+ */
+uint64_t hmdev_mgmt_poll_ns(struct hmdev *dev);
+bool hmdev_mgmt_polling(struct hmdev *dev, bool on);
+bool hmdev_mgmt_poll(struct hmdev *dev);
 /* Heartbeat (every 50 ms): heartbeat, dev_time_ns, reset check, queue poll. */
 void hmdev_tick(struct hmdev *dev);
 /* The model is going away: engines joined, dev_status = GONE, CTRL irq. */

@@ -144,6 +144,8 @@ struct hmdev_engine {
 	pthread_cond_t kick_cv;
 	/* under kick_mu; engine_poll() also loads kick without it */
 	bool kick, stop;
+	/* under kick_mu: a doorbell kicked it (activity: stay awake after) */
+	bool kick_busy;
 	bool started;
 	struct hmdev *dev;
 	unsigned qi;

@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -443,16 +444,46 @@ static void cleanup(struct ctx *c)
 	hm_log_close();
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Returns the exit status once the loop ends. */
 static int run(struct ctx *c)
 {
 	struct epoll_event evs[16];
-	uint64_t cmds, events;
+	uint64_t cmds, events, awake_until = 0, now = 0;
+	bool rung;
 	int i, n, r;
 	unsigned v;
 
 	for (;;) {
-		n = epoll_wait(c->epfd, evs, 16, -1);
+		/*
+		 * Awake after a doorbell: look at the management queue between
+		 * non-blocking waits (yielding the core to whoever wants it),
+		 * so a TLB invalidation needs no doorbell; then sleep.
+		 */
+		if (awake_until) {
+			now = mono_ns();
+			if (now >= awake_until) {
+				awake_until = 0;
+				if (hmdev_mgmt_polling(c->dev, false))
+					hmdev_mgmt_poll(c->dev);
+			}
+		}
+		n = epoll_wait(c->epfd, evs, 16, awake_until ? 0 : -1);
+		if (n == 0 && awake_until) {
+			if (hmdev_mgmt_poll(c->dev))
+				awake_until = now + hmdev_mgmt_poll_ns(c->dev);
+			else
+				sched_yield();
+			continue;
+		}
+		rung = false;
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -504,9 +535,19 @@ static int run(struct ctx *c)
 			default:
 				v = (unsigned)(tag - EV_DOORBELL0);
 				cnt = ivsh_server_doorbell_read(&c->srv, v);
-				if (cnt)
+				if (cnt) {
 					hmdev_doorbell_n(c->dev, v, cnt);
+					rung = true;
+				}
 				break;
+			}
+		}
+		if (rung) {
+			uint64_t ns = hmdev_mgmt_poll_ns(c->dev);
+
+			if (ns) {
+				hmdev_mgmt_polling(c->dev, true);
+				awake_until = mono_ns() + ns;
 			}
 		}
 next_wait:;
