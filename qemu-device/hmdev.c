@@ -1014,6 +1014,8 @@ static bool engine_poll(struct hmdev *dev, struct hmdev_engine *e, bool spin)
 
 	if (us > HMDEV_POLL_MAX_US)
 		us = HMDEV_POLL_MAX_US;
+	if (us)
+		__atomic_add_fetch(&e->spins, 1, __ATOMIC_RELAXED);
 	t0 = now = hmdev_now_ns();
 	while (now - t0 < us * 1000) {
 		if (__atomic_load_n(&dev->abort, __ATOMIC_ACQUIRE) ||

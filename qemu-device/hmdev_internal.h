@@ -147,6 +147,7 @@ struct hmdev_engine {
 	/* under kick_mu: a doorbell kicked it (activity: stay awake after) */
 	bool kick_busy;
 	bool started;
+	uint64_t spins;		/* atomic: spin windows begun (engine_poll) */
 	struct hmdev *dev;
 	unsigned qi;
 };

@@ -105,6 +105,46 @@ TEST_F(p, idle_engine_sleeps)
 	}
 }
 
+static uint64_t spins(struct fakedev *f, unsigned q)
+{
+	return __atomic_load_n(&f->dev.eng[q].spins, __ATOMIC_RELAXED);
+}
+
+static bool kick_pending(struct fakedev *f, unsigned q)
+{
+	return __atomic_load_n(&f->dev.eng[q].kick, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * A heartbeat tick kicks every engine to look at its queue (a doorbell may
+ * be lost); finding nothing there, an engine goes back to sleep without
+ * spinning, or an idle device would burn CPU at every tick.  A doorbell
+ * (activity) does make it stay awake.
+ */
+TEST_F(p, tick_finding_nothing_does_not_spin)
+{
+	struct fakedev *f = &self->f;
+	uint64_t before;
+
+	fk_op(f, 1, HMIRROR_OP_NOP, ++f->seq[1]);
+	hmdev_doorbell(&f->dev, HMIRROR_VEC_CQ);
+	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(f, 1) == 1));
+	ASSERT_TRUE(WAIT_FOR(dev_polling(f, 1) == 0));
+	ASSERT_GE(spins(f, 1), 1);
+	for (int i = 0; i < 20; i++) {
+		before = spins(f, 1);
+		hmdev_tick(&f->dev);
+		ASSERT_TRUE(WAIT_FOR(!kick_pending(f, 1)));
+		/* A spin would begin right after the pass: give it time. */
+		nanosleep(&(struct timespec){ .tv_nsec = 2000000 }, NULL);
+		ASSERT_TRUE(WAIT_FOR(dev_polling(f, 1) == 0));
+		ASSERT_EQ(before, spins(f, 1)) TH_LOG("tick %d", i);
+	}
+	before = spins(f, 1);
+	hmdev_doorbell(&f->dev, HMIRROR_VEC_CQ);
+	ASSERT_TRUE(WAIT_FOR(spins(f, 1) > before));
+}
+
 /* Without drv_poll_us an engine never spins. */
 TEST_F(p, no_polling_unless_the_driver_asks)
 {
