@@ -74,6 +74,9 @@
  * ``hmirror_device.ctrl_lock``    irq-safe spinlock: ``drv_ctrl`` and the
  *                                 control/reset generations
  * ``hmirror_pt_graveyard.lock``   spinlock: the graveyard's lists
+ * ``hmirror_pt.spare_lock``       spinlock: a context's spare (empty,
+ *                                 unreachable) tables; innermost, nothing
+ *                                 allocated or freed under it
  * ``hmirror_ctx.hmm_seq_lock``    spinlock: the HMM backend's sequence and its
  *                                 commits (inside the page-table lock)
  * ``hmirror_device.fault_lock``   irq-safe spinlock: the fault ring's head
@@ -88,7 +91,8 @@
  * ==============================  ==============================================
  *
  * Order: page-table lock → ``inv_lock``; page-table lock → queue lock (the
- * flush submits on the management queue); fault lock → queue lock;
+ * flush submits on the management queue); page-table lock (and page locks)
+ * → ``spare_lock``; fault lock → queue lock;
  * ``hmm_seq_lock`` → ``hmirror_devmem.lock``.  Migrations hold page locks
  * (``migrate_vma_setup`` takes them) and ``mmap_lock`` but no driver lock
  * while the device copies; an eviction only ever trylocks other pages.

@@ -941,15 +941,25 @@ static bool mgmt_pending(struct hmdev *dev)
 	       dev->q[HMIRROR_QUEUE_MGMT].sq_head;
 }
 
+/*
+ * True only for progress (a command fetched or completed): a queue that
+ * cannot move (failed, or its CQ full of completions the driver has not
+ * read) must not keep the event loop spinning.
+ */
 bool hmdev_mgmt_poll(struct hmdev *dev)
 {
-	if (!mgmt_pending(dev) || !enabled(dev))
+	struct hmdev_queue *q = &dev->q[HMIRROR_QUEUE_MGMT];
+	uint32_t head = q->sq_head;
+	unsigned done;
+
+	if (!mgmt_pending(dev) || !enabled(dev) ||
+	    q->status == HMIRROR_Q_ERROR)
 		return false;
-	if (queue_run(dev, HMIRROR_QUEUE_MGMT) &&
-	    !hmdev_driver_polls(dev, HMIRROR_QUEUE_MGMT))
+	done = queue_run(dev, HMIRROR_QUEUE_MGMT);
+	if (done && !hmdev_driver_polls(dev, HMIRROR_QUEUE_MGMT))
 		hmdev_pend_irq(dev, HMIRROR_VEC_CQ);
 	hmdev_flush_irqs(dev);
-	return true;
+	return done || q->sq_head != head;
 }
 
 bool hmdev_mgmt_polling(struct hmdev *dev, bool on)

@@ -108,9 +108,10 @@ void hmdev_doorbell_n(struct hmdev *dev, unsigned vector, uint64_t rings);
  * while instead of sleeping (the engines do the same for theirs):
  * hmdev_mgmt_poll_ns() says how long (0: not at all), hmdev_mgmt_polling()
  * tells the driver (dev_polling) that queue 0 needs no doorbell meanwhile,
- * and hmdev_mgmt_poll() runs what was submitted; true if it found work.
- * hmdev_mgmt_polling(dev, false) looks once more after clearing the flag,
- * and returns true if that look found work.
+ * and hmdev_mgmt_poll() runs what was submitted: true if that made progress
+ * (fetched or completed a command), false for nothing or a queue that
+ * cannot move (failed, CQ full).  hmdev_mgmt_polling(dev, false) clears the
+ * flag, then looks once more: true if a submission is waiting.
  */
 uint64_t hmdev_mgmt_poll_ns(struct hmdev *dev);
 bool hmdev_mgmt_polling(struct hmdev *dev, bool on);

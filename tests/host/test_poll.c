@@ -110,21 +110,28 @@ static uint64_t spins(struct fakedev *f, unsigned q)
 	return __atomic_load_n(&f->dev.eng[q].spins, __ATOMIC_RELAXED);
 }
 
-static bool kick_pending(struct fakedev *f, unsigned q)
-{
-	return __atomic_load_n(&f->dev.eng[q].kick, __ATOMIC_ACQUIRE);
-}
-
 /*
  * A heartbeat tick kicks every engine to look at its queue (a doorbell may
  * be lost); finding nothing there, an engine goes back to sleep without
  * spinning, or an idle device would burn CPU at every tick.  A doorbell
  * (activity) does make it stay awake.
  */
+static void count_passes(void *opaque, unsigned q, int phase)
+{
+	if (q == 1 && phase == HMDEV_HOOK_PASS)
+		__atomic_add_fetch((uint64_t *)opaque, 1, __ATOMIC_RELAXED);
+}
+
 TEST_F(p, tick_finding_nothing_does_not_spin)
 {
 	struct fakedev *f = &self->f;
-	uint64_t before;
+	uint64_t before, passes = 0, p0;
+
+	/* Set under run_mu: the engine reads the hook inside its pass. */
+	pthread_mutex_lock(&f->dev.eng[1].run_mu);
+	f->dev.hook_opaque = &passes;
+	f->dev.hook = count_passes;
+	pthread_mutex_unlock(&f->dev.eng[1].run_mu);
 
 	fk_op(f, 1, HMIRROR_OP_NOP, ++f->seq[1]);
 	hmdev_doorbell(&f->dev, HMIRROR_VEC_CQ);
@@ -133,8 +140,10 @@ TEST_F(p, tick_finding_nothing_does_not_spin)
 	ASSERT_GE(spins(f, 1), 1);
 	for (int i = 0; i < 20; i++) {
 		before = spins(f, 1);
+		p0 = __atomic_load_n(&passes, __ATOMIC_RELAXED);
 		hmdev_tick(&f->dev);
-		ASSERT_TRUE(WAIT_FOR(!kick_pending(f, 1)));
+		/* The tick did make the engine look at its queue. */
+		ASSERT_TRUE(WAIT_FOR(__atomic_load_n(&passes, __ATOMIC_RELAXED) > p0));
 		/* A spin would begin right after the pass: give it time. */
 		nanosleep(&(struct timespec){ .tv_nsec = 2000000 }, NULL);
 		ASSERT_TRUE(WAIT_FOR(dev_polling(f, 1) == 0));
@@ -143,6 +152,68 @@ TEST_F(p, tick_finding_nothing_does_not_spin)
 	before = spins(f, 1);
 	hmdev_doorbell(&f->dev, HMIRROR_VEC_CQ);
 	ASSERT_TRUE(WAIT_FOR(spins(f, 1) > before));
+	pthread_mutex_lock(&f->dev.eng[1].run_mu);
+	f->dev.hook = NULL;
+	pthread_mutex_unlock(&f->dev.eng[1].run_mu);
+}
+
+/*
+ * The management queue (TLB_INVAL...) has no engine: the event loop polls
+ * it after a doorbell with hmdev_mgmt_poll(), under queue 0's dev_polling.
+ * A submission made while the flag is up is run without a doorbell, and
+ * one made just as it goes down is seen by the last look.
+ */
+TEST_F(p, management_queue_polled_without_doorbell)
+{
+	struct fakedev *f = &self->f;
+
+	ASSERT_EQ(1000u * 1000, hmdev_mgmt_poll_ns(&f->dev));
+	ASSERT_FALSE(hmdev_mgmt_poll(&f->dev));		/* nothing yet */
+	ASSERT_FALSE(hmdev_mgmt_polling(&f->dev, true));
+	ASSERT_EQ(1, dev_polling(f, 0));
+	fk_op(f, 0, HMIRROR_OP_NOP, ++f->seq[0]);
+	ASSERT_TRUE(hmdev_mgmt_poll(&f->dev));
+	ASSERT_EQ(1, fk_cq_tail(f, 0));
+	ASSERT_FALSE(hmdev_mgmt_poll(&f->dev));		/* done: no spin on */
+	fk_op(f, 0, HMIRROR_OP_NOP, ++f->seq[0]);
+	ASSERT_TRUE(hmdev_mgmt_polling(&f->dev, false));	/* last look */
+	ASSERT_EQ(0, dev_polling(f, 0));
+	ASSERT_TRUE(hmdev_mgmt_poll(&f->dev));
+	ASSERT_EQ(2, fk_cq_tail(f, 0));
+}
+
+/*
+ * A management queue that cannot move must not look like work, or the
+ * event loop would spin on it without end: a failed queue (an impossible
+ * sq_tail), and one whose CQ is full of unread completions.
+ */
+TEST_F(p, stuck_management_queue_is_no_work)
+{
+	struct fakedev *f = &self->f;
+	uint32_t n = f->dev.hdr.cq_entries;
+
+	/* CQ full: n NOPs completed, none read, one more waiting. */
+	for (uint32_t i = 0; i < n; i++)
+		fk_op(f, 0, HMIRROR_OP_NOP, ++f->seq[0]);
+	ASSERT_TRUE(hmdev_mgmt_poll(&f->dev));
+	ASSERT_EQ(n, fk_cq_tail(f, 0));
+	fk_op(f, 0, HMIRROR_OP_NOP, ++f->seq[0]);
+	for (int i = 0; i < 10; i++) {
+		ASSERT_FALSE(hmdev_mgmt_poll(&f->dev)) TH_LOG("CQ full, turn %d", i);
+	}
+	/* Read them: it moves again. */
+	fk_set_cq_head(f, 0, fk_cq_tail(f, 0));
+	ASSERT_TRUE(hmdev_mgmt_poll(&f->dev));
+	ASSERT_EQ(n + 1, fk_cq_tail(f, 0));
+	fk_set_cq_head(f, 0, fk_cq_tail(f, 0));
+	/* A tail the ring cannot hold fails the queue. */
+	__atomic_store_n(&fk_qregs(f, 0)->sq_tail, f->sq_tail[0] + 5 * n,
+			 __ATOMIC_RELEASE);
+	hmdev_mgmt_poll(&f->dev);
+	ASSERT_EQ(HMIRROR_Q_ERROR, fk_qregs(f, 0)->q_status);
+	for (int i = 0; i < 10; i++) {
+		ASSERT_FALSE(hmdev_mgmt_poll(&f->dev)) TH_LOG("failed, turn %d", i);
+	}
 }
 
 /* Without drv_poll_us an engine never spins. */

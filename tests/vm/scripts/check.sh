@@ -19,10 +19,11 @@ for t in ./*_test; do
 done
 # The device's engines spin after their work (FEAT_POLL, engine_poll_us,
 # default 100 us), so most submissions and fault answers ring no doorbell
-# and those that come after a longer gap do.  The coherence suite and the
-# stress run with a shorter window (50 us), so that engines go to sleep
-# and wake more often: the hand-over between the two paths (dev_polling
-# cleared, then one more look) races every kind of invalidation.
+# and those that come after a longer gap do.  The coherence suite, the
+# suites after it and the stress run with a shorter window (50 us), so
+# that engines go to sleep and wake more often: the hand-over between the
+# two paths (dev_polling cleared, then one more look) races every kind of
+# invalidation.
 engine_poll=/sys/module/hmirror/parameters/engine_poll_us
 engine_poll_default=$(cat $engine_poll)
 for s in $suites; do
