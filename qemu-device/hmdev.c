@@ -921,54 +921,6 @@ static void run_queues(struct hmdev *dev, bool busy)
 		hmdev_pend_irq(dev, HMIRROR_VEC_CQ);
 }
 
-static void engine_set_polling(struct hmdev *dev, unsigned qi, bool on);
-
-/* ---- management queue polling (event loop) ---------------------------- */
-
-uint64_t hmdev_mgmt_poll_ns(struct hmdev *dev)
-{
-	uint64_t us = hm_load(&dev->regs->drv_poll_us);
-
-	if (!dev->threaded || !enabled(dev) ||
-	    __atomic_load_n(&dev->gone, __ATOMIC_ACQUIRE))
-		return 0;
-	return (us > HMDEV_POLL_MAX_US ? HMDEV_POLL_MAX_US : us) * 1000;
-}
-
-static bool mgmt_pending(struct hmdev *dev)
-{
-	return hm_load_acq(&dev->qregs[HMIRROR_QUEUE_MGMT].sq_tail) !=
-	       dev->q[HMIRROR_QUEUE_MGMT].sq_head;
-}
-
-/*
- * True only for progress (a command fetched or completed): a queue that
- * cannot move (failed, or its CQ full of completions the driver has not
- * read) must not keep the event loop spinning.
- */
-bool hmdev_mgmt_poll(struct hmdev *dev)
-{
-	struct hmdev_queue *q = &dev->q[HMIRROR_QUEUE_MGMT];
-	uint32_t head = q->sq_head;
-	unsigned done;
-
-	if (!mgmt_pending(dev) || !enabled(dev) ||
-	    q->status == HMIRROR_Q_ERROR)
-		return false;
-	done = queue_run(dev, HMIRROR_QUEUE_MGMT);
-	if (done && !hmdev_driver_polls(dev, HMIRROR_QUEUE_MGMT))
-		hmdev_pend_irq(dev, HMIRROR_VEC_CQ);
-	hmdev_flush_irqs(dev);
-	return done || q->sq_head != head;
-}
-
-bool hmdev_mgmt_polling(struct hmdev *dev, bool on)
-{
-	engine_set_polling(dev, HMIRROR_QUEUE_MGMT, on);
-	/* Cleared (seq_cst) before the last look: see engine_poll(). */
-	return !on && mgmt_pending(dev);
-}
-
 /* ---- engine polling ------------------------------------------------- */
 
 /*
@@ -1006,6 +958,14 @@ static void engine_set_polling(struct hmdev *dev, unsigned qi, bool on)
 			 __ATOMIC_SEQ_CST);
 }
 
+/* The driver's drv_poll_us, capped by the device, in ns. */
+static uint64_t poll_window_ns(struct hmdev *dev)
+{
+	uint64_t us = hm_load(&dev->regs->drv_poll_us);
+
+	return (us > HMDEV_POLL_MAX_US ? HMDEV_POLL_MAX_US : us) * 1000;
+}
+
 /*
  * After a doorbell or a pass that did something (@spin), an engine whose
  * driver asks for it (drv_poll_us) spins on its queue for that long before
@@ -1020,14 +980,12 @@ static void engine_set_polling(struct hmdev *dev, unsigned qi, bool on)
  */
 static bool engine_poll(struct hmdev *dev, struct hmdev_engine *e, bool spin)
 {
-	uint64_t us = spin ? hm_load(&dev->regs->drv_poll_us) : 0, t0, now;
+	uint64_t window = spin ? poll_window_ns(dev) : 0, t0, now;
 
-	if (us > HMDEV_POLL_MAX_US)
-		us = HMDEV_POLL_MAX_US;
-	if (us)
+	if (window)
 		__atomic_add_fetch(&e->spins, 1, __ATOMIC_RELAXED);
 	t0 = now = hmdev_now_ns();
-	while (now - t0 < us * 1000) {
+	while (now - t0 < window) {
 		if (__atomic_load_n(&dev->abort, __ATOMIC_ACQUIRE) ||
 		    __atomic_load_n(&e->kick, __ATOMIC_ACQUIRE))
 			break;
@@ -1042,6 +1000,77 @@ static bool engine_poll(struct hmdev *dev, struct hmdev_engine *e, bool spin)
 		return true;
 	}
 	return false;
+}
+
+/* ---- management queue polling (event loop) ---------------------------- */
+
+uint64_t hmdev_mgmt_poll_ns(struct hmdev *dev)
+{
+	return dev->threaded && enabled(dev) ? poll_window_ns(dev) : 0;
+}
+
+static bool mgmt_pending(struct hmdev *dev)
+{
+	return hm_load_acq(&dev->qregs[HMIRROR_QUEUE_MGMT].sq_tail) !=
+	       dev->q[HMIRROR_QUEUE_MGMT].sq_head;
+}
+
+/*
+ * True only for progress (a command fetched or completed): a queue that
+ * cannot move (failed, or its CQ full of completions the driver has not
+ * read) must not keep the event loop spinning.
+ */
+bool hmdev_mgmt_poll(struct hmdev *dev)
+{
+	struct hmdev_queue *q = &dev->q[HMIRROR_QUEUE_MGMT];
+	uint32_t head = q->sq_head;
+	unsigned done;
+
+	if (!mgmt_pending(dev) || !enabled(dev) ||
+	    q->status == HMIRROR_Q_ERROR)
+		return false;
+	done = queue_run(dev, HMIRROR_QUEUE_MGMT);
+	if (done && !hmdev_driver_polls(dev, HMIRROR_QUEUE_MGMT))
+		hmdev_pend_irq(dev, HMIRROR_VEC_CQ);
+	hmdev_flush_irqs(dev);
+	return done || q->sq_head != head;
+}
+
+bool hmdev_mgmt_polling(struct hmdev *dev, bool on)
+{
+	engine_set_polling(dev, HMIRROR_QUEUE_MGMT, on);
+	/* Cleared (seq_cst) before the last look: see engine_poll(). */
+	return !on && mgmt_pending(dev);
+}
+
+void hmdev_mgmt_wake(struct hmdev *dev)
+{
+	uint64_t ns = hmdev_mgmt_poll_ns(dev);
+
+	if (!ns)
+		return;
+	hmdev_mgmt_polling(dev, true);
+	dev->mgmt_until = hmdev_now_ns() + ns;
+}
+
+bool hmdev_mgmt_awake(struct hmdev *dev)
+{
+	if (!dev->mgmt_until)
+		return false;
+	if (hmdev_now_ns() < dev->mgmt_until)
+		return true;
+	dev->mgmt_until = 0;
+	if (hmdev_mgmt_polling(dev, false))
+		hmdev_mgmt_poll(dev);
+	return false;
+}
+
+void hmdev_mgmt_turn(struct hmdev *dev)
+{
+	if (hmdev_mgmt_poll(dev))
+		dev->mgmt_until = hmdev_now_ns() + hmdev_mgmt_poll_ns(dev);
+	else
+		sched_yield();
 }
 
 /* ---- engine threads ------------------------------------------------- */

@@ -104,15 +104,24 @@ void hmdev_doorbell(struct hmdev *dev, unsigned vector);
 /* Same, for @rings rings coalesced by the eventfd (doorbells_seen). */
 void hmdev_doorbell_n(struct hmdev *dev, unsigned vector, uint64_t rings);
 /*
- * After a doorbell the event loop may watch the management queue for a
- * while instead of sleeping (the engines do the same for theirs):
- * hmdev_mgmt_poll_ns() says how long (0: not at all), hmdev_mgmt_polling()
- * tells the driver (dev_polling) that queue 0 needs no doorbell meanwhile,
- * and hmdev_mgmt_poll() runs what was submitted: true if that made progress
- * (fetched or completed a command), false for nothing or a queue that
- * cannot move (failed, CQ full).  hmdev_mgmt_polling(dev, false) clears the
- * flag, then looks once more: true if a submission is waiting.
+ * After a doorbell the event loop watches the management queue for a
+ * while instead of sleeping (the engines do the same for theirs), so a
+ * TLB invalidation needs no doorbell: hmdev_mgmt_wake() after a doorbell
+ * starts the window (drv_poll_us) and tells the driver (queue 0's
+ * dev_polling); while hmdev_mgmt_awake() says so, the loop waits without
+ * blocking and calls hmdev_mgmt_turn() between (it runs what was submitted,
+ * extends the window on progress, else yields the core); once the window
+ * is over, hmdev_mgmt_awake() clears dev_polling, looks once more, and
+ * returns false.  Event loop only.  The parts, for tests:
+ * hmdev_mgmt_poll_ns() is the window (0: none), hmdev_mgmt_polling() sets
+ * or clears dev_polling (clearing, true if a submission is waiting), and
+ * hmdev_mgmt_poll() runs queue 0: true if that made progress (fetched or
+ * completed a command), false for nothing or a queue that cannot move
+ * (failed, CQ full).
  */
+void hmdev_mgmt_wake(struct hmdev *dev);
+bool hmdev_mgmt_awake(struct hmdev *dev);
+void hmdev_mgmt_turn(struct hmdev *dev);
 uint64_t hmdev_mgmt_poll_ns(struct hmdev *dev);
 bool hmdev_mgmt_polling(struct hmdev *dev, bool on);
 bool hmdev_mgmt_poll(struct hmdev *dev);

@@ -248,6 +248,8 @@ struct hmdev {
 	void *irq_opaque;
 	hmdev_hook_fn hook;		/* tests only, may be NULL */
 	void *hook_opaque;
+	/* event loop only: queue 0 watched until then (ns), 0: asleep */
+	uint64_t mgmt_until;
 };
 
 /* ==== hmdev_state.c: status, errors, counters, irqs, clock, bus master == */

@@ -9,7 +9,6 @@
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -444,43 +443,21 @@ static void cleanup(struct ctx *c)
 	hm_log_close();
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Returns the exit status once the loop ends. */
 static int run(struct ctx *c)
 {
 	struct epoll_event evs[16];
-	uint64_t cmds, events, awake_until = 0, now = 0;
-	bool rung;
+	uint64_t cmds, events;
+	bool rung, awake;
 	int i, n, r;
 	unsigned v;
 
 	for (;;) {
-		/*
-		 * Awake after a doorbell: look at the management queue between
-		 * non-blocking waits (yielding the core to whoever wants it),
-		 * so a TLB invalidation needs no doorbell; then sleep.
-		 */
-		if (awake_until) {
-			now = mono_ns();
-			if (now >= awake_until) {
-				awake_until = 0;
-				if (hmdev_mgmt_polling(c->dev, false))
-					hmdev_mgmt_poll(c->dev);
-			}
-		}
-		n = epoll_wait(c->epfd, evs, 16, awake_until ? 0 : -1);
-		if (n == 0 && awake_until) {
-			if (hmdev_mgmt_poll(c->dev))
-				awake_until = now + hmdev_mgmt_poll_ns(c->dev);
-			else
-				sched_yield();
+		/* After a doorbell: non-blocking waits, queue 0 looked at between. */
+		awake = hmdev_mgmt_awake(c->dev);
+		n = epoll_wait(c->epfd, evs, 16, awake ? 0 : -1);
+		if (n == 0 && awake) {
+			hmdev_mgmt_turn(c->dev);
 			continue;
 		}
 		rung = false;
@@ -542,14 +519,8 @@ static int run(struct ctx *c)
 				break;
 			}
 		}
-		if (rung) {
-			uint64_t ns = hmdev_mgmt_poll_ns(c->dev);
-
-			if (ns) {
-				hmdev_mgmt_polling(c->dev, true);
-				awake_until = mono_ns() + ns;
-			}
-		}
+		if (rung)
+			hmdev_mgmt_wake(c->dev);
 next_wait:;
 	}
 }

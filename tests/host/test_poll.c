@@ -183,6 +183,30 @@ TEST_F(p, management_queue_polled_without_doorbell)
 }
 
 /*
+ * The event loop's window over queue 0: woken by a doorbell, it runs a
+ * submission made without a doorbell at its next turn, and the look when
+ * the window closes (dev_polling cleared first) runs one left behind.
+ */
+TEST_F(p, management_queue_window_opens_and_closes)
+{
+	struct fakedev *f = &self->f;
+
+	ASSERT_FALSE(hmdev_mgmt_awake(&f->dev));		/* asleep at first */
+	hmdev_mgmt_wake(&f->dev);
+	ASSERT_TRUE(hmdev_mgmt_awake(&f->dev));
+	ASSERT_EQ(1, dev_polling(f, 0));
+	fk_op(f, 0, HMIRROR_OP_NOP, ++f->seq[0]);
+	hmdev_mgmt_turn(&f->dev);
+	ASSERT_EQ(1, fk_cq_tail(f, 0));
+	/* Left for the closing look: no turn runs it. */
+	fk_op(f, 0, HMIRROR_OP_NOP, ++f->seq[0]);
+	ASSERT_TRUE(WAIT_FOR(!hmdev_mgmt_awake(&f->dev)));
+	ASSERT_EQ(0, dev_polling(f, 0));
+	ASSERT_EQ(2, fk_cq_tail(f, 0));
+	ASSERT_FALSE(hmdev_mgmt_awake(&f->dev));
+}
+
+/*
  * A management queue that cannot move must not look like work, or the
  * event loop would spin on it without end: a failed queue (an impossible
  * sq_tail), and one whose CQ is full of unread completions.
