@@ -27,7 +27,7 @@
 
 #define HMIRROR_MAGIC		0x52494d48u	/* "HMIR" */
 #define HMIRROR_VERSION_MAJOR	2
-#define HMIRROR_VERSION_MINOR	1
+#define HMIRROR_VERSION_MINOR	2
 #define HMIRROR_VERSION		((HMIRROR_VERSION_MAJOR << 16) | HMIRROR_VERSION_MINOR)
 
 /*
@@ -44,6 +44,8 @@
 #define HMIRROR_FEAT_POLL	_BITULL(5)
 /* 2.1: device memory (vram_pages, HMIRROR_PTE_VRAM, MIGRATE) */
 #define HMIRROR_FEAT_VRAM	_BITULL(6)
+/* 2.2: TLB shootdown through shared memory (shootdown_off) */
+#define HMIRROR_FEAT_SHOOTDOWN	_BITULL(7)
 
 /*
  * MSI-X vectors (device -> driver) and doorbell vectors (driver -> device).
@@ -85,7 +87,8 @@ struct hmirror_header {
 	__le32 fault_regs_off;	/* struct hmirror_fault_regs (0: HMIRROR_FAULT_REGS_OFF) */
 	__le32 va_bits;		/* virtual address width: 48 (4 levels) or 57 (5) */
 	__le32 vram_pages;	/* 2.1, FEAT_VRAM: 4 KiB pages of device memory */
-	__le32 reserved[13];
+	__le32 shootdown_off;	/* 2.2, FEAT_SHOOTDOWN: struct hmirror_shootdown */
+	__le32 reserved[12];
 };
 
 /* Device status (hmirror_regs.dev_status). */
@@ -151,7 +154,8 @@ struct hmirror_regs {
 	__le64 cnt_pages_walked;
 	__le32 dev_ctrl_ack;	/* last drv_ctrl_gen the device acted on */
 	__le32 dev_reserved0;
-	__le64 dev_reserved[7];
+	__le64 cnt_shootdowns;	/* 2.2: shootdown requests applied to the TLB */
+	__le64 dev_reserved[6];
 
 	/* driver-written half, on its own cache line */
 	__le32 drv_ctrl;	/* HMIRROR_DRV_* */
@@ -334,6 +338,39 @@ struct hmirror_fault_regs {
 	__le32 dev_reserved[15];
 };
 
+/* ---- TLB shootdown (2.2, FEAT_SHOOTDOWN) ---------------------------- */
+
+/*
+ * An invalidation without a command: the driver clears its page-table
+ * entries, then publishes a request (context and range) under a new epoch;
+ * an engine picks up every published request before its next translation.
+ * Each engine announces in dev_seen[queue], before every access (one chunk,
+ * its translations, its walks), the epoch it has applied, with
+ * HMIRROR_SD_BUSY set until the access ends.  A request of epoch E is done
+ * once no engine shows BUSY with an epoch below E.  Requests live in
+ * req[E % HMIRROR_SD_SLOTS]; one the device missed (overwritten, or being
+ * rewritten while it read it) makes it drop its whole TLB.
+ */
+#define HMIRROR_SD_SLOTS	16
+#define HMIRROR_SD_BUSY		_BITULL(63)
+#define HMIRROR_SD_EPOCH_MASK	(HMIRROR_SD_BUSY - 1)
+
+struct hmirror_sd_req {
+	__le64 epoch;		/* drv: written last; 0 while the slot is rewritten */
+	__le64 start;		/* drv: range to drop, [start, end) */
+	__le64 end;
+	__le16 ctx;		/* drv: context */
+	__le16 reserved0;
+	__le32 reserved1;
+};
+
+struct hmirror_shootdown {
+	__le64 drv_epoch;	/* drv: epoch of the last request published */
+	__le64 drv_reserved[7];
+	struct hmirror_sd_req req[HMIRROR_SD_SLOTS];	/* drv */
+	__le64 dev_seen[HMIRROR_MAX_QUEUES];	/* dev: per queue, see above */
+};
+
 /* ---- device page tables --------------------------------------------- */
 
 /*
@@ -374,6 +411,7 @@ static inline __u32 hmirror_pt_levels(__u32 va_bits)
 
 #define HMIRROR_REGS_OFF	0x100
 #define HMIRROR_QUEUES_OFF	0x400
+#define HMIRROR_SHOOTDOWN_OFF	0x800
 #define HMIRROR_FAULT_REGS_OFF	0xc00
 #define HMIRROR_CTX_OFF		0x1000
 #define HMIRROR_RINGS_OFF	0x10000
@@ -442,9 +480,18 @@ static_assert(HMIRROR_QUEUES_OFF + HMIRROR_MAX_QUEUES *
 		      sizeof(struct hmirror_queue_regs) <= HMIRROR_FAULT_REGS_OFF,
 		      "queue regs fit");
 
+static_assert(sizeof(struct hmirror_sd_req) == 32, "shootdown request");
+static_assert(offsetof(struct hmirror_header, shootdown_off) == 76, "shootdown_off");
+static_assert(HMIRROR_QUEUES_OFF + HMIRROR_MAX_QUEUES *
+		      sizeof(struct hmirror_queue_regs) <= HMIRROR_SHOOTDOWN_OFF &&
+	      HMIRROR_SHOOTDOWN_OFF + sizeof(struct hmirror_shootdown) <=
+		      HMIRROR_FAULT_REGS_OFF, "shootdown block fits");
+
 /* The driver-written halves start on their own 64-byte line. */
 static_assert(offsetof(struct hmirror_regs, drv_ctrl) == 192, "regs split");
 static_assert(offsetof(struct hmirror_queue_regs, sq_head) == 64, "queue split");
 static_assert(offsetof(struct hmirror_fault_regs, tail) == 64, "fault split");
+static_assert(offsetof(struct hmirror_shootdown, dev_seen) % 64 == 0,
+	      "shootdown split");
 
 #endif /* HMIRROR_DEV_H */

@@ -35,6 +35,7 @@ void hmdev_config_default(struct hmdev_config *cfg)
 	cfg->tlb_entries = HMDEV_DEF_TLB;
 	cfg->va_bits = HMDEV_DEF_VA_BITS;
 	cfg->vram_mb = HMDEV_DEF_VRAM_MB;
+	cfg->shootdown = true;
 }
 
 static int check_ring(const char *what, unsigned v, char *err, size_t errlen)
@@ -114,7 +115,8 @@ uint64_t hmdev_layout(const struct hmdev_config *cfg, struct hmirror_header *h)
 	memset(h, 0, sizeof(*h));
 	h->magic = HMIRROR_MAGIC;
 	h->version = HMIRROR_VERSION;
-	h->features = HMDEV_FEATURES | (cfg->vram_mb ? HMIRROR_FEAT_VRAM : 0);
+	h->features = HMDEV_FEATURES | (cfg->vram_mb ? HMIRROR_FEAT_VRAM : 0) |
+		      (cfg->shootdown ? HMIRROR_FEAT_SHOOTDOWN : 0);
 	h->num_queues = 1 + cfg->engines;
 	h->sq_entries = cfg->sq_entries;
 	h->cq_entries = cfg->cq_entries;
@@ -129,6 +131,7 @@ uint64_t hmdev_layout(const struct hmdev_config *cfg, struct hmirror_header *h)
 	h->fault_regs_off = HMIRROR_FAULT_REGS_OFF;
 	h->va_bits = cfg->va_bits;
 	h->vram_pages = cfg->vram_mb * (uint32_t)((1u << 20) / HMIRROR_PAGE_SIZE);
+	h->shootdown_off = cfg->shootdown ? HMIRROR_SHOOTDOWN_OFF : 0;
 
 	end = layout_end64(cfg);
 	/* The header's u32 helpers must agree (no overflow on either side). */
@@ -325,6 +328,8 @@ int hmdev_init(struct hmdev *dev, const struct hmdev_config *cfg,
 			(dev->bar + hmirror_answers_off(h, q));
 	}
 	dev->fault_ring = (struct hmirror_fault *)(dev->bar + hmirror_fault_ring_off(h));
+	if (h->features & HMIRROR_FEAT_SHOOTDOWN)
+		dev->sd = (struct hmirror_shootdown *)(dev->bar + h->shootdown_off);
 
 	memset(bar, 0, bar_size);
 	memcpy(bar, h, sizeof(*h));

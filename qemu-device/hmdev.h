@@ -49,6 +49,7 @@ struct hmdev_config {
 	unsigned tlb_entries;
 	unsigned va_bits;	/* HMIRROR_VA_BITS_4LEVEL or _5LEVEL */
 	unsigned vram_mb;	/* device memory, MiB (0: none, no FEAT_VRAM) */
+	bool shootdown;		/* advertise FEAT_SHOOTDOWN */
 };
 
 #define HMDEV_DEF_ENGINES	2
@@ -60,7 +61,10 @@ struct hmdev_config {
 #define HMDEV_DEF_VA_BITS	HMIRROR_VA_BITS_4LEVEL
 #define HMDEV_DEF_VRAM_MB	64
 
-/* Always advertised; HMIRROR_FEAT_VRAM too when vram_mb > 0. */
+/*
+ * Always advertised; HMIRROR_FEAT_VRAM too when vram_mb > 0, and
+ * HMIRROR_FEAT_SHOOTDOWN with shootdown (the default).
+ */
 #define HMDEV_FEATURES		(HMIRROR_FEAT_NOP | HMIRROR_FEAT_TRANSLATE | \
 				 HMIRROR_FEAT_HUGE_2M | HMIRROR_FEAT_ATOMIC | \
 				 HMIRROR_FEAT_TIMESTAMPS | HMIRROR_FEAT_POLL)

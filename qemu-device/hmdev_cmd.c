@@ -28,9 +28,11 @@
  * Bytes (pages) done before an error stay done.
  *
  * A data command is cut in chunks that never cross a page (4 KiB or 2 MiB)
- * of any operand nor HMDEV_CHUNK_MAX bytes.  Each chunk is translated and
- * performed under inval_lock held for reading, so a TLB_INVAL (write side)
- * completes only after every access that used a translation it dropped.
+ * of any operand nor HMDEV_CHUNK_MAX bytes.  Each chunk is one access
+ * (hmdev_access_begin/end): translated and performed under inval_lock held
+ * for reading, so a TLB_INVAL (write side) completes only after every
+ * access that used a translation it dropped, and announced in the
+ * shootdown block (FEAT_SHOOTDOWN), whose requests it applies first.
  * The same read hold covers the bus-master check before the chunk and the
  * sizing of a fault's run (page walks), so turning bus mastering off (write
  * side) waits out every guest-RAM access in progress and no later one
@@ -447,7 +449,7 @@ enum hmdev_exec hmdev_cmd_retry_fault(struct hmdev *dev, unsigned q,
  * The operand at @va (its range ends at @hi) needs a fault for @access:
  * size the run of faulting pages up to the operand's page-rounded end and
  * drop their TLB entries.  The run is sized by walking guest RAM: called
- * with inval_lock held for reading, bus mastering checked.
+ * inside an access, bus mastering checked.
  */
 static void fault_build(struct hmdev *dev, unsigned q,
 			struct hmdev_inflight *in, uint64_t va, uint64_t hi,
@@ -471,12 +473,12 @@ static void fault_build(struct hmdev *dev, unsigned q,
  * Translate @op at offset @done: 0, FAULT, HMDEV_ST_HOLD (needs guest RAM,
  * @dma false), or an error status with *info.
  */
-static int op_translate(struct hmdev *dev, struct hmdev_inflight *in,
-			struct operand *op, uint64_t done, bool dma,
-			uint64_t *info)
+static int op_translate(struct hmdev *dev, const struct hmdev_access *a,
+			struct hmdev_inflight *in, struct operand *op,
+			uint64_t done, uint64_t *info)
 {
-	return hmdev_translate(dev, in->cmd.ctx, op->base + done, op->access,
-			       dma, &op->x, info);
+	return hmdev_translate(dev, a, in->cmd.ctx, op->base + done,
+			       op->access, &op->x, info);
 }
 
 /* COPY, READ, FILL, ATOMIC: run chunks from in->done. */
@@ -486,8 +488,8 @@ static enum hmdev_exec exec_data(struct hmdev *dev, unsigned q,
 	const struct hmirror_cmd *c = &in->cmd;
 	const struct data_op *d = &opcodes[c->opcode].data;
 	struct operand opnd[2];
+	struct hmdev_access a;
 	unsigned i;
-	bool dma;
 	int st = 0;
 
 	for (i = 0; i < d->noperands; i++)
@@ -503,11 +505,10 @@ static enum hmdev_exec exec_data(struct hmdev *dev, unsigned q,
 			return HMDEV_EXEC_HOLD;	/* reset or shutdown */
 		if (n > HMDEV_CHUNK_MAX)
 			n = HMDEV_CHUNK_MAX;
-		pthread_rwlock_rdlock(&dev->inval_lock);
-		/* without it, only device memory whose translation is cached */
-		dma = hmdev_dma_allowed(dev);
+		/* without a.dma, only device memory whose translation is cached */
+		hmdev_access_begin(dev, q, &a);
 		for (i = 0; i < d->noperands; i++) {
-			st = op_translate(dev, in, &opnd[i], in->done, dma, &info);
+			st = op_translate(dev, &a, in, &opnd[i], in->done, &info);
 			if (st)
 				break;
 			if (n > opnd[i].x.avail)
@@ -515,16 +516,16 @@ static enum hmdev_exec exec_data(struct hmdev *dev, unsigned q,
 		}
 		if (i < d->noperands) {
 			if (st == HMDEV_ST_HOLD) {
-				pthread_rwlock_unlock(&dev->inval_lock);
+				hmdev_access_end(dev, &a);
 				return HMDEV_EXEC_HOLD;	/* until BUS_MASTER is back */
 			}
 			if (st == HMIRROR_ST_FAULT) {
 				fault_build(dev, q, in, opnd[i].base + in->done,
 					    opnd[i].base + c->len, opnd[i].access);
-				pthread_rwlock_unlock(&dev->inval_lock);
+				hmdev_access_end(dev, &a);
 				return fault_post(dev, q, in);
 			}
-			pthread_rwlock_unlock(&dev->inval_lock);
+			hmdev_access_end(dev, &a);
 			return finish(in, (uint16_t)st, info);
 		}
 		if (dev->hook)
@@ -532,7 +533,7 @@ static enum hmdev_exec exec_data(struct hmdev *dev, unsigned q,
 		d->chunk(in, opnd, n);
 		if (dev->hook)
 			dev->hook(dev->hook_opaque, q, HMDEV_HOOK_ACCESSED);
-		pthread_rwlock_unlock(&dev->inval_lock);
+		hmdev_access_end(dev, &a);
 		in->done += n;
 		hmdev_progress(dev, q);
 	}
@@ -617,7 +618,7 @@ static void copy_page(void *to, const void *from)
 
 /*
  * MIGRATE: entry by entry from in->done, each under its own read hold of
- * inval_lock (bus mastering checked: the table is guest RAM), read once
+ * inval_lock (an access; bus mastering checked: the table is guest RAM), read once
  * into private memory, checked, then its page copied.
  */
 static enum hmdev_exec exec_migrate(struct hmdev *dev, unsigned q,
@@ -629,27 +630,28 @@ static enum hmdev_exec exec_migrate(struct hmdev *dev, unsigned q,
 	while (in->done < c->len * HMIRROR_PAGE_SIZE) {
 		uint64_t i = in->done / HMIRROR_PAGE_SIZE, info = 0;
 		struct hmirror_migrate_entry e;
+		struct hmdev_access a;
 		const hm_u64a *t;
 		void *from = NULL, *to = NULL;
 		int st;
 
 		if (__atomic_load_n(&dev->abort, __ATOMIC_ACQUIRE))
 			return HMDEV_EXEC_HOLD;	/* reset or shutdown */
-		pthread_rwlock_rdlock(&dev->inval_lock);
-		if (!hmdev_dma_allowed(dev)) {
-			pthread_rwlock_unlock(&dev->inval_lock);
+		hmdev_access_begin(dev, q, &a);
+		if (!a.dma) {
+			hmdev_access_end(dev, &a);
 			return HMDEV_EXEC_HOLD;	/* until BUS_MASTER is back */
 		}
 		t = hmdev_phys_ptr(dev, false, c->src + i * esize, esize);
 		if (!t) {	/* cannot happen: check_migrate() saw it all */
-			pthread_rwlock_unlock(&dev->inval_lock);
+			hmdev_access_end(dev, &a);
 			return finish(in, HMIRROR_ST_BAD_ADDRESS, c->src);
 		}
 		e.from = __atomic_load_n(&t[0], __ATOMIC_RELAXED);
 		e.to = __atomic_load_n(&t[1], __ATOMIC_RELAXED);
 		st = migrate_resolve(dev, &e, &from, &to, &info);
 		if (st) {
-			pthread_rwlock_unlock(&dev->inval_lock);
+			hmdev_access_end(dev, &a);
 			return finish(in, (uint16_t)st, info);
 		}
 		if (dev->hook)
@@ -657,7 +659,7 @@ static enum hmdev_exec exec_migrate(struct hmdev *dev, unsigned q,
 		copy_page(to, from);
 		if (dev->hook)
 			dev->hook(dev->hook_opaque, q, HMDEV_HOOK_ACCESSED);
-		pthread_rwlock_unlock(&dev->inval_lock);
+		hmdev_access_end(dev, &a);
 		in->done += HMIRROR_PAGE_SIZE;
 		hmdev_progress(dev, q);
 	}

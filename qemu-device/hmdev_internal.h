@@ -32,15 +32,16 @@
  * Locks (never nested except as listed):
  *  engine[q].run_mu   held by the engine's thread while it runs its queue;
  *                     a reset takes all of them (engines quiesced)
- *  inval_lock (rw)    read: an engine checking bus mastering, translating
- *                     (walks, fault-run sizing) and accessing one chunk:
- *                     every guest-RAM access happens under a read hold, and
- *                     so does every device-memory access (which bus
- *                     mastering does not gate);
+ *  inval_lock (rw)    read: an access (hmdev_access_begin/end): an engine
+ *                     checking bus mastering, applying shootdowns,
+ *                     translating (walks, fault-run sizing) and accessing
+ *                     one chunk: every guest-RAM access happens under a
+ *                     read hold, and so does every device-memory access
+ *                     (which bus mastering does not gate);
  *                     write: TLB_INVAL dropping entries (so its completion
  *                     follows every access that used a dropped entry), and
  *                     bus mastering turned off (waits out every access)
- *  tlb.mu             the TLB (inside inval_lock)
+ *  tlb.mu             the TLB and sd_done (inside inval_lock)
  *  fault_mu           the fault ring producer
  *  err_mu             status and err_* registers
  *  cnt_mu             counters
@@ -75,10 +76,13 @@ typedef uint64_t __attribute__((may_alias)) hm_u64a;
 /*
  * Test hook, called by a queue's runner with inval_lock held for reading,
  * right before (HMDEV_HOOK_ACCESS) and after (HMDEV_HOOK_ACCESSED) it
- * touches memory for one chunk (or one MIGRATE page); and, without
- * inval_lock, at the start of every pass over a queue (HMDEV_HOOK_PASS).
+ * touches memory for one chunk (or one MIGRATE page), and after a walk
+ * found a translation, before it is cached (HMDEV_HOOK_WALKED); and,
+ * without inval_lock, at the start of every pass over a queue
+ * (HMDEV_HOOK_PASS).
  */
-enum { HMDEV_HOOK_ACCESS, HMDEV_HOOK_ACCESSED, HMDEV_HOOK_PASS };
+enum { HMDEV_HOOK_ACCESS, HMDEV_HOOK_ACCESSED, HMDEV_HOOK_PASS,
+       HMDEV_HOOK_WALKED };
 typedef void (*hmdev_hook_fn)(void *opaque, unsigned queue, int phase);
 
 /* Where a command in flight stands (struct hmdev_inflight.state). */
@@ -196,6 +200,12 @@ struct hmdev {
 	struct hmirror_cpl *cq[HMIRROR_MAX_QUEUES];
 	struct hmirror_fault *fault_ring;
 	struct hmirror_fault_answer *answers[HMIRROR_MAX_QUEUES];
+	/* FEAT_SHOOTDOWN's block, NULL without it (hmdev_mmu.c) */
+	struct hmirror_shootdown *sd;
+	/* last shootdown epoch the TLB applied (under tlb.mu; atomic) */
+	uint64_t sd_done;
+	/* per queue, its runner only: epoch its last access announced */
+	uint64_t sd_seen[HMIRROR_MAX_QUEUES];
 	uint64_t va_end;	/* 2^va_bits */
 	unsigned pt_levels;
 	/* entry bits that make a VALID entry BAD_PTE (PTE_VRAM without VRAM) */
@@ -238,6 +248,7 @@ struct hmdev {
 		uint64_t tlb_misses;
 		uint64_t tlb_invals;
 		uint64_t pages_walked;
+		uint64_t shootdowns;
 		uint32_t errors;
 		uint32_t doorbells;
 		uint32_t irqs[HMIRROR_NUM_VECTORS];
@@ -307,10 +318,29 @@ void hmdev_tlb_fini(struct hmdev_tlb *tlb);
 /* Drop every entry of @ctx overlapping [start, end) (end clamped to 2^va_bits). */
 void hmdev_tlb_drop(struct hmdev *dev, unsigned ctx, uint64_t start,
 		    uint64_t end);
-/* Drop everything (reset). */
+/*
+ * Drop everything (reset): every runner is quiesced.  With FEAT_SHOOTDOWN
+ * the published requests count as applied and no queue is in an access.
+ */
 void hmdev_tlb_flush(struct hmdev *dev);
 /* Valid entries of @ctx (all contexts if ctx < 0): tests. */
 unsigned hmdev_tlb_count(struct hmdev *dev, int ctx);
+
+/*
+ * One access: a chunk of a data command (its translations, walks, fault-run
+ * sizing and memory accesses) or one MIGRATE page.  hmdev_access_begin()
+ * takes inval_lock for reading, applies the shootdown requests the driver
+ * published (FEAT_SHOOTDOWN: announcing the access in dev_seen[@q] first)
+ * and checks bus mastering; hmdev_access_end() announces the end and drops
+ * the lock.  Translations happen only between the two.
+ */
+struct hmdev_access {
+	unsigned q;
+	uint64_t epoch;		/* sd_done when the access began */
+	bool dma;		/* hmdev_dma_allowed() under this hold */
+};
+void hmdev_access_begin(struct hmdev *dev, unsigned q, struct hmdev_access *a);
+void hmdev_access_end(struct hmdev *dev, struct hmdev_access *a);
 
 /*
  * Read context @ctx's entry.  0 and *root, or HMIRROR_ST_BAD_CONTEXT (id
@@ -336,17 +366,18 @@ enum hmdev_walk hmdev_walk(struct hmdev *dev, uint64_t root, uint64_t va,
 #define HMDEV_ST_HOLD	0x10000
 
 /*
- * Translate @va for @access (HMIRROR_ACCESS_*) through the TLB.  Returns
- * HMIRROR_ST_OK with *x, HMIRROR_ST_FAULT when the page is not present or
- * not writable for a write (nothing cached), or an error status with
- * *info.  Caller holds inval_lock for reading; @dma is what
- * hmdev_dma_allowed() said under that hold.  Without it nothing walks and
- * only device memory may be accessed: a TLB hit on a device-memory page
- * translates, anything else is HMDEV_ST_HOLD (counted nowhere).
+ * Translate @va for @access (HMIRROR_ACCESS_*) through the TLB, inside
+ * access @a.  Returns HMIRROR_ST_OK with *x, HMIRROR_ST_FAULT when the page
+ * is not present or not writable for a write (nothing cached), or an error
+ * status with *info.  Without a->dma nothing walks and only device memory
+ * may be accessed: a TLB hit on a device-memory page translates, anything
+ * else is HMDEV_ST_HOLD (counted nowhere).  A walk's result is cached only
+ * if no shootdown was applied since the access began (the walk may have
+ * read an entry the driver cleared before it).
  */
-int hmdev_translate(struct hmdev *dev, unsigned ctx, uint64_t va,
-		    unsigned access, bool dma, struct hmdev_xlate *x,
-		    uint64_t *info);
+int hmdev_translate(struct hmdev *dev, const struct hmdev_access *a,
+		    unsigned ctx, uint64_t va, unsigned access,
+		    struct hmdev_xlate *x, uint64_t *info);
 
 /*
  * Host address of [addr, addr + len) in device memory (@vram: addr is an

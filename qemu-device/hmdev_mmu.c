@@ -10,7 +10,7 @@
  * Walks run under inval_lock held for reading, after the bus-master check
  * (hmdev_dma_allowed()), like every other guest-RAM access.  Nothing here
  * trusts a value it read for longer than one walk, except the TLB, which
- * only TLB_INVAL (or a reset) empties.  The table geometry is the ABI's
+ * only TLB_INVAL, a shootdown (or a reset) empties.  The table geometry is the ABI's
  * (hmirror_dev.h).  Calls guest_ram.c, dev_mem.c and hmdev_state.c
  * (counters) only.
  *
@@ -27,6 +27,24 @@
  * translations are cached; an entry without write permission serves reads
  * only, and a write that finds it is a permission miss (walk again: the
  * driver upgrades read-only entries to writable without an invalidation).
+ *
+ * Shootdowns (FEAT_SHOOTDOWN) are applied lazily, by the next access of any
+ * engine, before it translates: the TLB is only ever used inside an access
+ * (hmdev_access_begin/end), so a request the driver published is applied
+ * before any later lookup.  The driver's proof that no access still uses a
+ * dropped translation is the announcement each engine makes before it
+ * applies (dev_seen: BUSY and the epoch) and the Dekker-style order of the
+ * two sides: the engine stores BUSY, fences, then loads the driver's epoch;
+ * the driver stores its epoch, fences, then loads every dev_seen.  Either
+ * the engine sees the new epoch (and applies it before translating) or the
+ * driver sees the engine busy on an older one (and waits for that access to
+ * end).  One more race: a walk that read an entry just before the driver
+ * cleared it must not be cached after another engine applied the request;
+ * a walk is cached only if sd_done has not moved since its access began.
+ * The guest writes the shootdown block at will: an epoch more than
+ * HMIRROR_SD_SLOTS ahead (or behind by more), or a slot that does not hold
+ * the epoch it should (overwritten, or rewritten while read), drops the
+ * whole TLB, which is always safe.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -203,11 +221,97 @@ void hmdev_tlb_drop(struct hmdev *dev, unsigned ctx, uint64_t start,
 void hmdev_tlb_flush(struct hmdev *dev)
 {
 	struct hmdev_tlb *t = &dev->tlb;
+	uint64_t e = 0;
+	unsigned q;
 
 	pthread_mutex_lock(&t->mu);
 	memset(t->e, 0, (size_t)t->n * sizeof(*t->e));
 	t->clock = 0;
+	if (dev->sd) {
+		e = hm_load_acq(&dev->sd->drv_epoch) & HMIRROR_SD_EPOCH_MASK;
+		__atomic_store_n(&dev->sd_done, e, __ATOMIC_RELAXED);
+	}
 	pthread_mutex_unlock(&t->mu);
+	if (!dev->sd)
+		return;
+	for (q = 0; q < dev->num_queues; q++) {
+		dev->sd_seen[q] = e;
+		hm_store_rel(&dev->sd->dev_seen[q], e);
+	}
+}
+
+/* ---- shootdown ------------------------------------------------------ */
+
+/*
+ * Apply the requests published up to epoch @e (tlb.mu held).  Returns the
+ * number of epochs the TLB moved by.
+ */
+static uint64_t sd_apply_locked(struct hmdev *dev, uint64_t e)
+{
+	struct hmdev_tlb *t = &dev->tlb;
+	uint64_t done = dev->sd_done, k;
+	uint64_t ahead = (e - done) & HMIRROR_SD_EPOCH_MASK;
+	uint64_t behind = (done - e) & HMIRROR_SD_EPOCH_MASK;
+
+	if (!ahead || behind <= HMIRROR_SD_SLOTS)
+		return 0;	/* applied, or another engine applied more */
+	for (k = (done + 1) & HMIRROR_SD_EPOCH_MASK; ahead <= HMIRROR_SD_SLOTS && k != e + 1;
+	     k = (k + 1) & HMIRROR_SD_EPOCH_MASK) {
+		struct hmirror_sd_req *r = &dev->sd->req[k % HMIRROR_SD_SLOTS];
+		uint64_t e1, e2, start, end;
+		unsigned ctx;
+
+		e1 = hm_load_acq(&r->epoch);
+		start = hm_load(&r->start);
+		end = hm_load(&r->end);
+		ctx = hm_load(&r->ctx);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		e2 = hm_load(&r->epoch);
+		if (e1 != k || e2 != k)
+			break;		/* missed: drop everything below */
+		if (ctx < dev->hdr.max_contexts)
+			tlb_drop_locked(t, ctx, start, end, dev->va_end);
+	}
+	if (ahead > HMIRROR_SD_SLOTS || k != ((e + 1) & HMIRROR_SD_EPOCH_MASK)) {
+		memset(t->e, 0, (size_t)t->n * sizeof(*t->e));
+		t->clock = 0;
+	}
+	__atomic_store_n(&dev->sd_done, e, __ATOMIC_RELAXED);
+	return ahead;
+}
+
+void hmdev_access_begin(struct hmdev *dev, unsigned q, struct hmdev_access *a)
+{
+	struct hmirror_shootdown *sd = dev->sd;
+	uint64_t e, moved = 0;
+
+	pthread_rwlock_rdlock(&dev->inval_lock);
+	a->q = q;
+	a->epoch = 0;
+	if (sd) {
+		/* announce, fence, then look: see the top of this file */
+		__atomic_store_n(&sd->dev_seen[q], dev->sd_seen[q] | HMIRROR_SD_BUSY,
+				 __ATOMIC_SEQ_CST);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		e = hm_load_acq(&sd->drv_epoch) & HMIRROR_SD_EPOCH_MASK;
+		pthread_mutex_lock(&dev->tlb.mu);
+		if (e != dev->sd_done)
+			moved = sd_apply_locked(dev, e);
+		a->epoch = dev->sd_done;
+		pthread_mutex_unlock(&dev->tlb.mu);
+		if (moved)
+			HMDEV_CNT_ADD(dev, shootdowns, moved);
+		dev->sd_seen[q] = e;
+		hm_store_rel(&sd->dev_seen[q], e | HMIRROR_SD_BUSY);
+	}
+	a->dma = hmdev_dma_allowed(dev);
+}
+
+void hmdev_access_end(struct hmdev *dev, struct hmdev_access *a)
+{
+	if (dev->sd)
+		hm_store_rel(&dev->sd->dev_seen[a->q], dev->sd_seen[a->q]);
+	pthread_rwlock_unlock(&dev->inval_lock);
 }
 
 unsigned hmdev_tlb_count(struct hmdev *dev, int ctx)
@@ -316,11 +420,11 @@ enum hmdev_walk hmdev_walk(struct hmdev *dev, uint64_t root, uint64_t va,
 	return HMDEV_WALK_OK;
 }
 
-int hmdev_translate(struct hmdev *dev, unsigned ctx, uint64_t va,
-		    unsigned access, bool dma, struct hmdev_xlate *x,
-		    uint64_t *info)
+int hmdev_translate(struct hmdev *dev, const struct hmdev_access *a,
+		    unsigned ctx, uint64_t va, unsigned access,
+		    struct hmdev_xlate *x, uint64_t *info)
 {
-	bool write = access & HMIRROR_ACCESS_WRITE;
+	bool write = access & HMIRROR_ACCESS_WRITE, dma = a->dma;
 	struct hmdev_tlb *t = &dev->tlb;
 	struct hmdev_tlbe *e;
 	uint64_t root, size, off;
@@ -371,9 +475,12 @@ int hmdev_translate(struct hmdev *dev, unsigned ctx, uint64_t va,
 		return HMIRROR_ST_FAULT;	/* permission: not cached */
 	size = LEAF_SIZE(x->huge);
 	off = va & (size - 1);
+	if (dev->hook)
+		dev->hook(dev->hook_opaque, a->q, HMDEV_HOOK_WALKED);
 	pthread_mutex_lock(&t->mu);
-	tlb_insert(t, tlb_key(ctx, va, x->huge), x->host - off, x->gpa - off,
-		   x->writable, x->vram);
+	if (a->epoch == dev->sd_done)
+		tlb_insert(t, tlb_key(ctx, va, x->huge), x->host - off,
+			   x->gpa - off, x->writable, x->vram);
 	pthread_mutex_unlock(&t->mu);
 	return HMIRROR_ST_OK;
 }

@@ -169,6 +169,7 @@ void hmdev_state_reset(struct hmdev *dev)
 	hm_store(&r->cnt_tlb_misses, 0);
 	hm_store(&r->cnt_tlb_invals, 0);
 	hm_store(&r->cnt_pages_walked, 0);
+	hm_store(&r->cnt_shootdowns, 0);
 
 	set_status_locked(dev, HMIRROR_DEV_ALIVE | HMIRROR_DEV_ENABLED |
 			  (dev->status & HMIRROR_DEV_DMA_OFF));

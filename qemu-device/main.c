@@ -61,6 +61,8 @@ static void usage(FILE *f)
 "  --tlb-entries N      device TLB entries (default %d)\n"
 "  --va-bits 48|57      virtual address width: 4- or 5-level tables (default %d)\n"
 "  --vram-mb N          device memory in MiB, 0..%u (default %d; 0: none)\n"
+"  --shootdown on|off   TLB shootdown through shared memory (default on;\n"
+"                       off: the driver invalidates with TLB_INVAL only)\n"
 "  --ready-fd FD        write \"ready\\n\" to FD once listening, then close it\n"
 "  --handshake-timeout MS  drop a connection that has not read its setup\n"
 "                       within MS milliseconds (default %d)\n"
@@ -140,7 +142,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_SOCKET = 256, O_RAM, O_LOWMEM, O_ENGINES, O_SQ, O_CQ,
 	       O_FAULTS, O_CTX, O_TLB, O_READY, O_LOG, O_VA_BITS, O_HANDSHAKE,
-	       O_LOG_RATE, O_VRAM };
+	       O_LOG_RATE, O_VRAM, O_SHOOTDOWN };
 	static const struct option lo[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "ram", required_argument, NULL, O_RAM },
@@ -153,6 +155,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "tlb-entries", required_argument, NULL, O_TLB },
 		{ "va-bits", required_argument, NULL, O_VA_BITS },
 		{ "vram-mb", required_argument, NULL, O_VRAM },
+		{ "shootdown", required_argument, NULL, O_SHOOTDOWN },
 		{ "ready-fd", required_argument, NULL, O_READY },
 		{ "log", required_argument, NULL, O_LOG },
 		{ "handshake-timeout", required_argument, NULL, O_HANDSHAKE },
@@ -191,6 +194,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			if (o->cfg.vram_mb > HMDEV_MAX_VRAM_MB)
 				die("--vram-mb: must be in [0, %u] MiB, got %s",
 				    HMDEV_MAX_VRAM_MB, optarg);
+			break;
+		case O_SHOOTDOWN:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				die("--shootdown: on or off, got '%s'", optarg);
+			o->cfg.shootdown = !strcmp(optarg, "on");
 			break;
 		case O_READY:
 			o->ready_fd = (int)parse_uint("--ready-fd", optarg);

@@ -27,6 +27,7 @@ struct fakedev {
 	uint32_t fault_head;		/* driver's fault ring consumer */
 	uint64_t frame_next;		/* fk_frame() bump allocator */
 	uint32_t ctrl_gen;		/* driver's drv_ctrl_gen */
+	uint64_t sd_epoch;		/* driver's last shootdown epoch */
 	/* fault records taken (fk_next_fault), to answer them by id */
 	struct { uint64_t id; uint16_t tag; uint8_t queue; } seen[1024];
 	unsigned nseen;
@@ -527,7 +528,8 @@ struct fk_gate {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	unsigned q, at;
-	unsigned accesses;	/* accesses queue @q began */
+	int phase;		/* what holds: HMDEV_HOOK_ACCESS (0) or _WALKED */
+	unsigned accesses;	/* times queue @q reached @phase */
 	int holding, release;
 	void (*on_accessed)(struct fk_gate *g, unsigned n);
 	void *arg;
@@ -550,7 +552,7 @@ static inline void fk_gate_hook(void *opaque, unsigned q, int phase)
 	if (q != g->q)
 		return;
 	pthread_mutex_lock(&g->mu);
-	if (phase == HMDEV_HOOK_ACCESS && ++g->accesses == g->at) {
+	if (phase == g->phase && ++g->accesses == g->at) {
 		g->holding = 1;
 		pthread_cond_broadcast(&g->cv);
 		while (!g->release)
@@ -622,6 +624,50 @@ static inline void fk_gate_rearm(struct fk_gate *g, unsigned at)
 	g->at = at;
 	g->holding = g->release = 0;
 	pthread_mutex_unlock(&g->mu);
+}
+
+/* ---- shootdown, the driver's side ----------------------------------- */
+
+static inline struct hmirror_shootdown *fk_sd(struct fakedev *f)
+{
+	return (void *)((char *)f->bar + HMIRROR_SHOOTDOWN_OFF);
+}
+
+/*
+ * Publish a request to drop @ctx's [start, end) as the driver does: slot
+ * marked as being rewritten, fields, slot epoch, drv_epoch, full fence.
+ * Returns its epoch.  One publisher at a time (the driver's sd_lock).
+ */
+static inline uint64_t fk_sd_publish(struct fakedev *f, unsigned ctx,
+				     uint64_t start, uint64_t end)
+{
+	struct hmirror_shootdown *sd = fk_sd(f);
+	uint64_t e = ++f->sd_epoch;
+	struct hmirror_sd_req *r = &sd->req[e % HMIRROR_SD_SLOTS];
+
+	__atomic_store_n(&r->epoch, 0, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&r->start, start, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->end, end, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->ctx, (uint16_t)ctx, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->epoch, e, __ATOMIC_RELEASE);
+	__atomic_store_n(&sd->drv_epoch, e, __ATOMIC_SEQ_CST);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return e;
+}
+
+/* Is request @e done: no engine busy in an access that began before it? */
+static inline int fk_sd_done(struct fakedev *f, uint64_t e)
+{
+	unsigned q;
+
+	for (q = 1; q < f->dev.num_queues; q++) {
+		uint64_t v = __atomic_load_n(&fk_sd(f)->dev_seen[q], __ATOMIC_ACQUIRE);
+
+		if ((v & HMIRROR_SD_BUSY) && (v & HMIRROR_SD_EPOCH_MASK) < e)
+			return 0;
+	}
+	return 1;
 }
 
 /* CPU reference of the READ checksum. */

@@ -32,12 +32,19 @@ static void check_layout(struct __test_metadata *_metadata,
 
 	EXPECT_EQ(HMIRROR_MAGIC, h->magic);
 	EXPECT_EQ(HMIRROR_VERSION, h->version);
-	EXPECT_EQ((2u << 16) | 1, h->version);
-	/* 0x3f, and FEAT_VRAM (0x40) exactly when there is device memory */
+	EXPECT_EQ((2u << 16) | 2, h->version);
+	/*
+	 * 0x3f, FEAT_VRAM (0x40) exactly when there is device memory,
+	 * FEAT_SHOOTDOWN (0x80) exactly when asked for
+	 */
 	EXPECT_EQ(HMIRROR_FEAT_NOP | HMIRROR_FEAT_TRANSLATE | HMIRROR_FEAT_HUGE_2M |
 		  HMIRROR_FEAT_ATOMIC | HMIRROR_FEAT_TIMESTAMPS | HMIRROR_FEAT_POLL |
-		  (cfg->vram_mb ? HMIRROR_FEAT_VRAM : 0), h->features);
-	EXPECT_EQ(cfg->vram_mb ? 0x7full : 0x3full, h->features);
+		  (cfg->vram_mb ? HMIRROR_FEAT_VRAM : 0) |
+		  (cfg->shootdown ? HMIRROR_FEAT_SHOOTDOWN : 0), h->features);
+	EXPECT_EQ((cfg->vram_mb ? 0x7full : 0x3full) | (cfg->shootdown ? 0x80 : 0),
+		  h->features);
+	EXPECT_EQ(cfg->shootdown ? HMIRROR_SHOOTDOWN_OFF : 0, h->shootdown_off);
+	EXPECT_EQ(cfg->shootdown, f.dev.sd != NULL);
 	EXPECT_EQ(cfg->vram_mb * 256ull, h->vram_pages);
 	EXPECT_EQ((uint64_t)h->vram_pages * 4096, f.dev.vram.size);
 	EXPECT_EQ(!cfg->vram_mb, f.dev.vram.base == NULL);
@@ -131,6 +138,7 @@ TEST(default_layout)
 	EXPECT_EQ(2, cfg.engines);
 	EXPECT_EQ(48, cfg.va_bits);
 	EXPECT_EQ(64, cfg.vram_mb);
+	EXPECT_TRUE(cfg.shootdown);
 	check_layout(_metadata, &cfg);
 	EXPECT_EQ(1u << 20, hmdev_bar_size(&cfg));
 }
@@ -153,7 +161,7 @@ TEST(large_layout)
 		.engines = HMIRROR_MAX_QUEUES - 1, .sq_entries = 1024,
 		.cq_entries = 4096, .fault_entries = 512,
 		.max_contexts = HMDEV_MAX_CONTEXTS, .tlb_entries = 1 << 20,
-		.va_bits = 48, .vram_mb = HMDEV_MAX_VRAM_MB,
+		.va_bits = 48, .vram_mb = HMDEV_MAX_VRAM_MB, .shootdown = true,
 	};
 
 	check_layout(_metadata, &cfg);
@@ -187,27 +195,27 @@ TEST(max_contexts_end_at_rings)
 TEST(bad_configs_rejected)
 {
 	static const struct { const char *what; struct hmdev_config c; } bad[] = {
-		{ "engines 0", { 0, 256, 256, 256, 64, 1024, 48, 0 } },
-		{ "engines 8", { 8, 256, 256, 256, 64, 1024, 48, 0 } },
-		{ "sq 0", { 2, 0, 256, 256, 64, 1024, 48, 0 } },
-		{ "sq 1", { 2, 1, 256, 256, 64, 1024, 48, 0 } },
-		{ "sq 3", { 2, 3, 256, 256, 64, 1024, 48, 0 } },
-		{ "sq 2^17", { 2, 1u << 17, 256, 256, 64, 1024, 48, 0 } },
-		{ "sq 2^31", { 2, 1u << 31, 256, 256, 64, 1024, 48, 0 } },
-		{ "cq 100", { 2, 256, 100, 256, 64, 1024, 48, 0 } },
-		{ "cq 0", { 2, 256, 0, 256, 64, 1024, 48, 0 } },
-		{ "fault 0", { 2, 256, 256, 0, 64, 1024, 48, 0 } },
-		{ "fault 384", { 2, 256, 256, 384, 64, 1024, 48, 0 } },
-		{ "contexts 0", { 2, 256, 256, 256, 0, 1024, 48, 0 } },
-		{ "contexts past rings", { 2, 256, 256, 256, HMDEV_MAX_CONTEXTS + 1, 1024, 48, 0 } },
-		{ "tlb 0", { 2, 256, 256, 256, 64, 0, 48, 0 } },
-		{ "tlb huge", { 2, 256, 256, 256, 64, HMDEV_MAX_TLB + 1, 48, 0 } },
-		{ "va_bits 0", { 2, 256, 256, 256, 64, 1024, 0, 0 } },
-		{ "va_bits 47", { 2, 256, 256, 256, 64, 1024, 47, 0 } },
-		{ "va_bits 56", { 2, 256, 256, 256, 64, 1024, 56, 0 } },
-		{ "va_bits 64", { 2, 256, 256, 256, 64, 1024, 64, 0 } },
-		{ "vram 4097 MiB", { 2, 256, 256, 256, 64, 1024, 48, 4097 } },
-		{ "vram 2^32-1 MiB", { 2, 256, 256, 256, 64, 1024, 48, ~0u } },
+		{ "engines 0", { 0, 256, 256, 256, 64, 1024, 48, 0, true } },
+		{ "engines 8", { 8, 256, 256, 256, 64, 1024, 48, 0, true } },
+		{ "sq 0", { 2, 0, 256, 256, 64, 1024, 48, 0, true } },
+		{ "sq 1", { 2, 1, 256, 256, 64, 1024, 48, 0, true } },
+		{ "sq 3", { 2, 3, 256, 256, 64, 1024, 48, 0, true } },
+		{ "sq 2^17", { 2, 1u << 17, 256, 256, 64, 1024, 48, 0, true } },
+		{ "sq 2^31", { 2, 1u << 31, 256, 256, 64, 1024, 48, 0, true } },
+		{ "cq 100", { 2, 256, 100, 256, 64, 1024, 48, 0, true } },
+		{ "cq 0", { 2, 256, 0, 256, 64, 1024, 48, 0, true } },
+		{ "fault 0", { 2, 256, 256, 0, 64, 1024, 48, 0, true } },
+		{ "fault 384", { 2, 256, 256, 384, 64, 1024, 48, 0, true } },
+		{ "contexts 0", { 2, 256, 256, 256, 0, 1024, 48, 0, true } },
+		{ "contexts past rings", { 2, 256, 256, 256, HMDEV_MAX_CONTEXTS + 1, 1024, 48, 0, true } },
+		{ "tlb 0", { 2, 256, 256, 256, 64, 0, 48, 0, true } },
+		{ "tlb huge", { 2, 256, 256, 256, 64, HMDEV_MAX_TLB + 1, 48, 0, true } },
+		{ "va_bits 0", { 2, 256, 256, 256, 64, 1024, 0, 0, true } },
+		{ "va_bits 47", { 2, 256, 256, 256, 64, 1024, 47, 0, true } },
+		{ "va_bits 56", { 2, 256, 256, 256, 64, 1024, 56, 0, true } },
+		{ "va_bits 64", { 2, 256, 256, 256, 64, 1024, 64, 0, true } },
+		{ "vram 4097 MiB", { 2, 256, 256, 256, 64, 1024, 48, 4097, true } },
+		{ "vram 2^32-1 MiB", { 2, 256, 256, 256, 64, 1024, 48, ~0u, true } },
 	};
 	unsigned i;
 
@@ -258,7 +266,15 @@ TEST(abi_offsets)
 	EXPECT_EQ(64, offsetof(struct hmirror_header, fault_regs_off));
 	EXPECT_EQ(68, offsetof(struct hmirror_header, va_bits));
 	EXPECT_EQ(72, offsetof(struct hmirror_header, vram_pages));
-	EXPECT_EQ(76, offsetof(struct hmirror_header, reserved));
+	EXPECT_EQ(76, offsetof(struct hmirror_header, shootdown_off));
+	EXPECT_EQ(80, offsetof(struct hmirror_header, reserved));
+	EXPECT_EQ(0x800, HMIRROR_SHOOTDOWN_OFF);
+	EXPECT_EQ(1ull << 7, HMIRROR_FEAT_SHOOTDOWN);
+	EXPECT_EQ(16, HMIRROR_SD_SLOTS);
+	EXPECT_EQ(64, offsetof(struct hmirror_shootdown, req));
+	EXPECT_EQ(576, offsetof(struct hmirror_shootdown, dev_seen));
+	EXPECT_EQ(24, offsetof(struct hmirror_sd_req, ctx));
+	EXPECT_EQ(136, offsetof(struct hmirror_regs, cnt_shootdowns));
 	EXPECT_EQ(128, sizeof(struct hmirror_header));
 	EXPECT_EQ(16, sizeof(struct hmirror_migrate_entry));
 	EXPECT_EQ(8, offsetof(struct hmirror_migrate_entry, to));

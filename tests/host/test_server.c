@@ -413,7 +413,7 @@ TEST_F(srv, protocol_reset_and_nops)
 	EXPECT_EQ(3, self->c.hdr.num_queues);
 	EXPECT_EQ(48, self->c.hdr.va_bits);
 	/* 64 MiB of device memory by default */
-	EXPECT_EQ(0x7f, self->c.hdr.features);
+	EXPECT_EQ(0xff, self->c.hdr.features);
 	EXPECT_EQ(64 * 256, self->c.hdr.vram_pages);
 	EXPECT_EQ(HMIRROR_DEV_ALIVE | HMIRROR_DEV_DMA_OFF, r->dev_status);
 	reset(_metadata, &self->c);
@@ -465,7 +465,7 @@ TEST_F(srv, no_device_memory)
 
 	start(_metadata, self, extra);
 	handshake(_metadata, self);
-	EXPECT_EQ(0x3f, self->c.hdr.features);
+	EXPECT_EQ(0xbf, self->c.hdr.features);
 	EXPECT_EQ(0, self->c.hdr.vram_pages);
 	reset(_metadata, &self->c);
 	nops(_metadata, &self->c, 1, 5, 1);

@@ -5,8 +5,8 @@
  * engine, TLB_INVAL completes while an engine is stalled and waits for an
  * engine's access in progress, device atomics race host atomics without a
  * lost update, a reset or shutdown stops busy and stalled engines at their
- * next chunk, and an invalidation oracle: once a TLB_INVAL completes, the
- * device never again writes the page it unmapped.
+ * next chunk, and an invalidation oracle: once a TLB_INVAL completes (or a
+ * shootdown is done), the device never again writes the page it unmapped.
  *
  * Synchronisation is by polling shared state with generous timeouts, and
  * by the test hook holding an engine inside an access; the only sleep is
@@ -410,6 +410,7 @@ struct oracle {
 	unsigned nretired;
 	int stop;
 	unsigned faults, bad_faults;
+	bool shootdown;		/* invalidate by shootdown, not TLB_INVAL */
 };
 
 /* The driver's fault service: map the run to the current frames, replay. */
@@ -442,6 +443,29 @@ static void *oracle_faults(void *arg)
 	return NULL;
 }
 
+/* Flush by TLB_INVAL: queue 0 completes it within the doorbell. */
+static void oracle_tlb_inval(struct oracle *o, const struct hmirror_cmd *inv)
+{
+	uint32_t idx = fk_submit(o->f, 0, *inv);
+
+	ring(o->f, HMIRROR_VEC_CQ);
+	if (fk_cq_tail(o->f, 0) != idx + 1)
+		__atomic_store_n(&o->stop, 2, __ATOMIC_RELEASE);
+	fk_set_cq_head(o->f, 0, idx + 1);
+}
+
+/* Flush by shootdown: publish, then spin (bounded) until it is done. */
+static void oracle_shootdown(struct oracle *o, uint64_t va)
+{
+	uint64_t e = fk_sd_publish(o->f, CTX, va, va + FK_PG);
+	uint64_t end = now_ms() + TMO_MS;
+
+	while (!fk_sd_done(o->f, e) && now_ms() < end)
+		sched_yield();
+	if (!fk_sd_done(o->f, e))
+		__atomic_store_n(&o->stop, 2, __ATOMIC_RELEASE);
+}
+
 /* The notifier: unmap a page, flush the device TLB, retire the frame. */
 static void *oracle_mutator(void *arg)
 {
@@ -450,7 +474,6 @@ static void *oracle_mutator(void *arg)
 				   .len = FK_PG };
 	unsigned m, p;
 	uint64_t old, *w, i;
-	uint32_t idx;
 
 	for (m = 0; m < OR_MUTATIONS; m++) {
 		p = (m * 5 + 3) % OR_PAGES;
@@ -459,12 +482,10 @@ static void *oracle_mutator(void *arg)
 		old = o->frame[p];
 		o->frame[p] = fk_frame(o->f);
 		inv.src = VA0 + p * FK_PG;
-		idx = fk_submit(o->f, 0, inv);
-		ring(o->f, HMIRROR_VEC_CQ);
-		/* queue 0 completes within the doorbell */
-		if (fk_cq_tail(o->f, 0) != idx + 1)
-			__atomic_store_n(&o->stop, 2, __ATOMIC_RELEASE);
-		fk_set_cq_head(o->f, 0, idx + 1);
+		if (o->shootdown)
+			oracle_shootdown(o, inv.src);
+		else
+			oracle_tlb_inval(o, &inv);
 		pthread_mutex_unlock(&o->pt);
 		/* from now on the device must never write the old frame */
 		w = fk_ptr(o->f, old, FK_PG);
@@ -476,9 +497,11 @@ static void *oracle_mutator(void *arg)
 	return NULL;
 }
 
-TEST_F(t, invalidation_oracle)
+static void invalidation_oracle(struct __test_metadata *_metadata,
+				FIXTURE_DATA(t) *self, bool shootdown)
 {
-	struct oracle o = { .f = F, .root = ROOT, .pt = PTHREAD_MUTEX_INITIALIZER };
+	struct oracle o = { .f = F, .root = ROOT, .pt = PTHREAD_MUTEX_INITIALIZER,
+			    .shootdown = shootdown };
 	pthread_t tf, tm;
 	unsigned i, q, n, bad = 0, done[3] = { 0 }, sub[3] = { 0 };
 	uint64_t pat = 1;
@@ -521,10 +544,23 @@ TEST_F(t, invalidation_oracle)
 				break;
 			}
 	}
-	EXPECT_EQ(0, bad) TH_LOG("%u retired frames written after their TLB_INVAL", bad);
-	EXPECT_EQ(OR_MUTATIONS, R->cnt_tlb_invals);
+	EXPECT_EQ(0, bad) TH_LOG("%u retired frames written after their invalidation", bad);
+	EXPECT_EQ(shootdown ? 0 : OR_MUTATIONS, R->cnt_tlb_invals);
+	if (shootdown)		/* every request applied, some maybe at once */
+		EXPECT_GE(OR_MUTATIONS, R->cnt_shootdowns);
 	EXPECT_EQ(0, R->err_count);
 	TH_LOG("%u fills, %u faults, %u invalidations", n, o.faults, o.nretired);
+}
+
+TEST_F(t, invalidation_oracle)
+{
+	invalidation_oracle(_metadata, self, false);
+}
+
+/* The same over shootdowns: the driver spins on dev_seen, no command. */
+TEST_F(t, invalidation_oracle_shootdown)
+{
+	invalidation_oracle(_metadata, self, true);
 }
 
 TEST_HARNESS_MAIN
