@@ -238,6 +238,11 @@ enum hmirror_flags {
  * @huge: the device takes 2 MiB leaves
  * @poll_hints: the device has FEAT_POLL: it tells when it needs no doorbell
  *	and skips interrupts while a waiter spins
+ * @shootdown: the device has FEAT_SHOOTDOWN (DOC: TLB shootdown)
+ * @sd_off: BAR2 offset of its block
+ * @sd: the shootdown block in BAR2 (with @shootdown)
+ * @sd_lock: serialises shootdown publishers
+ * @sd_epoch: last shootdown epoch published (under @sd_lock)
  * @regs: global registers in BAR2
  * @queues: one per device queue
  * @num_queues: queues in use (management + engines)
@@ -261,6 +266,9 @@ enum hmirror_flags {
  * @irqs: interrupts handled per vector
  * @doorbells: doorbells rung
  * @doorbells_skipped: doorbells not needed: the engine was awake (FEAT_POLL)
+ * @shootdowns: invalidations done by shootdown
+ * @shootdown_fallbacks: shootdowns that waited too long and fell back to
+ *	TLB_INVAL
  * @cmds_submitted: commands queued
  * @cmds_completed: completions consumed
  * @nonblock_deferred: non-blockable invalidations handed to a worker
@@ -302,6 +310,11 @@ struct hmirror_device {
 	u64 va_end;
 	bool huge;
 	bool poll_hints;
+	bool shootdown;
+	u32 sd_off;
+	struct hmirror_shootdown __iomem *sd;
+	spinlock_t sd_lock;	/* see kernel-doc above */
+	u64 sd_epoch;
 	struct hmirror_regs __iomem *regs;
 	struct hmirror_queue queues[HMIRROR_MAX_QUEUES];
 	u32 num_queues;
@@ -322,6 +335,8 @@ struct hmirror_device {
 	atomic64_t irqs[HMIRROR_NUM_VECTORS];
 	atomic64_t doorbells;
 	atomic64_t doorbells_skipped;
+	atomic64_t shootdowns;
+	atomic64_t shootdown_fallbacks;
 	atomic64_t cmds_submitted;
 	atomic64_t cmds_completed;
 	atomic64_t nonblock_deferred;

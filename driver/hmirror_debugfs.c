@@ -50,6 +50,9 @@ static void hmirror_debugfs_device(struct seq_file *m,
 	seq_printf(m, "doorbells: %lld\ndoorbells_skipped: %lld\n",
 		   atomic64_read(&hdev->doorbells),
 		   atomic64_read(&hdev->doorbells_skipped));
+	seq_printf(m, "shootdowns: %lld\nshootdown_fallbacks: %lld\n",
+		   atomic64_read(&hdev->shootdowns),
+		   atomic64_read(&hdev->shootdown_fallbacks));
 	hmirror_devmem_stats(hdev, &dm);
 	seq_printf(m, "device_memory: %llu pages, %llu used; to device %llu, to system %llu, evicted %llu, lost %llu\n",
 		   dm.pages, dm.used, dm.to_device, dm.to_system, dm.evicted,
@@ -72,8 +75,10 @@ static void hmirror_debugfs_device(struct seq_file *m,
 		   readq(&hdev->regs->cnt_cancels),
 		   readq(&hdev->regs->cnt_tlb_hits),
 		   readq(&hdev->regs->cnt_tlb_misses));
-	seq_printf(m, "dev_tlb_invals: %llu\ndev_pages_walked: %llu\ndev_errors: %u\n",
+	seq_printf(m, "dev_tlb_invals: %llu\ndev_shootdowns: %llu\n",
 		   readq(&hdev->regs->cnt_tlb_invals),
+		   readq(&hdev->regs->cnt_shootdowns));
+	seq_printf(m, "dev_pages_walked: %llu\ndev_errors: %u\n",
 		   readq(&hdev->regs->cnt_pages_walked),
 		   readl(&hdev->regs->err_count));
 	drm_dev_exit(idx);

@@ -73,6 +73,8 @@
  *                                 context's in-flight counts, faults held
  * ``hmirror_device.ctrl_lock``    irq-safe spinlock: ``drv_ctrl`` and the
  *                                 control/reset generations
+ * ``hmirror_device.sd_lock``      spinlock: the shootdown epoch and request
+ *                                 slots (publishing only; the wait is outside)
  * ``hmirror_pt_graveyard.lock``   spinlock: the graveyard's lists
  * ``hmirror_pt.spare_lock``       spinlock: a context's spare (empty,
  *                                 unreachable) tables; innermost, nothing
@@ -91,7 +93,8 @@
  * ==============================  ==============================================
  *
  * Order: page-table lock → ``inv_lock``; page-table lock → queue lock (the
- * flush submits on the management queue); page-table lock (and page locks)
+ * flush submits on the management queue); page-table lock → ``sd_lock``
+ * (a shootdown publishes); page-table lock (and page locks)
  * → ``spare_lock``; fault lock → queue lock;
  * ``hmm_seq_lock`` → ``hmirror_devmem.lock``.  Migrations hold page locks
  * (``migrate_vma_setup`` takes them) and ``mmap_lock`` but no driver lock

@@ -150,7 +150,7 @@ int hmirror_hw_check_header(struct hmirror_device *hdev)
 {
 	struct hmirror_header *h = &hdev->hdr;
 	struct device *dev = &hdev->pdev->dev;
-	struct hmirror_bar_block blocks[5];
+	struct hmirror_bar_block blocks[6];
 	u32 version, num_queues, va_bits;
 	u64 features;
 
@@ -205,7 +205,12 @@ int hmirror_hw_check_header(struct hmirror_device *hdev)
 	/* Bounded sizes above keep the layout within u32. */
 	blocks[4] = (struct hmirror_bar_block){ le32_to_cpu(h->rings_off),
 		hmirror_layout_end(h) - le32_to_cpu(h->rings_off) };
-	if (!hmirror_blocks_ok(blocks, ARRAY_SIZE(blocks), hdev->bar_size)) {
+	hdev->shootdown = features & HMIRROR_FEAT_SHOOTDOWN;
+	hdev->sd_off = le32_to_cpu(h->shootdown_off);
+	blocks[5] = (struct hmirror_bar_block){ hdev->sd_off,
+						sizeof(struct hmirror_shootdown) };
+	if (!hmirror_blocks_ok(blocks, ARRAY_SIZE(blocks) - !hdev->shootdown,
+			       hdev->bar_size)) {
 		dev_err(dev, "hmirror device layout does not fit BAR2 or overlaps\n");
 		return -ENODEV;
 	}
@@ -1188,17 +1193,104 @@ int hmirror_hw_wait_seqno(struct hmirror_device *hdev, u32 qi, u64 seqno,
 }
 
 /**
+ * DOC: TLB shootdown
+ *
+ * With the device's ``FEAT_SHOOTDOWN`` (ABI 2.2) an invalidation needs no
+ * command: under ``sd_lock`` the driver writes a request (context, range)
+ * into the slot of a new epoch (slot epoch 0 first, then the fields, then
+ * the slot epoch, then ``drv_epoch``), then, after a full barrier, reads
+ * every engine's ``dev_seen``.  An engine announces each access (a chunk
+ * of a command, with its translations and walks) there before it looks at
+ * ``drv_epoch``, with ``BUSY`` and the epoch it applied; so an engine not
+ * busy, or busy on this epoch or a later one, cannot use a translation
+ * the request dropped, and for one busy on an older epoch the driver spins
+ * until its value changes (that access ended).  Accesses are short (at
+ * most 64 KiB of host memcpy), so the wait is bounded by ``sd_spin_us``
+ * (module parameter, default 50); past it, or with the device's
+ * ``dev_seen`` frozen (a stopped model), the driver falls back to a
+ * ``TLB_INVAL`` command, which waits for the access with the device's
+ * progress deadline behind it.  ``tlb_shootdown=0`` (module parameter,
+ * read at every invalidation) uses ``TLB_INVAL`` only.  ``STATS`` counts
+ * both (``shootdowns``, ``shootdown_fallbacks``).
+ */
+static bool tlb_shootdown = true;
+module_param(tlb_shootdown, bool, 0644);
+MODULE_PARM_DESC(tlb_shootdown, "invalidate the device TLB through shared memory when the device can (else TLB_INVAL commands)");
+
+static unsigned int sd_spin_us = 50;
+module_param(sd_spin_us, uint, 0644);
+MODULE_PARM_DESC(sd_spin_us, "longest wait for a device access in progress before a shootdown falls back to TLB_INVAL, us");
+
+/* Publish a request to drop @ctx's [start, end); returns its epoch. */
+static u64 hmirror_sd_publish(struct hmirror_device *hdev, u32 ctx, u64 start,
+			      u64 end)
+{
+	struct hmirror_sd_req __iomem *r;
+	u64 e;
+
+	spin_lock(&hdev->sd_lock);
+	e = ++hdev->sd_epoch & HMIRROR_SD_EPOCH_MASK;
+	if (!e)		/* 0 marks a slot being rewritten */
+		e = ++hdev->sd_epoch & HMIRROR_SD_EPOCH_MASK;
+	r = &hdev->sd->req[e % HMIRROR_SD_SLOTS];
+	writeq(0, &r->epoch);
+	wmb();	/* a reader that sees the new fields sees the slot epoch 0 */
+	writeq(start, &r->start);
+	writeq(end, &r->end);
+	writew(ctx, &r->ctx);
+	wmb();	/* the fields before the slot's epoch */
+	writeq(e, &r->epoch);
+	writeq(e, &hdev->sd->drv_epoch);
+	spin_unlock(&hdev->sd_lock);
+	return e;
+}
+
+/*
+ * Invalidate by shootdown: true once no device access can use a
+ * translation of the range; false if the wait timed out (the caller
+ * falls back to TLB_INVAL).
+ */
+static bool hmirror_hw_shootdown(struct hmirror_device *hdev, u32 ctx,
+				 u64 start, u64 end)
+{
+	u64 e = hmirror_sd_publish(hdev, ctx, start, end), deadline = 0;
+	u32 qi;
+
+	mb();	/* drv_epoch before the dev_seen loads; the device pairs */
+	for (qi = 1; qi < hdev->num_queues; qi++) {
+		u64 v = readq(&hdev->sd->dev_seen[qi]);
+
+		if (!(v & HMIRROR_SD_BUSY) || (v & HMIRROR_SD_EPOCH_MASK) >= e)
+			continue;
+		if (!deadline)
+			deadline = local_clock() +
+				   (u64)READ_ONCE(sd_spin_us) * NSEC_PER_USEC;
+		while (readq(&hdev->sd->dev_seen[qi]) == v) {
+			if (local_clock() > deadline) {
+				atomic64_inc(&hdev->shootdown_fallbacks);
+				return false;
+			}
+			cpu_relax();
+		}
+	}
+	atomic64_inc(&hdev->shootdowns);
+	return true;
+}
+
+/**
  * hmirror_hw_tlb_inval - make the device forget translations of a range
  * @hdev: device
  * @ctx: context number
  * @start: first address
  * @end: end address
  *
- * Queues TLB_INVAL on the management queue, which a stalled engine never
- * blocks, and waits for it without a signal (an invalidation must finish,
- * even in a task being killed); a device that makes no progress is
- * declared dead, which bounds the wait.  Completion means every device
- * access that used a dropped translation has finished.
+ * By shootdown when the device has it (DOC: TLB shootdown), else (or when
+ * the shootdown's wait runs out) by TLB_INVAL on the management queue,
+ * which a stalled engine never blocks, waited for without a signal (an
+ * invalidation must finish, even in a task being killed); a device that
+ * makes no progress is declared dead, which bounds the wait.  Either way,
+ * success means every device access that used a dropped translation has
+ * finished.
  *
  * Return: 0, or -EIO/-ENODEV when the device is dead or gone: the caller
  * must not release what the device could reach before it proved it
@@ -1221,6 +1313,10 @@ int hmirror_hw_tlb_inval(struct hmirror_device *hdev, u32 ctx, u64 start,
 	/* Notifiers run at any time: after removal BAR2 is gone. */
 	if (!drm_dev_enter(&hdev->drm, &idx))
 		return -ENODEV;
+	ret = hmirror_hw_status(hdev);
+	if (!ret && hdev->shootdown && READ_ONCE(tlb_shootdown) &&
+	    hmirror_hw_shootdown(hdev, ctx, start, end))
+		goto out;
 	ret = hmirror_hw_submit(hdev, HMIRROR_QUEUE_MGMT, &cmd, 1, &seqno,
 				&w, 0);
 	if (!ret) {
@@ -1232,6 +1328,7 @@ int hmirror_hw_tlb_inval(struct hmirror_device *hdev, u32 ctx, u64 start,
 			ret = -EIO;
 		}
 	}
+out:
 	drm_dev_exit(idx);
 	return ret;
 }
@@ -1453,6 +1550,13 @@ int hmirror_hw_init(struct hmirror_device *hdev)
 	INIT_DELAYED_WORK(&hdev->quiesce, hmirror_hw_quiesce_work);
 	INIT_DELAYED_WORK(&hdev->watchdog, hmirror_watchdog);
 	hdev->regs = hdev->shm + hdev->regs_off;
+	spin_lock_init(&hdev->sd_lock);
+	if (hdev->shootdown) {
+		hdev->sd = hdev->shm + hdev->sd_off;
+		/* Go on from a previous driver's epochs: never behind them. */
+		hdev->sd_epoch = readq(&hdev->sd->drv_epoch) &
+				 HMIRROR_SD_EPOCH_MASK;
+	}
 	/* A quarter of an engine per context, so four can stall at once. */
 	hdev->ctx_cap = max(1u, hdev->sq_entries / 4);
 	hdev->driver_tags = min(HMIRROR_DRIVER_TAGS, hdev->sq_entries / 2);

@@ -149,6 +149,8 @@ static int hmirror_ioctl_stats(struct drm_device *drm, void *data,
 	st->cmds_completed = atomic64_read(&hdev->cmds_completed);
 	st->doorbells = atomic64_read(&hdev->doorbells);
 	st->doorbells_skipped = atomic64_read(&hdev->doorbells_skipped);
+	st->shootdowns = atomic64_read(&hdev->shootdowns);
+	st->shootdown_fallbacks = atomic64_read(&hdev->shootdown_fallbacks);
 	st->live_contexts = atomic_read(&hdev->live_contexts);
 	st->state = (test_bit(HMIRROR_F_DEAD, &hdev->flags) ?
 		     DRM_HMIRROR_STATE_DEAD : 0) |

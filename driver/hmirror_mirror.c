@@ -47,8 +47,10 @@
  *         │            overlapping in-flight faults stale
  *         ├─ page-table lock
  *         │    ├─ clear device entries in range (zap: ≤ 512 per batch)
- *         │    ├─ TLB_INVAL on the management queue, wait (uninterruptible,
- *         │    │  bounded: a device that makes no progress is declared dead)
+ *         │    ├─ device TLB flush: a shootdown through shared memory, or
+ *         │    │  TLB_INVAL on the management queue, waited for
+ *         │    │  (uninterruptible, bounded: a device that makes no
+ *         │    │  progress is declared dead)
  *         │    └─ release DMA mappings, page references, emptied tables
  *         │       (a dead device: only once it proved it stopped DMA)
  *         └─ unlock
@@ -58,9 +60,9 @@
  * The range record is allocated ``GFP_NOWAIT`` (reclaim may be the caller);
  * if that fails a counter makes *everything* count as active until ``_end``.
  * A range where nothing is mirrored costs a walk of the tables present, no
- * device round trip.  The device processes ``TLB_INVAL`` even while its
- * engines are stalled on faults, and completes it only after every access
- * that used a flushed translation has finished.
+ * device round trip.  The flush (DOC: TLB shootdown) never waits for an
+ * engine stalled on a fault, and is done only once every access that used
+ * a flushed translation has finished.
  *
  * Why not one ``mmu_interval_notifier`` over the whole address space, as
  * ``hmm_range_fault`` users do?  Its sequence count changes on *every*

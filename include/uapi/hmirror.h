@@ -120,6 +120,12 @@ struct drm_hmirror_wait {
  * @migrated_to_device: pages migrated into device memory since probe
  * @migrated_to_system: pages migrated back (CPU touch, MIGRATE, eviction)
  * @evicted: of those, pages evicted to make room or at removal
+ * @shootdowns: device TLB invalidations done through shared memory
+ *	(device feature HMIRROR_FEAT_SHOOTDOWN, module parameter
+ *	tlb_shootdown), without a TLB_INVAL command
+ * @shootdown_fallbacks: of the invalidations tried that way, those whose
+ *	wait for a device access ran out (module parameter sd_spin_us) and
+ *	that were done by a TLB_INVAL command instead
  * @reserved: zero
  */
 struct drm_hmirror_stats {
@@ -140,7 +146,9 @@ struct drm_hmirror_stats {
 	__u64 migrated_to_device;
 	__u64 migrated_to_system;
 	__u64 evicted;
-	__u64 reserved;
+	__u64 shootdowns;
+	__u64 shootdown_fallbacks;
+	__u64 reserved[2];
 };
 
 /* drm_hmirror_stats.state */

@@ -235,6 +235,190 @@ TEST_F(mirror, faults_after_munmap_reuse_device_tables)
 	ASSERT_EQ(0, munmap(area, 4 * gib));
 }
 
+/*
+ * Both ways of flushing the device TLB (module parameter tlb_shootdown):
+ * by shootdown through shared memory (no device command) where the device
+ * has FEAT_SHOOTDOWN, else by a TLB_INVAL command.  Either way the device
+ * must see the new page at an address unmapped and mapped again, never
+ * the old one, and a munmap of a mirrored range flushes exactly once.
+ */
+#define TLB_SHOOTDOWN_PARAM "/sys/module/hmirror/parameters/tlb_shootdown"
+
+FIXTURE(inval) {
+	int fd;
+	bool shootdown;		/* expected: the variant's and the device's */
+};
+
+FIXTURE_VARIANT(inval) {
+	const char *param;
+};
+
+FIXTURE_VARIANT_ADD(inval, shootdown) {
+	.param = "Y",
+};
+
+FIXTURE_VARIANT_ADD(inval, tlb_inval_command) {
+	.param = "N",
+};
+
+FIXTURE_SETUP(inval)
+{
+	struct drm_hmirror_info info;
+
+	ASSERT_EQ(0, write_sysfs(TLB_SHOOTDOWN_PARAM, variant->param));
+	self->fd = hmirror_open_nth(0);
+	ASSERT_GE(self->fd, 0);
+	ASSERT_EQ(0, hmirror_get_info(self->fd, &info));
+	self->shootdown = *variant->param == 'Y' &&
+			  (info.features & HMIRROR_FEAT_SHOOTDOWN);
+}
+
+FIXTURE_TEARDOWN(inval)
+{
+	hmirror_close(self->fd);
+	write_sysfs(TLB_SHOOTDOWN_PARAM, "Y");
+}
+
+TEST_F(inval, device_sees_the_new_page_after_munmap)
+{
+	static const size_t sizes[] = { 1, 16, 256 };
+	uint8_t *buf = map_anon(256 * PAGE);
+
+	ASSERT_NE(NULL, buf);
+	for (unsigned int i = 0; i < 3; i++) {
+		size_t len = sizes[i] * PAGE;
+		struct drm_hmirror_stats a, b;
+		struct drm_hmirror_ctx_stats ca, cb;
+		uint8_t *p = map_anon(len), *q;
+		uint64_t via_shootdown, via_command;
+
+		ASSERT_NE(NULL, p);
+		fill_pattern(p, len, 40 + i);
+		ASSERT_EQ(0, hmirror_prefetch(self->fd, (uintptr_t)p, len, 1));
+		ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)p, buf, len));
+		ASSERT_EQ(0, check_pattern(buf, len, 40 + i));
+
+		ASSERT_EQ(0, hmirror_get_stats(self->fd, &a));
+		ASSERT_EQ(0, hmirror_get_ctx_stats(self->fd, &ca));
+		ASSERT_EQ(0, munmap(p, len));
+		ASSERT_EQ(0, hmirror_get_stats(self->fd, &b));
+		ASSERT_EQ(0, hmirror_get_ctx_stats(self->fd, &cb));
+		ASSERT_EQ(ca.device_flushes + 1, cb.device_flushes);
+		via_shootdown = b.shootdowns - a.shootdowns;
+		via_command = b.dev_commands - a.dev_commands;
+		TH_LOG("%zu pages: %llu shootdowns (%llu fell back), %llu device commands",
+		       sizes[i], (unsigned long long)via_shootdown,
+		       (unsigned long long)(b.shootdown_fallbacks - a.shootdown_fallbacks),
+		       (unsigned long long)via_command);
+		if (self->shootdown) {
+			/* a fallback is a TLB_INVAL: one or the other, once */
+			ASSERT_EQ(1, via_shootdown + via_command);
+			ASSERT_EQ(via_command,
+				  b.shootdown_fallbacks - a.shootdown_fallbacks);
+		} else {
+			ASSERT_EQ(0, via_shootdown);
+			ASSERT_EQ(1, via_command);
+		}
+
+		q = mmap(p, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		ASSERT_EQ(p, q);
+		fill_pattern(q, len, 50 + i);
+		ASSERT_EQ(0, hmirror_read(self->fd, 0, (uintptr_t)q, buf, len));
+		ASSERT_EQ(0, check_pattern(buf, len, 50 + i));
+		fill_pattern(buf, len, 60 + i);
+		ASSERT_EQ(0, hmirror_write(self->fd, 1, (uintptr_t)q, buf, len));
+		ASSERT_EQ(0, check_pattern(q, len, 60 + i));
+		ASSERT_EQ(0, munmap(q, len));
+	}
+}
+
+/* Keeps both engines busy with long FILLs until told to stop. */
+struct busy_fill {
+	int fd;
+	uint8_t *area;
+	size_t len;
+	volatile int stop;
+	int err;
+	unsigned long fills;
+};
+
+static void *busy_fill_thread(void *arg)
+{
+	struct busy_fill *b = arg;
+
+	while (!b->stop && !b->err) {
+		for (uint32_t eng = 0; eng < 2 && !b->err; eng++)
+			b->err = hmirror_fill(b->fd, eng, (uintptr_t)b->area,
+					      b->len, b->fills);
+		b->fills++;
+	}
+	return NULL;
+}
+
+/*
+ * With sd_spin_us=0 the driver may not wait at all for an engine in the
+ * middle of an access: every shootdown that finds one busy falls back to
+ * TLB_INVAL.  With an engine kept busy by 64 MiB FILLs, some of 200
+ * munmaps find it busy (about one in five here; a driver that ignored
+ * busy engines would report none), and the device must still never see
+ * an unmapped page.
+ */
+TEST_F(inval, munmap_while_engines_are_busy)
+{
+	const size_t big = 64ul << 20;
+	struct busy_fill b = { .fd = self->fd, .len = big };
+	struct drm_hmirror_stats a, z;
+	uint8_t *buf = map_anon(PAGE);
+	pthread_t th;
+	int i, rounds = 100;
+
+	ASSERT_NE(NULL, buf);
+	b.area = map_anon(big);
+	ASSERT_NE(NULL, b.area);
+	ASSERT_EQ(0, hmirror_prefetch(self->fd, (uintptr_t)b.area, big, 1));
+	ASSERT_EQ(0, write_sysfs("/sys/module/hmirror/parameters/sd_spin_us", "0"));
+	ASSERT_EQ(0, hmirror_get_stats(self->fd, &a));
+	ASSERT_EQ(0, pthread_create(&th, NULL, busy_fill_thread, &b));
+	for (i = 0; i < rounds; i++) {
+		uint8_t *p = map_anon(PAGE), *q;
+
+		if (!p)
+			break;
+		fill_pattern(p, PAGE, 70 + i);
+		if (hmirror_prefetch(self->fd, (uintptr_t)p, PAGE, 1))
+			break;
+		munmap(p, PAGE);
+		q = mmap(p, PAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		if (q != p)
+			break;
+		fill_pattern(q, PAGE, 170 + i);
+		if (hmirror_read(self->fd, 0, (uintptr_t)q, buf, PAGE) ||
+		    check_pattern(buf, PAGE, 170 + i))
+			break;
+		munmap(q, PAGE);
+	}
+	b.stop = 1;
+	pthread_join(th, NULL);
+	write_sysfs("/sys/module/hmirror/parameters/sd_spin_us", "50");
+	ASSERT_EQ(rounds, i) TH_LOG("round %d: the device did not see the new page", i);
+	ASSERT_EQ(0, b.err);
+	ASSERT_EQ(0, hmirror_get_stats(self->fd, &z));
+	TH_LOG("%d munmaps during %lu rounds of FILLs: %llu shootdowns, %llu fell back",
+	       rounds, b.fills, (unsigned long long)(z.shootdowns - a.shootdowns),
+	       (unsigned long long)(z.shootdown_fallbacks - a.shootdown_fallbacks));
+	if (!self->shootdown) {
+		ASSERT_EQ(0, z.shootdowns - a.shootdowns);
+		return;
+	}
+	/* two per round: the page, then its replacement */
+	ASSERT_EQ(2 * rounds, z.shootdowns - a.shootdowns +
+			      z.shootdown_fallbacks - a.shootdown_fallbacks);
+	ASSERT_LT(0, z.shootdown_fallbacks - a.shootdown_fallbacks)
+		TH_LOG("busy engines went unnoticed");
+}
+
 TEST_F(mirror, partial_munmap)
 {
 	size_t len = 16 * PAGE;

@@ -20,6 +20,15 @@ mutant("skip-tlb-invalidation",
 """		/* MUTANT: no device TLB invalidation */
 		hmirror_pt_zap_release(&ctx->pt, &ctx->zap);""")])
 
+mutant("shootdown-ignores-busy-engines",
+"A TLB shootdown returns as soon as it is published, without waiting for\nan engine that is in the middle of an access with an older epoch: that\naccess may still use a translation of the pages being released.",
+[("driver/hmirror_hw.c",
+"""		if (!(v & HMIRROR_SD_BUSY) || (v & HMIRROR_SD_EPOCH_MASK) >= e)
+			continue;""",
+"""		/* MUTANT: busy engines are not waited for */
+		if (v || !v)
+			continue;""")])
+
 mutant("skip-stale-marking",
 "An invalidation no longer marks overlapping in-flight faults stale: a\nfault whose pages were invalidated between its GUP and its commit (the\ninvalidation over by then) commits the old pages.",
 [("driver/hmirror_mirror.c",
