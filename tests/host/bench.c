@@ -119,6 +119,7 @@ static double time_cmd(unsigned q, struct hmirror_cmd c, bool cold)
 /* Median ns/page of translating the source pages (cold: TLB flushed), <0 on error. */
 static double time_translate(bool cold)
 {
+	struct hmdev_access a;
 	struct hmdev_xlate x;
 	uint64_t t0, info;
 	double v[RUNS];
@@ -127,16 +128,16 @@ static double time_translate(bool cold)
 	for (r = 0; r < RUNS; r++) {
 		if (cold)
 			flush_tlb();
-		pthread_rwlock_rdlock(&dev.inval_lock);
+		hmdev_access_begin(&dev, 1, &a);
 		t0 = hmdev_now_ns();
 		for (i = 0; i < PAGES; i++)
-			if (hmdev_translate(&dev, 1, SRC_VA + i * PG,
-					    HMIRROR_ACCESS_READ, true, &x, &info)) {
-				pthread_rwlock_unlock(&dev.inval_lock);
+			if (hmdev_translate(&dev, &a, 1, SRC_VA + i * PG,
+					    HMIRROR_ACCESS_READ, &x, &info)) {
+				hmdev_access_end(&dev, &a);
 				return -1;
 			}
 		v[r] = (double)(hmdev_now_ns() - t0) / PAGES;
-		pthread_rwlock_unlock(&dev.inval_lock);
+		hmdev_access_end(&dev, &a);
 	}
 	return median(v, RUNS);
 }
