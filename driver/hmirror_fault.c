@@ -25,6 +25,7 @@
 #include <linux/pagemap.h>
 #include <linux/rmap.h>
 #include <linux/mmu_notifier.h>
+#include <linux/sched/clock.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -853,7 +854,7 @@ int hmirror_fault_service(struct hmirror_ctx *ctx,
 	bool small = max <= HMIRROR_FAULT_STACK_PAGES;
 	unsigned long *pfns = small ? stack_pfns : NULL;
 	struct page **pages = small ? stack_pages : NULL;
-	ktime_t t0 = ktime_get();
+	u64 t0 = local_clock();
 	int ret;
 
 	if (!req->npages || req->npages > HMIRROR_FAULT_NPAGES_MAX ||
@@ -890,8 +891,8 @@ int hmirror_fault_service(struct hmirror_ctx *ctx,
 			ret = hmirror_fault_refine(ctx, req);
 		atomic64_inc(&st->efaults);
 	}
-	t0 = ktime_sub(ktime_get(), t0);
-	atomic64_add(ktime_to_ns(t0), &st->service_ns);
-	trace_hmirror_fault_end(ctx->id, req->start, ret, ktime_to_ns(t0));
+	t0 = local_clock() - t0;
+	atomic64_add(t0, &st->service_ns);
+	trace_hmirror_fault_end(ctx->id, req->start, ret, t0);
 	return ret;
 }

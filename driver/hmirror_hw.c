@@ -819,12 +819,12 @@ static int hmirror_queue_sleep(struct hmirror_device *hdev,
 			       const void *arg, const unsigned long *deadline,
 			       unsigned int flags)
 {
-	u64 t0 = ktime_get_ns();
+	u64 t0 = local_clock();
 	long slice, ret;
 
 	if (flags & HMIRROR_WAIT_POLL) {
 		if (hmirror_queue_poll(hdev, q, cond, arg)) {
-			hmirror_poll_learn(q, ktime_get_ns() - t0);
+			hmirror_poll_learn(q, local_clock() - t0);
 			return 0;
 		}
 	}
@@ -833,7 +833,7 @@ static int hmirror_queue_sleep(struct hmirror_device *hdev,
 		hmirror_hw_fault_drain(hdev);
 		if (cond(hdev, q, arg)) {
 			if (flags & HMIRROR_WAIT_POLL)
-				hmirror_poll_learn(q, ktime_get_ns() - t0);
+				hmirror_poll_learn(q, local_clock() - t0);
 			return 0;
 		}
 		ret = hmirror_hw_status(hdev);

@@ -27,6 +27,7 @@
 #include <linux/interval_tree.h>
 #include <linux/lockdep.h>
 #include <linux/mmu_notifier.h>
+#include <linux/sched/clock.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 
@@ -208,7 +209,7 @@ static int hmirror_mn_invalidate_start(struct mmu_notifier *mn,
 	struct hmirror_mirror *m = &ctx->mirror;
 	bool blockable = mmu_notifier_range_blockable(range);
 	struct hmirror_inv *inv;
-	ktime_t t0 = ktime_get();
+	u64 t0 = local_clock();
 
 	if (hmirror_own_exclusive(ctx, range))
 		return 0;
@@ -254,10 +255,9 @@ static int hmirror_mn_invalidate_start(struct mmu_notifier *mn,
 		return 0;
 	}
 	hmirror_mirror_clear_locked(ctx, range->start, range->end);
-	t0 = ktime_sub(ktime_get(), t0);
-	atomic64_add(ktime_to_ns(t0), &m->stats.invalidation_ns);
-	trace_hmirror_inv_end(ctx->id, range->start, range->end, 0,
-			      ktime_to_ns(t0));
+	t0 = local_clock() - t0;
+	atomic64_add(t0, &m->stats.invalidation_ns);
+	trace_hmirror_inv_end(ctx->id, range->start, range->end, 0, t0);
 	return 0;
 }
 
