@@ -70,6 +70,7 @@ static struct {
 	double fault_vs_cpu_fault_warm;
 	double fault_cost_vs_cpu_fault_warm;
 	double munmap_vs_not[3];
+	double munmap_command_vs_not[3];	/* the same, by TLB_INVAL */
 	double per_page_512_vs_cpu;
 	double thp_vs_cpu;
 	double copy_64m_guest_memcpy_vs_device;
@@ -78,8 +79,8 @@ static struct {
 	double nop_both_poll_vs_interrupts;
 	double fault_both_poll_vs_interrupts;
 } ratio = {
-	NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, { NAN, NAN, NAN }, NAN, NAN, NAN,
-	NAN, NAN, NAN, NAN,
+	NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, { NAN, NAN, NAN },
+	{ NAN, NAN, NAN }, NAN, NAN, NAN, NAN, NAN, NAN, NAN,
 };
 
 /* Summary lines, printed again at the end. */
@@ -981,51 +982,103 @@ static int timed_munmap(size_t len, bool mirror, int64_t *ns, uint64_t *flushes)
 	return ret;
 }
 
+/*
+ * The driver's tlb_shootdown parameter ("Y"/"N"); *@was gets the old value.
+ * -ENOENT on a module without it.
+ */
+static int shootdown_param(const char *set, char *was)
+{
+	const char *path = "/sys/module/hmirror/parameters/tlb_shootdown";
+	FILE *f = fopen(path, "re");
+	int c = f ? fgetc(f) : EOF;
+
+	if (f)
+		fclose(f);
+	if (c == EOF)
+		return -ENOENT;
+	if (was)
+		*was = (char)c;
+	f = fopen(path, "we");
+	if (!f)
+		return -errno;
+	fprintf(f, "%s\n", set);
+	return fclose(f) ? -EIO : 0;
+}
+
+/*
+ * munmap of a range never mirrored, mirrored (the device TLB flushed the
+ * driver's default way: by shootdown through shared memory where the
+ * device can) and mirrored with the flush forced to a TLB_INVAL command,
+ * rotated.
+ */
 static int bench_inval(void)
 {
 	static const size_t sizes[] = { 1, 16, 256 };
+	static const char *const way[3] = { "never mirrored", "mirrored",
+					    "by TLB_INVAL" };
 	unsigned int n = iters / 5 > 9 ? iters / 5 : 9;
-	int ret = 0;
+	char was = 'Y';
+	int ret = shootdown_param("Y", &was);
+	bool command = !ret;	/* the parameter exists: three columns */
 
-	printf("invalidation: munmap of a range the device mirrors vs never mirrored, "
-	       "alternating (%u each):\n", n);
+	ret = 0;
+	printf("invalidation: munmap of a range never mirrored, mirrored, and mirrored with "
+	       "the device TLB flushed by a TLB_INVAL command (tlb_shootdown=N), rotated "
+	       "(%u each):\n", n);
 	fprintf(json, "  \"invalidation\": [\n");
 	for (unsigned int s = 0; s < 3 && !ret; s++) {
-		struct series m = { 0 }, b = { 0 };
-		uint64_t fm = 0, fb = 0;
-		struct dist dm, db;
+		struct series t[3] = { { 0 } };
+		uint64_t fl[3] = { 0 };
+		struct dist d[3];
 
 		for (unsigned int i = 0; i < n && !ret; i++) {
-			for (unsigned int k = 0; k < 2 && !ret; k++) {
-				bool mirror = (i + k) % 2;
+			for (unsigned int k = 0; k < 3 && !ret; k++) {
+				unsigned int w = (i + k) % 3;
 				int64_t ns = 0;
 
-				ret = timed_munmap(sizes[s] * PAGE, mirror, &ns,
-						   mirror ? &fm : &fb);
-				if (!ret && push(mirror ? &m : &b, ns))
+				if (w == 2 && !command)
+					continue;
+				if (command)
+					ret = shootdown_param(w == 2 ? "N" : "Y", NULL);
+				if (!ret)
+					ret = timed_munmap(sizes[s] * PAGE, w > 0, &ns, &fl[w]);
+				if (!ret && push(&t[w], ns))
 					ret = -ENOMEM;
 			}
 		}
 		if (!ret) {
-			dm = summarize(&m);
-			db = summarize(&b);
-			ratio.munmap_vs_not[s] = div_or_nan(dm.p50, db.p50);
-			SUMMARY("munmap of %3zu page%s: mirrored %7.1f us, never mirrored %7.1f us  x%.2f",
-				sizes[s], sizes[s] > 1 ? "s" : " ", dm.p50 / 1e3, db.p50 / 1e3,
-				ratio.munmap_vs_not[s]);
-			printf("  %4zu pages: mirrored p50 %8.1f us, not mirrored %8.1f us (x%.2f); "
-			       "device TLB flushes %.2f vs %.2f per munmap\n", sizes[s],
-			       dm.p50 / 1e3, db.p50 / 1e3, ratio.munmap_vs_not[s],
-			       (double)fm / n, (double)fb / n);
+			for (int w = 0; w < 3; w++)
+				d[w] = summarize(&t[w]);
+			ratio.munmap_vs_not[s] = div_or_nan(d[1].p50, d[0].p50);
+			ratio.munmap_command_vs_not[s] = div_or_nan(d[2].p50, d[0].p50);
+			SUMMARY("munmap of %3zu page%s: mirrored %7.1f us, never mirrored %7.1f us  x%.2f"
+				"  (by TLB_INVAL %.1f us x%.2f)",
+				sizes[s], sizes[s] > 1 ? "s" : " ", d[1].p50 / 1e3, d[0].p50 / 1e3,
+				ratio.munmap_vs_not[s], d[2].p50 / 1e3,
+				ratio.munmap_command_vs_not[s]);
+			printf("  %4zu pages:", sizes[s]);
+			for (int w = 0; w < 3; w++)
+				printf(" %s p50 %.1f us (%.2f device TLB flushes per munmap)%s", way[w],
+				       d[w].p50 / 1e3, t[w].n ? (double)fl[w] / t[w].n : 0.0,
+				       w < 2 ? "," : "\n");
 			fprintf(json, "    {\"pages\": %zu, \"device_flushes_mirrored\": %" PRIu64
-				", \"device_flushes_baseline\": %" PRIu64 ", ", sizes[s], fm, fb);
-			json_dist("mirrored", &dm, ", ");
-			json_dist("baseline", &db, s == 2 ? "}\n" : "},\n");
+				", \"device_flushes_baseline\": %" PRIu64
+				", \"device_flushes_tlb_inval\": %" PRIu64 ", ",
+				sizes[s], fl[1], fl[0], fl[2]);
+			json_dist("mirrored", &d[1], ", ");
+			json_dist("mirrored_tlb_inval", &d[2], ", ");
+			json_dist("baseline", &d[0], s == 2 ? "}\n" : "},\n");
 		}
-		series_free(&m);
-		series_free(&b);
+		for (int w = 0; w < 3; w++)
+			series_free(&t[w]);
 	}
 	fprintf(json, "  ],\n");
+	if (command) {
+		char v[2] = { was, 0 };
+		int r = shootdown_param(v, NULL);
+
+		ret = ret ? ret : r;
+	}
 	return ret;
 }
 
@@ -1681,6 +1734,10 @@ static void write_ratios(void)
 	json_num("munmap_1page_mirrored_vs_not", ratio.munmap_vs_not[0], ",\n    ");
 	json_num("munmap_16pages_mirrored_vs_not", ratio.munmap_vs_not[1], ",\n    ");
 	json_num("munmap_256pages_mirrored_vs_not", ratio.munmap_vs_not[2], ",\n    ");
+	json_num("munmap_1page_tlb_inval_vs_not", ratio.munmap_command_vs_not[0], ",\n    ");
+	json_num("munmap_16pages_tlb_inval_vs_not", ratio.munmap_command_vs_not[1], ",\n    ");
+	json_num("munmap_256pages_tlb_inval_vs_not", ratio.munmap_command_vs_not[2],
+		 ",\n    ");
 	json_num("per_page_512_vs_cpu", ratio.per_page_512_vs_cpu, ",\n    ");
 	json_num("thp_vs_cpu", ratio.thp_vs_cpu, ",\n    ");
 	json_num("copy_64m_guest_memcpy_time_vs_device", ratio.copy_64m_guest_memcpy_vs_device,

@@ -1412,6 +1412,7 @@ struct fork_report {
 	uint32_t page, word;
 	uint64_t value;
 	uint32_t pages;		/* pages checked */
+	uint64_t pagemap;	/* the child's pagemap entry of @page, when bad */
 };
 
 static bool read_full(int fd, void *buf, size_t len)
@@ -1464,7 +1465,7 @@ fork_child(struct slot *s, struct window *w, uint64_t *hash, int in, int out)
 
 		for (unsigned int k = 0; k < WORDS; k++)
 			if (!word_ok(&w[p], page_id(s, p), k, pg[k])) {
-				r = (struct fork_report){ 3, (uint32_t)p, k, pg[k], 0 };
+				r = (struct fork_report){ .code = 3, .page = (uint32_t)p, .word = k, .value = pg[k] };
 				goto report;
 			}
 		hash[p] = page_hash(pg);
@@ -1473,7 +1474,7 @@ fork_child(struct slot *s, struct window *w, uint64_t *hash, int in, int out)
 	nanosleep(&wait, NULL);
 	for (p = 0; p < s->npages; p++)
 		if (page_hash(base + p * WORDS) != hash[p]) {
-			r = (struct fork_report){ 5, (uint32_t)p, 0, base[p * WORDS], 0 };
+			r = (struct fork_report){ .code = 5, .page = (uint32_t)p, .value = base[p * WORDS] };
 			goto report;
 		}
 	/* Break COW on every 7th page; an inherited window may be read-only. */
@@ -1487,15 +1488,69 @@ fork_child(struct slot *s, struct window *w, uint64_t *hash, int in, int out)
 
 		if (p % 7 == 0 ? pg[1] != (0xc0fe000000000000ull | p) :
 				 page_hash(pg) != hash[p]) {
-			r = (struct fork_report){ p % 7 ? 5 : 6, (uint32_t)p, 1, pg[1], 0 };
+			r = (struct fork_report){ .code = p % 7 ? 5 : 6, .page = (uint32_t)p, .word = 1, .value = pg[1] };
 			goto report;
 		}
 	}
 	r.pages = (uint32_t)s->npages;
 report:
+	/* Evidence: which frame the child's copy is (pread is signal-safe). */
+	if (r.code && pagemap_read(slot_addr(s) + (size_t)r.page * PAGE, 1,
+				   &r.pagemap))
+		r.pagemap = 0;
 	if (write(out, &r, sizeof(r)) != sizeof(r))
 		_exit(8);
 	_exit(r.code);
+}
+
+/* kpageflags bits worth naming in a report */
+#define KPF_ANON	12
+#define KPF_KSM		21
+#define KPF_THP		22
+
+static uint64_t kpageflags(uint64_t pfn)
+{
+	uint64_t v = 0;
+	int fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (pread(fd, &v, sizeof(v), (off_t)(pfn * 8)) != sizeof(v))
+			v = 0;
+		close(fd);
+	}
+	return v;
+}
+
+static void frame_desc(char *out, size_t len, uint64_t pm)
+{
+	uint64_t pfn = pm & PM_PFN, f;
+
+	if (!(pm & PM_PRESENT) || !pfn) {
+		snprintf(out, len, "%s", pm & PM_SWAPPED ? "swapped" :
+			 pm & PM_PRESENT ? "present, frame hidden" : "not present");
+		return;
+	}
+	f = kpageflags(pfn);
+	snprintf(out, len, "frame 0x%" PRIx64 "%s%s%s", pfn,
+		 f >> KPF_ANON & 1 ? " anon" : "", f >> KPF_KSM & 1 ? " ksm" : "",
+		 f >> KPF_THP & 1 ? " thp" : "");
+}
+
+/*
+ * After a fork violation: the child's frame for the page, and the parent's
+ * now.  The same frame means a store of the parent reached the child.
+ */
+static void fork_frames(char *out, size_t len, struct slot *s, size_t page,
+			uint64_t child_pm)
+{
+	char c[64], p[64];
+	uint64_t pm = 0;
+
+	frame_desc(c, sizeof(c), child_pm);
+	if (pagemap_read(slot_page(s, page), 1, &pm))
+		pm = 0;
+	frame_desc(p, sizeof(p), pm);
+	snprintf(out, len, "child's %s, parent's now %s", c, p);
 }
 
 static void mut_fork(uint64_t *rs)
@@ -1556,13 +1611,16 @@ static void mut_fork(uint64_t *rs)
 			atomic_fetch_add(&fork_children, 1);
 			atomic_fetch_add(&mut_effect[MUT_FORK], r.pages);
 		} else if (got && (r.code == 3 || r.code == 5 || r.code == 6)) {
+			char frames[160];
+
 			describe(seen, sizeof(seen), r.value);
-			violation(s, r.page, V_FORK, "%s (word %u is %s; allowed versions %u..%u%s)",
+			fork_frames(frames, sizeof(frames), s, r.page, r.pagemap);
+			violation(s, r.page, V_FORK, "%s (word %u is %s; allowed versions %u..%u%s; %s)",
 				  r.code == 3 ? "fork child's copy holds data the parent's page never held at the fork" :
 				  r.code == 5 ? "fork child's copy changed after the fork (a parent's write leaked into it)" :
 				  "fork child's own store vanished",
 				  r.word, seen, w[r.page].lo, w[r.page].hi,
-				  window_zero(&w[r.page]) ? " or zero" : "");
+				  window_zero(&w[r.page]) ? " or zero" : "", frames);
 		} else {
 			count_error(NULL, "fork child", WIFEXITED(status) ?
 				    -WEXITSTATUS(status) : -EINTR);
