@@ -1206,10 +1206,11 @@ int hmirror_hw_wait_seqno(struct hmirror_device *hdev, u32 qi, u64 seqno,
  * of a command, with its translations and walks) there before it looks at
  * ``drv_epoch``, with ``BUSY`` and the epoch it applied; so an engine not
  * busy, or busy on this epoch or a later one, cannot use a translation
- * the request dropped, and for one busy on an older epoch the driver spins
- * until its value changes (that access ended).  Accesses are short (at
- * most 64 KiB of host memcpy), so the wait is bounded by ``sd_spin_us``
- * (module parameter, default 50); past it, or with the device's
+ * the request dropped, and while one shows busy on an older epoch the
+ * driver spins, reading it again (not waiting for "a change": an access
+ * writes ``dev_seen`` twice as it begins).  Accesses are short (at most
+ * 64 KiB of host memcpy), so the wait is bounded by ``sd_spin_us``
+ * (module parameter, default 50, at most 1000); past it, or with the device's
  * ``dev_seen`` frozen (a stopped model), the driver falls back to a
  * ``TLB_INVAL`` command, which waits for the access with the device's
  * progress deadline behind it.  ``tlb_shootdown=0`` (module parameter,
@@ -1222,7 +1223,9 @@ MODULE_PARM_DESC(tlb_shootdown, "invalidate the device TLB through shared memory
 
 static unsigned int sd_spin_us = 50;
 module_param(sd_spin_us, uint, 0644);
-MODULE_PARM_DESC(sd_spin_us, "longest wait for a device access in progress before a shootdown falls back to TLB_INVAL, us");
+MODULE_PARM_DESC(sd_spin_us, "longest wait for a device access in progress before a shootdown falls back to TLB_INVAL, us (at most 1000)");
+/* A spin in a notifier holds the mm's locks: never long, whatever is asked. */
+#define HMIRROR_SD_SPIN_MAX_US	1000u
 
 /* Publish a request to drop @ctx's [start, end); returns its epoch. */
 static u64 hmirror_sd_publish(struct hmirror_device *hdev, u32 ctx, u64 start,
@@ -1249,9 +1252,25 @@ static u64 hmirror_sd_publish(struct hmirror_device *hdev, u32 ctx, u64 start,
 }
 
 /*
+ * Does @seen (an engine's dev_seen) show an access that began before the
+ * request of epoch @e?  BUSY with an epoch behind @e, compared modulo the
+ * epoch space (the epoch the driver starts from at probe is the BAR's).
+ */
+static bool hmirror_sd_holds(u64 seen, u64 e)
+{
+	u64 behind = (e - seen) & HMIRROR_SD_EPOCH_MASK;
+
+	return (seen & HMIRROR_SD_BUSY) && behind &&
+	       behind <= HMIRROR_SD_EPOCH_MASK / 2;
+}
+
+/*
  * Invalidate by shootdown: true once no device access can use a
  * translation of the range; false if the wait timed out (the caller
- * falls back to TLB_INVAL).
+ * falls back to TLB_INVAL).  The condition is read again, not "the value
+ * changed": an engine writes dev_seen twice as an access begins (BUSY
+ * with its previous epoch, then BUSY with the one it applied), and the
+ * second may still be older than @e when requests come close together.
  */
 static bool hmirror_hw_shootdown(struct hmirror_device *hdev, u32 ctx,
 				 u64 start, u64 end)
@@ -1261,15 +1280,14 @@ static bool hmirror_hw_shootdown(struct hmirror_device *hdev, u32 ctx,
 
 	mb();	/* drv_epoch before the dev_seen loads; the device pairs */
 	for (qi = 1; qi < hdev->num_queues; qi++) {
-		u64 v = readq(&hdev->sd->dev_seen[qi]);
+		while (hmirror_sd_holds(readq(&hdev->sd->dev_seen[qi]), e)) {
+			u64 now = local_clock();
 
-		if (!(v & HMIRROR_SD_BUSY) || (v & HMIRROR_SD_EPOCH_MASK) >= e)
-			continue;
-		if (!deadline)
-			deadline = local_clock() +
-				   (u64)READ_ONCE(sd_spin_us) * NSEC_PER_USEC;
-		while (readq(&hdev->sd->dev_seen[qi]) == v) {
-			if (local_clock() > deadline) {
+			if (!deadline)
+				deadline = now + (u64)min(READ_ONCE(sd_spin_us),
+							  HMIRROR_SD_SPIN_MAX_US) *
+						 NSEC_PER_USEC;
+			if (now > deadline) {
 				atomic64_inc(&hdev->shootdown_fallbacks);
 				return false;
 			}

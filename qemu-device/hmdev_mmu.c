@@ -255,7 +255,8 @@ static uint64_t sd_apply_locked(struct hmdev *dev, uint64_t e)
 
 	if (!ahead || behind <= HMIRROR_SD_SLOTS)
 		return 0;	/* applied, or another engine applied more */
-	for (k = (done + 1) & HMIRROR_SD_EPOCH_MASK; ahead <= HMIRROR_SD_SLOTS && k != e + 1;
+	for (k = (done + 1) & HMIRROR_SD_EPOCH_MASK;
+	     ahead <= HMIRROR_SD_SLOTS && k != ((e + 1) & HMIRROR_SD_EPOCH_MASK);
 	     k = (k + 1) & HMIRROR_SD_EPOCH_MASK) {
 		struct hmirror_sd_req *r = &dev->sd->req[k % HMIRROR_SD_SLOTS];
 		uint64_t e1, e2, start, end;

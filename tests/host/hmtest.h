@@ -664,7 +664,10 @@ static inline int fk_sd_done(struct fakedev *f, uint64_t e)
 	for (q = 1; q < f->dev.num_queues; q++) {
 		uint64_t v = __atomic_load_n(&fk_sd(f)->dev_seen[q], __ATOMIC_ACQUIRE);
 
-		if ((v & HMIRROR_SD_BUSY) && (v & HMIRROR_SD_EPOCH_MASK) < e)
+		uint64_t behind = (e - v) & HMIRROR_SD_EPOCH_MASK;
+
+		if ((v & HMIRROR_SD_BUSY) && behind &&
+		    behind <= HMIRROR_SD_EPOCH_MASK / 2)
 			return 0;
 	}
 	return 1;

@@ -23,11 +23,9 @@ mutant("skip-tlb-invalidation",
 mutant("shootdown-ignores-busy-engines",
 "A TLB shootdown returns as soon as it is published, without waiting for\nan engine that is in the middle of an access with an older epoch: that\naccess may still use a translation of the pages being released.",
 [("driver/hmirror_hw.c",
-"""		if (!(v & HMIRROR_SD_BUSY) || (v & HMIRROR_SD_EPOCH_MASK) >= e)
-			continue;""",
+"""		while (hmirror_sd_holds(readq(&hdev->sd->dev_seen[qi]), e)) {""",
 """		/* MUTANT: busy engines are not waited for */
-		if (v || !v)
-			continue;""")])
+		while (!e && hmirror_sd_holds(readq(&hdev->sd->dev_seen[qi]), e)) {""")])
 
 mutant("skip-stale-marking",
 "An invalidation no longer marks overlapping in-flight faults stale: a\nfault whose pages were invalidated between its GUP and its commit (the\ninvalidation over by then) commits the old pages.",
