@@ -411,6 +411,7 @@ struct oracle {
 	int stop;
 	unsigned faults, bad_faults;
 	bool shootdown;		/* invalidate by shootdown, not TLB_INVAL */
+	unsigned fallbacks;	/* shootdowns that ended as a TLB_INVAL */
 };
 
 /* The driver's fault service: map the run to the current frames, replay. */
@@ -454,16 +455,22 @@ static void oracle_tlb_inval(struct oracle *o, const struct hmirror_cmd *inv)
 	fk_set_cq_head(o->f, 0, idx + 1);
 }
 
-/* Flush by shootdown: publish, then spin (bounded) until it is done. */
-static void oracle_shootdown(struct oracle *o, uint64_t va)
+/*
+ * Flush by shootdown, as the driver does: publish, spin a bounded time
+ * until it is done, else fall back to TLB_INVAL (an engine preempted in
+ * the middle of an access on this small host can hold it up for long).
+ */
+static void oracle_shootdown(struct oracle *o, const struct hmirror_cmd *inv)
 {
-	uint64_t e = fk_sd_publish(o->f, CTX, va, va + FK_PG);
-	uint64_t end = now_ms() + TMO_MS;
+	uint64_t e = fk_sd_publish(o->f, CTX, inv->src, inv->src + FK_PG);
+	uint64_t end = hmdev_now_ns() + 2000000;	/* 2 ms */
 
-	while (!fk_sd_done(o->f, e) && now_ms() < end)
+	while (!fk_sd_done(o->f, e) && hmdev_now_ns() < end)
 		sched_yield();
-	if (!fk_sd_done(o->f, e))
-		__atomic_store_n(&o->stop, 2, __ATOMIC_RELEASE);
+	if (fk_sd_done(o->f, e))
+		return;
+	o->fallbacks++;
+	oracle_tlb_inval(o, inv);
 }
 
 /* The notifier: unmap a page, flush the device TLB, retire the frame. */
@@ -483,7 +490,7 @@ static void *oracle_mutator(void *arg)
 		o->frame[p] = fk_frame(o->f);
 		inv.src = VA0 + p * FK_PG;
 		if (o->shootdown)
-			oracle_shootdown(o, inv.src);
+			oracle_shootdown(o, &inv);
 		else
 			oracle_tlb_inval(o, &inv);
 		pthread_mutex_unlock(&o->pt);
@@ -545,13 +552,14 @@ static void invalidation_oracle(struct __test_metadata *_metadata,
 			}
 	}
 	EXPECT_EQ(0, bad) TH_LOG("%u retired frames written after their invalidation", bad);
-	EXPECT_EQ(shootdown ? 0 : OR_MUTATIONS, R->cnt_tlb_invals);
+	EXPECT_EQ(shootdown ? o.fallbacks : OR_MUTATIONS, R->cnt_tlb_invals);
 	if (shootdown) {	/* applied, by now or by the next access */
 		EXPECT_LT(0, R->cnt_shootdowns);
 		EXPECT_GE(OR_MUTATIONS, R->cnt_shootdowns);
 	}
 	EXPECT_EQ(0, R->err_count);
-	TH_LOG("%u fills, %u faults, %u invalidations", n, o.faults, o.nretired);
+	TH_LOG("%u fills, %u faults, %u invalidations (%u by TLB_INVAL after a shootdown's wait ran out)",
+	       n, o.faults, o.nretired, o.fallbacks);
 }
 
 TEST_F(t, invalidation_oracle)
