@@ -395,6 +395,30 @@ static inline void fk_ctx_set(struct fakedev *f, unsigned id, uint64_t root)
 	__atomic_store_n(&fk_ctx(f, id)->flags, HMIRROR_CTX_VALID, __ATOMIC_RELEASE);
 }
 
+/* ---- threaded tests: clock, short sleeps, bounded polls ---------------- */
+
+#define FK_TMO_MS	20000
+
+static inline uint64_t fk_now_ms(void)
+{
+	return hmdev_now_ns() / 1000000;
+}
+
+static inline void fk_pause_us(unsigned us)
+{
+	struct timespec ts = { us / 1000000, (long)(us % 1000000) * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Poll @cond every 50 us until true or FK_TMO_MS; evaluates to the final value. */
+#define FK_WAIT_FOR(cond) ({					\
+	uint64_t __end = fk_now_ms() + FK_TMO_MS;		\
+	while (!(cond) && fk_now_ms() < __end)			\
+		fk_pause_us(50);				\
+	(cond);							\
+})
+
 /* ---- commands, faults ---------------------------------------------- */
 
 /* Queue @c on @q with the next seqno and tag @tag; returns its SQ index. */

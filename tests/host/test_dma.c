@@ -18,28 +18,8 @@
 
 #define VA	0x00007f1234560000ull
 #define CTX	1
-#define TMO_MS	20000
 #define ON	(HMIRROR_DRV_ENABLE | HMIRROR_DRV_BUS_MASTER)
 #define OFF	HMIRROR_DRV_ENABLE
-
-static uint64_t now_ms(void)
-{
-	return hmdev_now_ns() / 1000000;
-}
-
-static void pause_us(unsigned us)
-{
-	struct timespec ts = { us / 1000000, (long)(us % 1000000) * 1000 };
-
-	nanosleep(&ts, NULL);
-}
-
-#define WAIT_FOR(cond) ({					\
-	uint64_t __end = now_ms() + TMO_MS;			\
-	while (!(cond) && now_ms() < __end)			\
-		pause_us(50);					\
-	(cond);							\
-})
 
 static struct hmirror_cmd mk(uint8_t op, uint64_t src, uint64_t dst,
 			     uint64_t len)
@@ -338,7 +318,7 @@ TEST_F(d, bus_master_off_waits_out_the_access_in_progress)
 	gen0 = R->dev_ctrl_ack;
 	fk_ctrl_nodb(F, OFF);
 	ASSERT_EQ(0, pthread_create(&th, NULL, ctrl_doorbell_thread, F));
-	pause_us(200000);	/* the acknowledgement must still not be there */
+	fk_pause_us(200000);	/* the acknowledgement must still not be there */
 	EXPECT_EQ(gen0, __atomic_load_n(&R->dev_ctrl_ack, __ATOMIC_ACQUIRE));
 	EXPECT_FALSE(__atomic_load_n(&R->dev_status, __ATOMIC_ACQUIRE) &
 		     HMIRROR_DEV_DMA_OFF);
@@ -364,8 +344,8 @@ TEST_F(d, bus_master_off_waits_out_the_access_in_progress)
 	p1 = fk_gate_passes(&g, 1);
 	p2 = fk_gate_passes(&g, 2);
 	ring(F, HMIRROR_VEC_CQ);
-	ASSERT_TRUE(fk_gate_wait_pass(F, &g, 1, p1, TMO_MS));
-	ASSERT_TRUE(fk_gate_wait_pass(F, &g, 2, p2, TMO_MS));
+	ASSERT_TRUE(fk_gate_wait_pass(F, &g, 1, p1, FK_TMO_MS));
+	ASSERT_TRUE(fk_gate_wait_pass(F, &g, 2, p2, FK_TMO_MS));
 	ASSERT_EQ(0, fk_ram_access(F, 1));
 	EXPECT_EQ(0, memcmp(snap, fk_ptr(F, gd, 256 * FK_PG), 256 * FK_PG));
 	EXPECT_EQ(10, pages_with(F, gd, 256, 0x4242));
@@ -376,7 +356,7 @@ TEST_F(d, bus_master_off_waits_out_the_access_in_progress)
 	/* on again, acknowledged: both commands finish */
 	fk_ctrl_nodb(F, ON);
 	ring(F, HMIRROR_VEC_CTRL);
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == 1 && fk_cq_tail(F, 2) == 1));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 1) == 1 && fk_cq_tail(F, 2) == 1));
 	EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 1, 0)->status);
 	EXPECT_EQ(256, pages_with(F, gd, 256, 0x4242));
 	EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 2, 0)->status);

@@ -23,27 +23,6 @@
 #define CA	1
 #define CB	2
 #define SQ	16
-#define TMO_MS	20000
-
-static uint64_t now_ms(void)
-{
-	return hmdev_now_ns() / 1000000;
-}
-
-static void pause_us(unsigned us)
-{
-	struct timespec ts = { 0, (long)us * 1000 };
-
-	nanosleep(&ts, NULL);
-}
-
-/* Poll @cond until true or TMO_MS; evaluates to the final value. */
-#define WAIT_FOR(cond) ({					\
-	uint64_t __end = now_ms() + TMO_MS;			\
-	while (!(cond) && now_ms() < __end)			\
-		pause_us(50);					\
-	(cond);							\
-})
 
 static struct hmirror_cmd mk(uint8_t op, uint16_t ctx, uint64_t src,
 			     uint64_t dst, uint64_t len)
@@ -56,13 +35,13 @@ static struct hmirror_cmd mk(uint8_t op, uint16_t ctx, uint64_t src,
 /* Take the next fault record, waiting for it (threaded): 1, or 0 if none came. */
 static int next_fault_wait(struct fakedev *f, struct hmirror_fault *fr)
 {
-	uint64_t end = now_ms() + TMO_MS;
+	uint64_t end = fk_now_ms() + FK_TMO_MS;
 
 	while (!fk_next_fault(f, fr))
-		if (now_ms() >= end)
+		if (fk_now_ms() >= end)
 			return 0;
 		else
-			pause_us(50);
+			fk_pause_us(50);
 	return 1;
 }
 
@@ -149,8 +128,8 @@ TEST_F(p, stalled_command_does_not_delay_another_context)
 	ASSERT_EQ(1, next_fault_wait(F, &fr));
 	EXPECT_EQ(1, fr.seqno);
 	EXPECT_EQ(0, fr.tag);
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == 3));
-	ASSERT_TRUE(WAIT_FOR(ld32(&QR(1)->q_status) == HMIRROR_Q_STALLED));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 1) == 3));
+	ASSERT_TRUE(FK_WAIT_FOR(ld32(&QR(1)->q_status) == HMIRROR_Q_STALLED));
 	EXPECT_EQ(1, QR(1)->parked);
 	EXPECT_EQ(4, QR(1)->sq_head);
 	c = fk_cq(F, 1, 0);
@@ -172,7 +151,7 @@ TEST_F(p, stalled_command_does_not_delay_another_context)
 	ga = fk_map_new(F, self->ra, VA, 64, 0);
 	pattern(fk_ptr(F, ga, 64 * FK_PG), 64 * FK_PG, 2);
 	fk_answer(F, 1, fr.fault_id, HMIRROR_FAULT_REPLAY);
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == 4));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 1) == 4));
 	c = fk_cq(F, 1, 3);
 	EXPECT_EQ(1, c->seqno);
 	EXPECT_EQ(0, c->tag);
@@ -180,7 +159,7 @@ TEST_F(p, stalled_command_does_not_delay_another_context)
 	EXPECT_EQ(1, c->nfaults);
 	EXPECT_EQ(fk_fnv(fk_ptr(F, ga, 64 * FK_PG), 64 * FK_PG), c->result);
 	EXPECT_EQ(1, QR(1)->completed_seqno);
-	ASSERT_TRUE(WAIT_FOR(ld32(&QR(1)->q_status) == HMIRROR_Q_IDLE));
+	ASSERT_TRUE(FK_WAIT_FOR(ld32(&QR(1)->q_status) == HMIRROR_Q_IDLE));
 	EXPECT_EQ(0, QR(1)->parked);
 	EXPECT_EQ(0, R->err_count);
 }
@@ -212,20 +191,20 @@ TEST_F(p, out_of_order_completions_carry_tag_and_seqno)
 	EXPECT_EQ(5, fr[2].seqno);
 	EXPECT_EQ(tags[4], fr[2].tag);
 	EXPECT_EQ(HMIRROR_ACCESS_WRITE, fr[2].access);
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == 2));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 1) == 2));
 	EXPECT_EQ(4, QR(1)->completed_seqno);
-	ASSERT_TRUE(WAIT_FOR(QR(1)->parked == 3));
+	ASSERT_TRUE(FK_WAIT_FOR(QR(1)->parked == 3));
 
 	/* answers in reverse order */
 	fk_answer(F, 1, fr[2].fault_id, HMIRROR_FAULT_CANCEL);
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == 3));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 1) == 3));
 	EXPECT_EQ(5, QR(1)->completed_seqno);
 	fk_map_new(F, self->ra, VA + FK_PG, 1, 0);
 	fk_answer(F, 1, fr[1].fault_id, HMIRROR_FAULT_REPLAY);
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == 4));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 1) == 4));
 	EXPECT_EQ(3, QR(1)->completed_seqno);
 	fk_answer(F, 1, fr[0].fault_id, HMIRROR_FAULT_CANCEL);
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == 5));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 1) == 5));
 	EXPECT_EQ(1, QR(1)->completed_seqno);
 
 	for (i = 0; i < 5; i++) {
@@ -267,8 +246,8 @@ TEST_F(p, fence_waits_for_its_own_context_only)
 	fk_submit(F, 0, mk(HMIRROR_OP_FENCE, 0, 0, 0, 0));	/* queue 0 */
 	RING(HMIRROR_VEC_CQ);
 	ASSERT_EQ(1, next_fault_wait(F, &fr));
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == 4));
-	ASSERT_TRUE(WAIT_FOR(ld32(&QR(1)->q_status) == HMIRROR_Q_STALLED));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 1) == 4));
+	ASSERT_TRUE(FK_WAIT_FOR(ld32(&QR(1)->q_status) == HMIRROR_Q_STALLED));
 	EXPECT_EQ(3, QR(1)->parked);
 	EXPECT_EQ(2, fk_cq(F, 1, 0)->seqno);
 	EXPECT_EQ(HMIRROR_OP_FENCE, fk_cq(F, 1, 0)->opcode);
@@ -281,12 +260,12 @@ TEST_F(p, fence_waits_for_its_own_context_only)
 	/* a fence of context B now: nothing of B in flight, at once */
 	fk_submit(F, 1, mk(HMIRROR_OP_FENCE, CB, 0, 0, 0));	/* 8 */
 	RING(HMIRROR_VEC_CQ);
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == 5));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 1) == 5));
 	EXPECT_EQ(8, fk_cq(F, 1, 4)->seqno);
 
 	/* the READ ends: its context's fence, then the whole-queue fence */
 	fk_answer(F, 1, fr.fault_id, HMIRROR_FAULT_CANCEL);
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == 8));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 1) == 8));
 	EXPECT_EQ(1, fk_cq(F, 1, 5)->seqno);
 	EXPECT_EQ(HMIRROR_ST_FAULT, fk_cq(F, 1, 5)->status);
 	EXPECT_EQ(3, fk_cq(F, 1, 6)->seqno);
@@ -294,7 +273,7 @@ TEST_F(p, fence_waits_for_its_own_context_only)
 	EXPECT_EQ(4, fk_cq(F, 1, 7)->seqno);
 	EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 1, 7)->status);
 	EXPECT_LE(fk_cq(F, 1, 5)->t_done, fk_cq(F, 1, 6)->t_done);
-	ASSERT_TRUE(WAIT_FOR(ld32(&QR(1)->q_status) == HMIRROR_Q_IDLE));
+	ASSERT_TRUE(FK_WAIT_FOR(ld32(&QR(1)->q_status) == HMIRROR_Q_IDLE));
 	EXPECT_EQ(0, QR(1)->parked);
 	EXPECT_EQ(0, R->err_count);
 }
@@ -314,14 +293,14 @@ TEST_F(p, every_tag_parked_at_once)
 	for (i = 0; i < SQ; i++)
 		fk_submit(F, 1, mk(HMIRROR_OP_READ, CA, VA + i * FK_2M, 0, 8));
 	RING(HMIRROR_VEC_CQ);
-	ASSERT_TRUE(WAIT_FOR(QR(1)->parked == SQ));
+	ASSERT_TRUE(FK_WAIT_FOR(QR(1)->parked == SQ));
 	EXPECT_EQ(SQ, QR(1)->sq_head);
 	EXPECT_EQ(0, fk_cq_tail(F, 1));
-	ASSERT_TRUE(WAIT_FOR(ld32(&QR(1)->q_status) == HMIRROR_Q_STALLED));
+	ASSERT_TRUE(FK_WAIT_FOR(ld32(&QR(1)->q_status) == HMIRROR_Q_STALLED));
 	/* every tag in flight: the next command cannot have one */
 	fk_submit_tag(F, 1, mk(HMIRROR_OP_NOP, 0, 0, 0, 0), 3);
 	RING(HMIRROR_VEC_CQ);
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == 1));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 1) == 1));
 	EXPECT_EQ(HMIRROR_ST_BAD_TAG, fk_cq(F, 1, 0)->status);
 	EXPECT_EQ(17, fk_cq(F, 1, 0)->seqno);
 	EXPECT_EQ(HMIRROR_ST_BAD_TAG, R->err_code);
@@ -344,13 +323,13 @@ TEST_F(p, every_tag_parked_at_once)
 		fk_answer(F, 1, fr.fault_id, HMIRROR_FAULT_REPLAY);
 		faults++;
 	}
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == SQ + 1));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 1) == SQ + 1));
 	for (i = 1; i <= SQ; i++) {
 		EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 1, i)->status);
 		EXPECT_EQ(fk_fnv(fk_ptr(F, g, 8), 8), fk_cq(F, 1, i)->result);
 	}
 	EXPECT_EQ(SQ, R->cnt_faults);
-	ASSERT_TRUE(WAIT_FOR(QR(1)->parked == 0));
+	ASSERT_TRUE(FK_WAIT_FOR(QR(1)->parked == 0));
 	EXPECT_EQ(1, R->err_count);	/* the BAD_TAG */
 }
 

@@ -19,16 +19,11 @@
 #define CTX	1
 #define TMO_MS	20000
 
-static uint64_t now_ms(void)
-{
-	return hmdev_now_ns() / 1000000;
-}
-
 /* Poll @cond (evaluated once per round) until true or TMO_MS. */
 #define WAIT_FOR(cond) ({					\
-	uint64_t __end = now_ms() + TMO_MS;			\
+	uint64_t __end = fk_now_ms() + TMO_MS;			\
 	int __ok;						\
-	while (!(__ok = !!(cond)) && now_ms() < __end)		\
+	while (!(__ok = !!(cond)) && fk_now_ms() < __end)		\
 		sched_yield();					\
 	__ok;							\
 })

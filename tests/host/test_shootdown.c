@@ -18,7 +18,6 @@
 #define VA0	0x00007f1234560000ull
 #define FAR	0x00007f0000000000ull	/* mapped nowhere */
 #define CTX	1
-#define TMO_MS	20000
 
 FIXTURE(sd) {
 	struct fakedev f;
@@ -237,25 +236,6 @@ TEST(without_the_feature_the_block_is_ignored)
 
 /* ---- threaded: the busy announcement ---------------------------------- */
 
-static uint64_t now_ms(void)
-{
-	return hmdev_now_ns() / 1000000;
-}
-
-static void pause_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
-#define WAIT_FOR(cond) ({					\
-	uint64_t __end = now_ms() + TMO_MS;			\
-	while (!(cond) && now_ms() < __end)			\
-		pause_ms(1);					\
-	(cond);							\
-})
-
 TEST_F(sd, access_in_progress_stays_busy_until_it_ends)
 {
 	struct fk_gate g = FK_GATE_INIT(1, 1);
@@ -279,7 +259,7 @@ TEST_F(sd, access_in_progress_stays_busy_until_it_ends)
 	EXPECT_EQ(HMIRROR_SD_BUSY, v & HMIRROR_SD_BUSY);
 	EXPECT_GT(e, v & HMIRROR_SD_EPOCH_MASK);
 	EXPECT_FALSE(fk_sd_done(F, e));
-	pause_ms(100);
+	fk_pause_us(100000);
 	EXPECT_FALSE(fk_sd_done(F, e)) TH_LOG("done while the access is held");
 	EXPECT_EQ(v, seen(F, 1));
 
@@ -287,13 +267,13 @@ TEST_F(sd, access_in_progress_stays_busy_until_it_ends)
 	fk_submit(F, 2, (struct hmirror_cmd){ .opcode = HMIRROR_OP_READ,
 		  .ctx = CTX, .src = VA0 + FK_2M, .len = 8 });
 	hmdev_doorbell(&F->dev, HMIRROR_VEC_CQ);
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 2) == 1));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 2) == 1));
 	EXPECT_EQ(e, seen(F, 2));
 	EXPECT_FALSE(fk_sd_done(F, e));
 
 	fk_gate_open(&g);
-	ASSERT_TRUE(WAIT_FOR(fk_sd_done(F, e)));
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == 1));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_sd_done(F, e)));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 1) == 1));
 	EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 1, 0)->status);
 	EXPECT_EQ(0x5a, *(uint8_t *)fk_ptr(F, gd + FK_PG - 1, 1));
 	EXPECT_EQ(0, seen(F, 1) & HMIRROR_SD_BUSY);
@@ -302,7 +282,7 @@ TEST_F(sd, access_in_progress_stays_busy_until_it_ends)
 	fk_submit(F, 1, (struct hmirror_cmd){ .opcode = HMIRROR_OP_READ,
 		  .ctx = CTX, .src = VA0, .len = 8 });
 	hmdev_doorbell(&F->dev, HMIRROR_VEC_CQ);
-	ASSERT_TRUE(WAIT_FOR(__atomic_load_n(&fk_fregs(F)->tail,
+	ASSERT_TRUE(FK_WAIT_FOR(__atomic_load_n(&fk_fregs(F)->tail,
 					     __ATOMIC_ACQUIRE) == 1));
 	F->dev.hook = NULL;
 }
@@ -337,13 +317,13 @@ TEST_F(sd, walk_overtaken_by_a_shootdown_is_not_cached)
 	fk_submit(F, 2, (struct hmirror_cmd){ .opcode = HMIRROR_OP_READ,
 		  .ctx = CTX, .src = VA0 + FK_2M, .len = 8 });
 	hmdev_doorbell(&F->dev, HMIRROR_VEC_CQ);
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 2) == 1));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 2) == 1));
 	EXPECT_EQ(e, F->dev.sd_done);
 	EXPECT_FALSE(fk_sd_done(F, e));
 
 	fk_gate_open(&g);
-	ASSERT_TRUE(WAIT_FOR(fk_sd_done(F, e)));
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == 1));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_sd_done(F, e)));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 1) == 1));
 	EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 1, 0)->status);
 	EXPECT_EQ(0x1111, *(uint64_t *)fk_ptr(F, gs, 8));	/* its own access */
 	F->dev.hook = NULL;
@@ -354,7 +334,7 @@ TEST_F(sd, walk_overtaken_by_a_shootdown_is_not_cached)
 	fk_submit(F, 2, (struct hmirror_cmd){ .opcode = HMIRROR_OP_FILL,
 		  .ctx = CTX, .dst = VA0, .len = FK_PG, .arg0 = 0x2222 });
 	hmdev_doorbell(&F->dev, HMIRROR_VEC_CQ);
-	ASSERT_TRUE(WAIT_FOR(R->cnt_faults == faults + 1));
+	ASSERT_TRUE(FK_WAIT_FOR(R->cnt_faults == faults + 1));
 	EXPECT_EQ(0x1111, *(uint64_t *)fk_ptr(F, gs, 8))
 		TH_LOG("the device wrote a frame after its shootdown was done");
 }

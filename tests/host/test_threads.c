@@ -22,7 +22,6 @@
 
 #define VA0	0x00007f1234560000ull
 #define CTX	1
-#define TMO_MS	20000
 
 /* The event loop: doorbells from several test threads, one at a time. */
 static pthread_mutex_t evl = PTHREAD_MUTEX_INITIALIZER;
@@ -33,26 +32,6 @@ static void ring(struct fakedev *f, unsigned v)
 	hmdev_doorbell(&f->dev, v);
 	pthread_mutex_unlock(&evl);
 }
-
-static uint64_t now_ms(void)
-{
-	return hmdev_now_ns() / 1000000;
-}
-
-static void pause_us(unsigned us)
-{
-	struct timespec ts = { 0, (long)us * 1000 };
-
-	nanosleep(&ts, NULL);
-}
-
-/* Poll @cond until true or TMO_MS; evaluates to the final value. */
-#define WAIT_FOR(cond) ({					\
-	uint64_t __end = now_ms() + TMO_MS;			\
-	while (!(cond) && now_ms() < __end)			\
-		pause_us(50);					\
-	(cond);							\
-})
 
 FIXTURE(t) {
 	struct fakedev f;
@@ -107,13 +86,13 @@ TEST_F(t, stalled_engine_blocks_nothing_else)
 	fk_submit(F, 1, mk(HMIRROR_OP_READ, VA0, 0, 64 * FK_PG));
 	fk_submit(F, 1, mk(HMIRROR_OP_NOP, 0, 0, 0));
 	ring(F, HMIRROR_VEC_CQ);
-	ASSERT_TRUE(WAIT_FOR(fault_tail(F) == 1));
+	ASSERT_TRUE(FK_WAIT_FOR(fault_tail(F) == 1));
 	ASSERT_EQ(1, fk_next_fault(F, &fr));
 	EXPECT_EQ(64, fr.npages);
 	/* the READ is parked, the NOP behind it is done */
-	ASSERT_TRUE(WAIT_FOR(__atomic_load_n(&QR(1)->q_status, __ATOMIC_ACQUIRE) ==
+	ASSERT_TRUE(FK_WAIT_FOR(__atomic_load_n(&QR(1)->q_status, __ATOMIC_ACQUIRE) ==
 			     HMIRROR_Q_STALLED));
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == 1));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 1) == 1));
 	EXPECT_EQ(2, fk_cq(F, 1, 0)->seqno);
 	EXPECT_EQ(1, QR(1)->parked);
 
@@ -123,7 +102,7 @@ TEST_F(t, stalled_engine_blocks_nothing_else)
 	fk_submit(F, 0, inv);		/* covers the stalled command's range */
 	fk_submit(F, 0, mk(HMIRROR_OP_FENCE, 0, 0, 0));
 	ring(F, HMIRROR_VEC_CQ);
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 2) == 40));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 2) == 40));
 	ASSERT_EQ(2, fk_cq_tail(F, 0));	/* queue 0 runs in the doorbell */
 	EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 0, 0)->status);
 	EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 0, 1)->status);	/* fence: at once */
@@ -133,12 +112,12 @@ TEST_F(t, stalled_engine_blocks_nothing_else)
 	fk_map_new(F, ROOT, VA0, 64, 0);
 	fk_answer_nodb(F, 1, fr.fault_id, HMIRROR_FAULT_REPLAY);
 	ring(F, HMIRROR_VEC_FAULT);
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == 2));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 1) == 2));
 	EXPECT_EQ(1, fk_cq(F, 1, 1)->seqno);
 	EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 1, 1)->status);
 	EXPECT_EQ(1, fk_cq(F, 1, 1)->nfaults);
 	EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 1, 0)->status);
-	EXPECT_TRUE(WAIT_FOR(fk_irqs(F, HMIRROR_VEC_CQ) >= 3));
+	EXPECT_TRUE(FK_WAIT_FOR(fk_irqs(F, HMIRROR_VEC_CQ) >= 3));
 	EXPECT_EQ(1, fk_irqs(F, HMIRROR_VEC_FAULT));
 	EXPECT_EQ(0, R->err_count);
 }
@@ -207,7 +186,7 @@ TEST_F(t, tlb_inval_waits_for_the_access_in_progress)
 
 	/* the engine holds translations of VA0: invalidate it */
 	ASSERT_EQ(0, pthread_create(&th, NULL, inval_thread, F));
-	pause_us(200000);	/* it must still be waiting after 200 ms */
+	fk_pause_us(200000);	/* it must still be waiting after 200 ms */
 	EXPECT_EQ(0, fk_cq_tail(F, 0));
 	pthread_mutex_lock(&h.mu);
 	holding = h.holding;
@@ -220,7 +199,7 @@ TEST_F(t, tlb_inval_waits_for_the_access_in_progress)
 	EXPECT_EQ(1, fk_cq_tail(F, 0));
 	EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 0, 0)->status);
 	EXPECT_EQ(0, h.inval_done_at_access_end);
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == 1));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 1) == 1));
 	EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 1, 0)->status);
 	EXPECT_EQ(0x3c, *(uint8_t *)fk_ptr(F, gd + FK_PG - 1, 1));
 	F->dev.hook = NULL;
@@ -230,7 +209,7 @@ TEST_F(t, tlb_inval_waits_for_the_access_in_progress)
 
 		fk_submit(F, 1, mk(HMIRROR_OP_READ, VA0, 0, 8));
 		ring(F, HMIRROR_VEC_CQ);
-		ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == 2));
+		ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 1) == 2));
 		EXPECT_EQ(misses + 1, R->cnt_tlb_misses);
 	}
 }
@@ -277,7 +256,7 @@ TEST_F(t, atomics_race_host_threads_without_lost_updates)
 				fk_submit(F, q, a);
 		ring(F, HMIRROR_VEC_CQ);
 		for (q = 1; q <= 2; q++) {
-			ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, q) == got[q] + 16));
+			ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, q) == got[q] + 16));
 			for (i = 0; i < 16; i++) {
 				struct hmirror_cpl *c = fk_cq(F, q, got[q] + i);
 
@@ -301,7 +280,7 @@ TEST_F(t, atomics_race_host_threads_without_lost_updates)
 	a.arg1 = 7;
 	fk_submit(F, 1, a);
 	ring(F, HMIRROR_VEC_CQ);
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == got[1] + 1));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 1) == got[1] + 1));
 	EXPECT_EQ(a.arg0, fk_cq(F, 1, got[1])->result);
 	EXPECT_EQ(7, *w);
 }
@@ -346,12 +325,12 @@ TEST_F(t, reset_and_shutdown_stop_busy_and_stalled_engines)
 	fk_submit(F, 2, mk(HMIRROR_OP_READ, 0x40000000ull, 0, big));
 	fk_submit(F, 1, mk(HMIRROR_OP_READ, VA0, 0, 8));	/* stalls */
 	ring(F, HMIRROR_VEC_CQ);
-	ASSERT_TRUE(WAIT_FOR(fault_tail(F) == 1));
+	ASSERT_TRUE(FK_WAIT_FOR(fault_tail(F) == 1));
 	fk_gate_wait_holding(&g);			/* engine 2 is mid-command */
 
 	ASSERT_EQ(0, pthread_create(&th, NULL, reset_thread, F));
 	/* the reset has begun: it asks the engines to stop, then waits */
-	ASSERT_TRUE(WAIT_FOR(__atomic_load_n(&F->dev.abort, __ATOMIC_ACQUIRE)));
+	ASSERT_TRUE(FK_WAIT_FOR(__atomic_load_n(&F->dev.abort, __ATOMIC_ACQUIRE)));
 	EXPECT_NE(F->reset_gen, __atomic_load_n(&R->dev_reset_ack, __ATOMIC_ACQUIRE));
 	fk_gate_open(&g);
 	pthread_join(th, NULL);
@@ -368,7 +347,7 @@ TEST_F(t, reset_and_shutdown_stop_busy_and_stalled_engines)
 	fk_submit(F, 1, mk(HMIRROR_OP_NOP, 0, 0, 0));
 	fk_submit(F, 2, mk(HMIRROR_OP_NOP, 0, 0, 0));
 	ring(F, HMIRROR_VEC_CQ);
-	ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, 1) == 1 && fk_cq_tail(F, 2) == 1));
+	ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, 1) == 1 && fk_cq_tail(F, 2) == 1));
 	EXPECT_EQ(1, fk_cq(F, 1, 0)->seqno);
 	EXPECT_EQ(0, R->err_count);
 
@@ -377,10 +356,10 @@ TEST_F(t, reset_and_shutdown_stop_busy_and_stalled_engines)
 	fk_submit(F, 2, mk(HMIRROR_OP_READ, 0x40000000ull, 0, big));
 	fk_submit(F, 1, mk(HMIRROR_OP_READ, VA0, 0, 8));
 	ring(F, HMIRROR_VEC_CQ);
-	ASSERT_TRUE(WAIT_FOR(fault_tail(F) == 1));
+	ASSERT_TRUE(FK_WAIT_FOR(fault_tail(F) == 1));
 	fk_gate_wait_holding(&g);
 	ASSERT_EQ(0, pthread_create(&th, NULL, shutdown_thread, F));
-	ASSERT_TRUE(WAIT_FOR(__atomic_load_n(&F->dev.abort, __ATOMIC_ACQUIRE)));
+	ASSERT_TRUE(FK_WAIT_FOR(__atomic_load_n(&F->dev.abort, __ATOMIC_ACQUIRE)));
 	fk_gate_open(&g);
 	pthread_join(th, NULL);
 	EXPECT_EQ(3, fk_gate_accesses(&g));
@@ -423,7 +402,7 @@ static void *oracle_faults(void *arg)
 
 	while (!__atomic_load_n(&o->stop, __ATOMIC_ACQUIRE)) {
 		if (!fk_next_fault(o->f, &fr)) {
-			pause_us(20);
+			fk_pause_us(20);
 			continue;
 		}
 		o->faults++;
@@ -499,7 +478,7 @@ static void *oracle_mutator(void *arg)
 		for (i = 0; i < FK_PG / 8; i++)
 			__atomic_store_n(&w[i], OR_CANARY, __ATOMIC_RELAXED);
 		o->retired[o->nretired++] = old;
-		pause_us(200);
+		fk_pause_us(200);
 	}
 	return NULL;
 }
@@ -527,7 +506,7 @@ static void invalidation_oracle(struct __test_metadata *_metadata,
 		ring(F, HMIRROR_VEC_CQ);
 		if (sub[q] - done[q] < 8)
 			continue;
-		ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, q) != done[q]));
+		ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, q) != done[q]));
 		while (done[q] != fk_cq_tail(F, q)) {
 			ASSERT_EQ(HMIRROR_ST_OK, fk_cq(F, q, done[q])->status);
 			done[q]++;
@@ -536,7 +515,7 @@ static void invalidation_oracle(struct __test_metadata *_metadata,
 	}
 	pthread_join(tm, NULL);
 	for (q = 1; q <= 2; q++)
-		ASSERT_TRUE(WAIT_FOR(fk_cq_tail(F, q) == sub[q]));
+		ASSERT_TRUE(FK_WAIT_FOR(fk_cq_tail(F, q) == sub[q]));
 	__atomic_store_n(&o.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(tf, NULL);
 	EXPECT_EQ(1, o.stop);		/* no TLB_INVAL stayed incomplete */

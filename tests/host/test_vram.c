@@ -24,7 +24,6 @@
 #define VRAM_END	((uint64_t)VRAM_PAGES * FK_PG)
 #define V(n)		((uint64_t)(n) * FK_PG)	/* device page n's offset */
 #define MV		HMIRROR_MIGRATE_VRAM
-#define TMO_MS		20000
 #define ON		(HMIRROR_DRV_ENABLE | HMIRROR_DRV_BUS_MASTER)
 #define OFF		HMIRROR_DRV_ENABLE
 
@@ -878,18 +877,6 @@ FIXTURE_TEARDOWN(vt)
 	fakedev_free(&self->f);		/* joins the engine threads */
 }
 
-static uint64_t now_ms(void)
-{
-	return hmdev_now_ns() / 1000000;
-}
-
-static void pause_us(unsigned us)
-{
-	struct timespec ts = { 0, (long)us * 1000 };
-
-	nanosleep(&ts, NULL);
-}
-
 #define WORD_A	0xaaaaaaaaaaaaaaaaull
 #define WORD_B	0xbbbbbbbbbbbbbbbbull
 #define WORD_C	0xccccccccccccccccull
@@ -992,10 +979,10 @@ TEST_F(vt, engines_race_migrate_and_data_commands_on_one_device_page)
 			want[q] += RACE_PER;
 		hmdev_doorbell(&F->dev, HMIRROR_VEC_CQ);
 		for (q = 0; q < 4; q++) {
-			uint64_t end = now_ms() + TMO_MS;
+			uint64_t end = fk_now_ms() + FK_TMO_MS;
 
-			while (fk_cq_tail(F, q) != want[q] && now_ms() < end)
-				pause_us(50);
+			while (fk_cq_tail(F, q) != want[q] && fk_now_ms() < end)
+				fk_pause_us(50);
 			ASSERT_EQ(want[q], fk_cq_tail(F, q)) TH_LOG("round %u queue %u", r, q);
 			for (k = F->cq_head[q]; k != want[q]; k++) {
 				struct hmirror_cpl *c = fk_cq(F, q, k);
