@@ -411,13 +411,23 @@ static inline void fk_pause_us(unsigned us)
 	nanosleep(&ts, NULL);
 }
 
-/* Poll @cond every 50 us until true or FK_TMO_MS; evaluates to the final value. */
-#define FK_WAIT_FOR(cond) ({					\
+/*
+ * Poll @cond until true or FK_TMO_MS, running @pause between rounds.  The
+ * condition is evaluated once per round and that value is the verdict:
+ * some are true only for a moment (fk_sd_done() turns false again when an
+ * engine begins its next access), so evaluating it again after the loop
+ * could report a timeout that never happened.
+ */
+#define FK_POLL(cond, pause) ({					\
 	uint64_t __end = fk_now_ms() + FK_TMO_MS;		\
-	while (!(cond) && fk_now_ms() < __end)			\
-		fk_pause_us(50);				\
-	(cond);							\
+	int __ok;						\
+	while (!(__ok = !!(cond)) && fk_now_ms() < __end)	\
+		pause;						\
+	__ok;							\
 })
+
+/* Poll @cond every 50 us (see FK_POLL). */
+#define FK_WAIT_FOR(cond)	FK_POLL(cond, fk_pause_us(50))
 
 /* ---- commands, faults ---------------------------------------------- */
 

@@ -17,16 +17,8 @@
 
 #define VA0	0x00007f1234560000ull
 #define CTX	1
-#define TMO_MS	20000
-
-/* Poll @cond (evaluated once per round) until true or TMO_MS. */
-#define WAIT_FOR(cond) ({					\
-	uint64_t __end = fk_now_ms() + TMO_MS;			\
-	int __ok;						\
-	while (!(__ok = !!(cond)) && fk_now_ms() < __end)		\
-		sched_yield();					\
-	__ok;							\
-})
+/* test_poll's polls yield instead of sleeping: they race spin windows */
+#define WAIT_FOR(cond)	FK_POLL(cond, sched_yield())
 
 static uint32_t dev_polling(struct fakedev *f, unsigned q)
 {

@@ -444,12 +444,15 @@ static void oracle_shootdown(struct oracle *o, const struct hmirror_cmd *inv)
 	uint64_t e = fk_sd_publish(o->f, CTX, inv->src, inv->src + FK_PG);
 	uint64_t end = hmdev_now_ns() + 2000000;	/* 2 ms */
 
-	while (!fk_sd_done(o->f, e) && hmdev_now_ns() < end)
+	/* one look per round: done can turn false again as an access begins */
+	while (!fk_sd_done(o->f, e)) {
+		if (hmdev_now_ns() >= end) {
+			o->fallbacks++;
+			oracle_tlb_inval(o, inv);
+			return;
+		}
 		sched_yield();
-	if (fk_sd_done(o->f, e))
-		return;
-	o->fallbacks++;
-	oracle_tlb_inval(o, inv);
+	}
 }
 
 /* The notifier: unmap a page, flush the device TLB, retire the frame. */
