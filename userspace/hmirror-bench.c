@@ -4,7 +4,9 @@
  * run doing the same work (Documentation/benchmarks.rst says why each pair
  * is the same work).
  *
- *  latency   per iteration, in rotating order: a NOP round trip; with the
+ *  latency   per iteration, in rotating order: a NOP round trip; the
+ *            floor under any ioctl-submitted command (a getppid() system
+ *            call and a GET_INFO ioctl, which does nothing); with the
  *            gup backend, and with the hmm one, a CHECKSUM of 8 bytes on a
  *            fresh mapping of a page-cache page (one device fault) and the
  *            same command again on the now mirrored page; two CPU minor
@@ -62,6 +64,8 @@ static FILE *json;		/* /dev/null without -j */
 /* The headline: p50 ratios of this run; NAN when not measured. */
 static struct {
 	double nop_vs_cpu_fault;
+	double null_ioctl_vs_cpu_fault;
+	double syscall_vs_cpu_fault;
 	double fault_vs_cpu_fault;
 	double fault_hmm_vs_cpu_fault;
 	double fault_cost_vs_cpu_fault;
@@ -72,6 +76,7 @@ static struct {
 	double munmap_vs_not[3];
 	double munmap_command_vs_not[3];	/* the same, by TLB_INVAL */
 	double per_page_512_vs_cpu;
+	double per_page_512_hmm_vs_cpu;
 	double thp_vs_cpu;
 	double copy_64m_guest_memcpy_vs_device;
 	double nop_waiter_polls_vs_interrupts;
@@ -79,8 +84,8 @@ static struct {
 	double nop_both_poll_vs_interrupts;
 	double fault_both_poll_vs_interrupts;
 } ratio = {
-	NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, { NAN, NAN, NAN },
-	{ NAN, NAN, NAN }, NAN, NAN, NAN, NAN, NAN, NAN, NAN,
+	NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, { NAN, NAN, NAN },
+	{ NAN, NAN, NAN }, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN,
 };
 
 /* Summary lines, printed again at the end. */
@@ -490,6 +495,25 @@ static int nop_round_trip(int64_t *ns)
 	return ret;
 }
 
+/*
+ * The floor of every ioctl-submitted command: a system call that does no
+ * work, and an ioctl through the same DRM dispatch as SUBMIT_NOP that does
+ * no work either (GET_INFO copies a few fields out).
+ */
+static int syscall_floor(int64_t *sys_ns, int64_t *ioctl_ns)
+{
+	struct drm_hmirror_info info;
+	int64_t t0 = now_ns();
+	int ret;
+
+	(void)getppid();
+	*sys_ns = now_ns() - t0;
+	t0 = now_ns();
+	ret = hmirror_get_info(dev_fd, &info);
+	*ioctl_ns = now_ns() - t0;
+	return ret;
+}
+
 static void report_backend(struct backend_run *b, int64_t cpu_p50)
 {
 	struct dist fault = summarize(&b->fault), mir = summarize(&b->mirrored);
@@ -538,18 +562,19 @@ static int bench_latency(FILE *samples)
 		{ .name = "hmm", .id = DRM_HMIRROR_BACKEND_HMM },
 	};
 	struct series nop = { 0 }, cpu = { 0 }, warm = { 0 };
-	struct dist dn, dc, dw;
+	struct series sys = { 0 }, nul = { 0 };
+	struct dist dn, dc, dw, ds, di;
 	int mfd = populated_memfd(1), ret = 0;
 
 	if (mfd < 0)
 		return -errno;
 	for (unsigned int i = 0; i < iters + WARMUP && !ret; i++) {
 		bool keep = i >= WARMUP;
-		int64_t tn = 0, tc = 0, tw = 0;
+		int64_t tn = 0, tc = 0, tw = 0, ts = 0, ti = 0;
 
 		/* Rotate the order so no part always follows another. */
-		for (unsigned int k = 0; k < 4 && !ret; k++) {
-			switch ((i + k) % 4) {
+		for (unsigned int k = 0; k < 5 && !ret; k++) {
+			switch ((i + k) % 5) {
 			case 0:
 				ret = nop_round_trip(&tn);
 				break;
@@ -560,11 +585,15 @@ static int bench_latency(FILE *samples)
 			case 3:
 				ret = cpu_faults(mfd, &tc, &tw);
 				break;
+			case 4:
+				ret = syscall_floor(&ts, &ti);
+				break;
 			}
 		}
 		if (ret || !keep)
 			continue;
-		if (push(&nop, tn) || push(&cpu, tc) || push(&warm, tw))
+		if (push(&nop, tn) || push(&cpu, tc) || push(&warm, tw) ||
+		    push(&sys, ts) || push(&nul, ti))
 			ret = -ENOMEM;
 		for (int j = 0; j < 2; j++)
 			if (be[j].last_fault >= 0 &&
@@ -586,17 +615,23 @@ static int bench_latency(FILE *samples)
 	dn = summarize(&nop);
 	dc = summarize(&cpu);
 	dw = summarize(&warm);
+	ds = summarize(&sys);
+	di = summarize(&nul);
 	printf("4 KiB latency, %u iterations after %u warm-up ones, each: NOP, gup pair, hmm pair, "
-	       "2 CPU faults (order rotated)\n", iters, WARMUP);
+	       "2 CPU faults, system call + null ioctl (order rotated)\n", iters, WARMUP);
 	print_dist("baseline: CPU minor fault, after device work", &dc, 0);
 	print_dist("  CPU minor fault, warm (right after that)", &dw, 0);
 	print_dist("NOP round trip (SUBMIT_NOP, WAIT, 1 NOP)", &dn, dc.p50);
+	print_dist("floor: system call (getppid)", &ds, dc.p50);
+	print_dist("floor: null ioctl (GET_INFO, same DRM dispatch)", &di, dc.p50);
 	print_histogram("CPU minor fault after device work", &cpu);
 	print_histogram("CPU minor fault, warm", &warm);
 	fprintf(json, "  \"latency\": {\n    ");
 	json_dist("cpu_minor_fault", &dc, ",\n    ");
 	json_dist("cpu_minor_fault_warm", &dw, ",\n    ");
-	json_dist("nop_round_trip", &dn, ",\n");
+	json_dist("nop_round_trip", &dn, ",\n    ");
+	json_dist("syscall_getppid", &ds, ",\n    ");
+	json_dist("null_ioctl_get_info", &di, ",\n");
 	for (int j = 0; j < 2; j++) {
 		report_backend(&be[j], dc.p50);
 		fprintf(json, j ? "\n  },\n" : ",\n");
@@ -607,6 +642,8 @@ static int bench_latency(FILE *samples)
 		struct dist gc = summarize(&be[0].cost), hc = summarize(&be[1].cost);
 
 		ratio.nop_vs_cpu_fault = div_or_nan(dn.p50, dc.p50);
+		ratio.null_ioctl_vs_cpu_fault = div_or_nan(di.p50, dc.p50);
+		ratio.syscall_vs_cpu_fault = div_or_nan(ds.p50, dc.p50);
 		ratio.fault_vs_cpu_fault = div_or_nan(g.p50, dc.p50);
 		ratio.fault_hmm_vs_cpu_fault = div_or_nan(h.p50, dc.p50);
 		ratio.fault_cost_vs_cpu_fault = div_or_nan(gc.p50, dc.p50);
@@ -620,6 +657,9 @@ static int bench_latency(FILE *samples)
 			ratio.fault_vs_cpu_fault_warm, ratio.fault_cost_vs_cpu_fault_warm);
 		SUMMARY("NOP round trip                                 %9.1f us  x%.2f",
 			dn.p50 / 1e3, ratio.nop_vs_cpu_fault);
+		SUMMARY("  floor: null ioctl %.1f us x%.2f, system call %.1f us x%.2f",
+			di.p50 / 1e3, ratio.null_ioctl_vs_cpu_fault, ds.p50 / 1e3,
+			ratio.syscall_vs_cpu_fault);
 		SUMMARY("device fault, gup: end to end                  %9.1f us  x%.2f",
 			g.p50 / 1e3, ratio.fault_vs_cpu_fault);
 		SUMMARY("                   fault cost (- mirrored)     %9.1f us  x%.2f",
@@ -646,6 +686,8 @@ static int bench_latency(FILE *samples)
 	series_free(&nop);
 	series_free(&cpu);
 	series_free(&warm);
+	series_free(&sys);
+	series_free(&nul);
 	return 0;
 }
 
@@ -737,8 +779,8 @@ static double batch_report(const char *label, unsigned int pages,
 	printf("  %7s %3u/%-3u %11.0f %11.0f %11.0f %11.0f %7.2f %7.2f\n", label,
 	       r->one_fault, r->reps, d, dm, c, cm, div_or_nan(d, c),
 	       div_or_nan(dc, cc));
-	fprintf(json, "    {\"pages\": %u, \"reps\": %u, \"one_fault\": %u, \"max_faults\": %u, ",
-		pages, r->reps, r->one_fault, r->max_faults);
+	fprintf(json, "    {\"row\": \"%s\", \"pages\": %u, \"reps\": %u, \"one_fault\": %u, "
+		"\"max_faults\": %u, ", label, pages, r->reps, r->one_fault, r->max_faults);
 	json_num("device_fault_ns_per_page", d, ", ");
 	json_num("device_mirrored_ns_per_page", dm, ", ");
 	json_num("cpu_fault_ns_per_page", c, ", ");
@@ -754,6 +796,48 @@ static unsigned int batch_reps(void)
 	return iters / 10 > 9 ? iters / 10 : 9;
 }
 
+/* @reps repetitions of @pages pages, device and CPU alternating. */
+static int batch_row_run(int mfd, unsigned int pages, struct batch_row *r)
+{
+	size_t len = pages * PAGE;
+	int ret = 0;
+
+	for (unsigned int i = 0; i < r->reps && !ret; i++) {
+		uint64_t dsum = 0, csum = 0;
+
+		for (unsigned int k = 0; k < 2 && !ret; k++) {
+			uint8_t *p = map_fd(mfd, len);
+
+			if (!p)
+				return -errno;
+			if ((i + k) % 2)
+				ret = cpu_batch(r, p, len, &csum);
+			else
+				ret = device_batch(r, p, len, &dsum);
+			munmap(p, len);
+		}
+		if (!ret && dsum != csum) {
+			fprintf(stderr, "hmirror-bench: device checksum %#" PRIx64
+				", CPU %#" PRIx64 "\n", dsum, csum);
+			ret = -EIO;
+		}
+	}
+	return ret;
+}
+
+static void batch_summary(const char *backend, struct batch_row *r, double rr)
+{
+	SUMMARY("checksum of 512 pages, fresh mapping, %s: device %.0f ns/page, "
+		"CPU %.0f ns/page  x%.2f (one fault in %u/%u)", backend,
+		summarize(&r->dev).p50 / 512.0, summarize(&r->cpu).p50 / 512.0,
+		rr, r->one_fault, r->reps);
+}
+
+/*
+ * Every size with the gup backend, then 512 pages again with the hmm one
+ * (its own CPU samples): the backends fault a run differently (GUP looks
+ * up and references page by page, hmm_range_fault() walks the tables).
+ */
 static int bench_batch(void)
 {
 	static const unsigned int sizes[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256, 512 };
@@ -763,49 +847,37 @@ static int bench_batch(void)
 
 	if (mfd < 0)
 		return -errno;
-	printf("per page (ns, p50 of %u) against batch size, gup backend: the device and the CPU "
-	       "checksum the same pages of a fresh mapping (fault), then again (mirrored / mapped):\n",
-	       reps);
+	printf("per page (ns, p50 of %u) against batch size, gup backend (and 512 pages with "
+	       "the hmm backend): the device and the CPU checksum the same pages of a fresh "
+	       "mapping (fault), then again (mirrored / mapped):\n", reps);
 	batch_print_header();
 	fprintf(json, "  \"batch\": [\n");
 	for (unsigned int s = 0; s < nsizes && !ret; s++) {
 		struct batch_row r = { .reps = reps };
-		size_t len = sizes[s] * PAGE;
 		char label[16];
 		double rr;
 
-		for (unsigned int i = 0; i < reps && !ret; i++) {
-			uint64_t dsum = 0, csum = 0;
-
-			for (unsigned int k = 0; k < 2 && !ret; k++) {
-				uint8_t *p = map_fd(mfd, len);
-
-				if (!p) {
-					ret = -errno;
-					break;
-				}
-				if ((i + k) % 2)
-					ret = cpu_batch(&r, p, len, &csum);
-				else
-					ret = device_batch(&r, p, len, &dsum);
-				munmap(p, len);
-			}
-			if (!ret && dsum != csum) {
-				fprintf(stderr, "hmirror-bench: device checksum %#" PRIx64
-					", CPU %#" PRIx64 "\n", dsum, csum);
-				ret = -EIO;
-			}
-		}
+		ret = batch_row_run(mfd, sizes[s], &r);
 		if (!ret) {
 			snprintf(label, sizeof(label), "%u", sizes[s]);
-			rr = batch_report(label, sizes[s], &r, s + 1 == nsizes);
+			rr = batch_report(label, sizes[s], &r, false);
 			if (sizes[s] == 512) {
 				ratio.per_page_512_vs_cpu = rr;
-				SUMMARY("checksum of 512 pages, fresh mapping: device %.0f ns/page, "
-					"CPU %.0f ns/page  x%.2f (one fault in %u/%u)",
-					summarize(&r.dev).p50 / 512.0,
-					summarize(&r.cpu).p50 / 512.0, rr, r.one_fault, r.reps);
+				batch_summary("gup", &r, rr);
 			}
+		}
+		batch_free(&r);
+	}
+	if (!ret)
+		ret = set_backend(DRM_HMIRROR_BACKEND_HMM);
+	if (!ret) {
+		struct batch_row r = { .reps = reps };
+
+		ret = batch_row_run(mfd, 512, &r);
+		if (!ret) {
+			ratio.per_page_512_hmm_vs_cpu =
+				batch_report("512 hmm", 512, &r, true);
+			batch_summary("hmm", &r, ratio.per_page_512_hmm_vs_cpu);
 		}
 		batch_free(&r);
 	}
@@ -1724,6 +1796,8 @@ static void write_ratios(void)
 {
 	fprintf(json, "  \"ratios\": {\n    ");
 	json_num("nop_vs_cpu_fault", ratio.nop_vs_cpu_fault, ",\n    ");
+	json_num("null_ioctl_vs_cpu_fault", ratio.null_ioctl_vs_cpu_fault, ",\n    ");
+	json_num("syscall_vs_cpu_fault", ratio.syscall_vs_cpu_fault, ",\n    ");
 	json_num("fault_vs_cpu_fault", ratio.fault_vs_cpu_fault, ",\n    ");
 	json_num("fault_hmm_vs_cpu_fault", ratio.fault_hmm_vs_cpu_fault, ",\n    ");
 	json_num("fault_cost_vs_cpu_fault", ratio.fault_cost_vs_cpu_fault, ",\n    ");
@@ -1739,6 +1813,7 @@ static void write_ratios(void)
 	json_num("munmap_256pages_tlb_inval_vs_not", ratio.munmap_command_vs_not[2],
 		 ",\n    ");
 	json_num("per_page_512_vs_cpu", ratio.per_page_512_vs_cpu, ",\n    ");
+	json_num("per_page_512_hmm_vs_cpu", ratio.per_page_512_hmm_vs_cpu, ",\n    ");
 	json_num("thp_vs_cpu", ratio.thp_vs_cpu, ",\n    ");
 	json_num("copy_64m_guest_memcpy_time_vs_device", ratio.copy_64m_guest_memcpy_vs_device,
 		 ",\n    ");
