@@ -36,6 +36,7 @@ void hmdev_config_default(struct hmdev_config *cfg)
 	cfg->va_bits = HMDEV_DEF_VA_BITS;
 	cfg->vram_mb = HMDEV_DEF_VRAM_MB;
 	cfg->shootdown = true;
+	cfg->poll_adapt = true;
 }
 
 static int check_ring(const char *what, unsigned v, char *err, size_t errlen)
@@ -972,24 +973,63 @@ static uint64_t poll_window_ns(struct hmdev *dev)
 }
 
 /*
+ * Adaptive polling (hybrid, as NVMe hosts poll): a command that comes a
+ * little after an engine gave up spinning pays the doorbell and the
+ * engine's wake-up, tens of microseconds on a loaded host.  So an engine
+ * whose spin ran out and whose next wake-up fetched a command learns a
+ * window 5/4 of the time from the start of that spin to the command (when
+ * that is under HMDEV_POLL_MAX_US); a window that runs out halves what it
+ * learned.  A steady stream of commands a few hundred microseconds apart
+ * finds the engine awake; an idle device still sleeps after one window.
+ * Only with the driver's drv_poll_us, never longer than HMDEV_POLL_MAX_US.
+ */
+static uint64_t engine_window_ns(struct hmdev *dev, struct hmdev_engine *e)
+{
+	uint64_t base = poll_window_ns(dev), learned;
+
+	if (!base || !dev->cfg.poll_adapt)
+		return base;
+	learned = __atomic_load_n(&e->learned_ns, __ATOMIC_RELAXED);
+	return learned > base ? learned : base;
+}
+
+/* First pass after a wake-up: it fetched a command (@fetched) at @now. */
+static void engine_learn(struct hmdev *dev, struct hmdev_engine *e,
+			 bool fetched, uint64_t now)
+{
+	const uint64_t max = HMDEV_POLL_MAX_US * 1000ull;
+	uint64_t idle = now - e->spin_t0, want = idle + idle / 4;
+
+	if (dev->cfg.poll_adapt && e->spun_out && fetched && idle < max)
+		__atomic_store_n(&e->learned_ns, want < max ? want : max,
+				 __ATOMIC_RELAXED);
+	e->spun_out = false;
+}
+
+/*
  * After a doorbell or a pass that did something (@spin), an engine whose
- * driver asks for it (drv_poll_us) spins on its queue for that long before
- * it sleeps, so new submissions and answers need no doorbell: while it is
- * awake, dev_polling tells the driver so.  A tick's look at a queue that
- * finds nothing does not spin: an idle device costs no CPU.  The spin
- * yields the core at every turn, so a vCPU that needs it (to service the
- * fault the engine waits for) is not kept off it on a small host.  Going to
- * sleep, it clears dev_polling, then looks once more (the fence pairs with
- * the driver's between its ring write and its reading of dev_polling).
- * Returns true when there is work.  run_mu held.
+ * driver asks for it (drv_poll_us) spins on its queue for that long, or
+ * what it learned (above), before it sleeps, so new submissions and
+ * answers need no doorbell: while it is awake, dev_polling tells the
+ * driver so.  A tick's look at a queue that finds nothing does not spin:
+ * an idle device costs no CPU.  The spin yields the core at every turn,
+ * so a vCPU that needs it (to service the fault the engine waits for) is
+ * not kept off it on a small host.  Going to sleep, it clears
+ * dev_polling, then looks once more (the fence pairs with the driver's
+ * between its ring write and its reading of dev_polling).  Returns true
+ * when there is work.  run_mu held.
  */
 static bool engine_poll(struct hmdev *dev, struct hmdev_engine *e, bool spin)
 {
-	uint64_t window = spin ? poll_window_ns(dev) : 0, t0, now;
+	uint64_t window = spin ? engine_window_ns(dev, e) : 0, t0, now;
 
-	if (window)
+	if (window) {
 		__atomic_add_fetch(&e->spins, 1, __ATOMIC_RELAXED);
+		e->spun_out = false;
+	}
 	t0 = now = hmdev_now_ns();
+	if (window)
+		e->spin_t0 = t0;
 	while (now - t0 < window) {
 		if (__atomic_load_n(&dev->abort, __ATOMIC_ACQUIRE) ||
 		    __atomic_load_n(&e->kick, __ATOMIC_ACQUIRE))
@@ -998,6 +1038,12 @@ static bool engine_poll(struct hmdev *dev, struct hmdev_engine *e, bool spin)
 			return true;
 		sched_yield();
 		now = hmdev_now_ns();
+	}
+	if (window && now - t0 >= window) {	/* ran out: sleep, forget half */
+		e->spun_out = true;
+		__atomic_store_n(&e->learned_ns,
+				 __atomic_load_n(&e->learned_ns, __ATOMIC_RELAXED) / 2,
+				 __ATOMIC_RELAXED);
 	}
 	engine_set_polling(dev, e->qi, false);
 	if (engine_has_work(dev, e->qi)) {
@@ -1087,7 +1133,7 @@ static void *engine_main(void *arg)
 	struct hmdev_queue *q = &dev->q[e->qi];
 	uint32_t head, parked;
 	unsigned done;
-	bool more, busy;
+	bool more, busy, woke;
 
 	for (;;) {
 		pthread_mutex_lock(&e->kick_mu);
@@ -1103,11 +1149,14 @@ static void *engine_main(void *arg)
 		pthread_mutex_unlock(&e->kick_mu);
 
 		engine_set_polling(dev, e->qi, true);
-		for (;;) {
+		for (woke = true;; woke = false) {
 			pthread_mutex_lock(&e->run_mu);
 			head = q->sq_head;
 			parked = q->parked;
 			done = enabled(dev) ? queue_run(dev, e->qi) : 0;
+			if (woke)
+				engine_learn(dev, e, q->sq_head != head,
+					     hmdev_now_ns());
 			pthread_mutex_unlock(&e->run_mu);
 			if (done && !hmdev_driver_polls(dev, e->qi))
 				hmdev_pend_irq(dev, HMIRROR_VEC_CQ);

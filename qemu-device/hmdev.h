@@ -50,6 +50,7 @@ struct hmdev_config {
 	unsigned va_bits;	/* HMIRROR_VA_BITS_4LEVEL or _5LEVEL */
 	unsigned vram_mb;	/* device memory, MiB (0: none, no FEAT_VRAM) */
 	bool shootdown;		/* advertise FEAT_SHOOTDOWN */
+	bool poll_adapt;	/* engines learn longer spins (engine_poll()) */
 };
 
 #define HMDEV_DEF_ENGINES	2

@@ -59,7 +59,10 @@
 
 /* Largest piece of a data command done under one read hold of inval_lock. */
 #define HMDEV_CHUNK_MAX		(64u << 10)
-/* Longest an engine spins for work, whatever the driver asks (drv_poll_us). */
+/*
+ * Longest an engine spins for work, whatever the driver asks (drv_poll_us)
+ * or the engine learned (engine_poll()).
+ */
 #define HMDEV_POLL_MAX_US	1000u
 
 /* Shared-memory accessors: the guest is another CPU. */
@@ -152,6 +155,10 @@ struct hmdev_engine {
 	bool kick_busy;
 	bool started;
 	uint64_t spins;		/* atomic: spin windows begun (engine_poll) */
+	/* adaptive polling, the engine thread's own (engine_poll()) */
+	uint64_t learned_ns;	/* window learned from late commands; atomic */
+	uint64_t spin_t0;	/* when the last spin window began */
+	bool spun_out;		/* it ended with no work: the engine slept */
 	struct hmdev *dev;
 	unsigned qi;
 };

@@ -63,6 +63,8 @@ static void usage(FILE *f)
 "  --vram-mb N          device memory in MiB, 0..%u (default %d; 0: none)\n"
 "  --shootdown on|off   TLB shootdown through shared memory (default on;\n"
 "                       off: the driver invalidates with TLB_INVAL only)\n"
+"  --poll-adapt on|off  engines stretch their spin (up to 1 ms) when commands\n"
+"                       keep coming just after it ended (default on)\n"
 "  --ready-fd FD        write \"ready\\n\" to FD once listening, then close it\n"
 "  --handshake-timeout MS  drop a connection that has not read its setup\n"
 "                       within MS milliseconds (default %d)\n"
@@ -142,7 +144,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_SOCKET = 256, O_RAM, O_LOWMEM, O_ENGINES, O_SQ, O_CQ,
 	       O_FAULTS, O_CTX, O_TLB, O_READY, O_LOG, O_VA_BITS, O_HANDSHAKE,
-	       O_LOG_RATE, O_VRAM, O_SHOOTDOWN };
+	       O_LOG_RATE, O_VRAM, O_SHOOTDOWN, O_POLL_ADAPT };
 	static const struct option lo[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "ram", required_argument, NULL, O_RAM },
@@ -156,6 +158,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "va-bits", required_argument, NULL, O_VA_BITS },
 		{ "vram-mb", required_argument, NULL, O_VRAM },
 		{ "shootdown", required_argument, NULL, O_SHOOTDOWN },
+		{ "poll-adapt", required_argument, NULL, O_POLL_ADAPT },
 		{ "ready-fd", required_argument, NULL, O_READY },
 		{ "log", required_argument, NULL, O_LOG },
 		{ "handshake-timeout", required_argument, NULL, O_HANDSHAKE },
@@ -199,6 +202,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
 				die("--shootdown: on or off, got '%s'", optarg);
 			o->cfg.shootdown = !strcmp(optarg, "on");
+			break;
+		case O_POLL_ADAPT:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				die("--poll-adapt: on or off, got '%s'", optarg);
+			o->cfg.poll_adapt = !strcmp(optarg, "on");
 			break;
 		case O_READY:
 			o->ready_fd = (int)parse_uint("--ready-fd", optarg);

@@ -227,6 +227,80 @@ TEST_F(p, stuck_management_queue_is_no_work)
 	}
 }
 
+static uint64_t learned_us(struct fakedev *f, unsigned q)
+{
+	return __atomic_load_n(&f->dev.eng[q].learned_ns, __ATOMIC_RELAXED) / 1000;
+}
+
+/*
+ * Wait for engine 1 to run out of its spin and sleep, then give it a NOP
+ * at once: the command came just after its window, the case the engine
+ * learns from.
+ */
+static int late_nop(struct __test_metadata *_metadata, struct fakedev *f)
+{
+	uint32_t before = fk_cq_tail(f, 1);
+
+	if (!WAIT_FOR(dev_polling(f, 1) == 0))
+		return -1;
+	fk_op(f, 1, HMIRROR_OP_NOP, ++f->seq[1]);
+	hmdev_doorbell(&f->dev, HMIRROR_VEC_CQ);
+	if (!WAIT_FOR(fk_cq_tail(f, 1) == before + 1))
+		return -1;
+	fk_set_cq_head(f, 1, fk_cq_tail(f, 1));
+	return 0;
+}
+
+/*
+ * Adaptive polling: a command that comes just after an engine's spin ran
+ * out makes it learn a longer window (at least the driver's, at most 1 ms);
+ * a window that runs out halves it; a doorbell with nothing behind it
+ * teaches nothing.  (Each late command comes within microseconds here,
+ * but a preempted test thread may come later than 1 ms: a few tries.)
+ */
+TEST_F(p, engine_learns_a_longer_window)
+{
+	struct fakedev *f = &self->f;
+	uint64_t l0, before;
+	int i;
+
+	__atomic_store_n(&fk_regs(f)->drv_poll_us, 100, __ATOMIC_RELEASE);
+	ASSERT_EQ(0, late_nop(_metadata, f));	/* a first spin to be late for */
+	for (i = 0; i < 20 && learned_us(f, 1) <= 100; i++)
+		ASSERT_EQ(0, late_nop(_metadata, f));
+	ASSERT_TRUE(WAIT_FOR(dev_polling(f, 1) == 0));
+	l0 = learned_us(f, 1);
+	TH_LOG("learned %llu us after %d late commands", (unsigned long long)l0, i + 1);
+	/* The spin after the command ran out: half of what it learned. */
+	ASSERT_LT(50, l0);
+	ASSERT_GE(1000 / 2, l0);
+	/* A doorbell with no command: one more spin runs out, half again. */
+	before = spins(f, 1);
+	hmdev_doorbell(&f->dev, HMIRROR_VEC_CQ);
+	ASSERT_TRUE(WAIT_FOR(spins(f, 1) > before));
+	ASSERT_TRUE(WAIT_FOR(dev_polling(f, 1) == 0));
+	ASSERT_EQ(l0 / 2, learned_us(f, 1)) TH_LOG("from %llu us",
+						    (unsigned long long)l0);
+}
+
+/* Without --poll-adapt an engine spins for drv_poll_us and learns nothing. */
+TEST_F(p, no_adaptation_when_turned_off)
+{
+	struct fakedev *f = &self->f;
+
+	/* Under both run locks: the engines read it inside their passes. */
+	pthread_mutex_lock(&f->dev.eng[1].run_mu);
+	pthread_mutex_lock(&f->dev.eng[2].run_mu);
+	f->dev.cfg.poll_adapt = false;
+	pthread_mutex_unlock(&f->dev.eng[2].run_mu);
+	pthread_mutex_unlock(&f->dev.eng[1].run_mu);
+	__atomic_store_n(&fk_regs(f)->drv_poll_us, 100, __ATOMIC_RELEASE);
+	for (int i = 0; i < 10; i++)
+		ASSERT_EQ(0, late_nop(_metadata, f));
+	ASSERT_TRUE(WAIT_FOR(dev_polling(f, 1) == 0));
+	ASSERT_EQ(0, learned_us(f, 1));
+}
+
 /* Without drv_poll_us an engine never spins. */
 TEST_F(p, no_polling_unless_the_driver_asks)
 {

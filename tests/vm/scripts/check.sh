@@ -23,7 +23,9 @@ done
 # suites after it and the stress run with a shorter window (50 us), so
 # that engines go to sleep and wake more often: the hand-over between the
 # two paths (dev_polling cleared, then one more look) races every kind of
-# invalidation.
+# invalidation.  (tests/check and run-mutants start device 0, the one
+# these use, without adaptive polling, --poll-adapt=off: its engines do not
+# stretch the window while commands keep coming.)
 engine_poll=/sys/module/hmirror/parameters/engine_poll_us
 engine_poll_default=$(cat $engine_poll)
 for s in $suites; do
