@@ -384,6 +384,9 @@ int hmirror_hw_submit(struct hmirror_device *hdev, u32 qi,
 int hmirror_hw_wait_seqno(struct hmirror_device *hdev, u32 qi, u64 seqno,
 			  unsigned long timeout_ms, u64 *completed,
 			  unsigned int flags);
+int hmirror_hw_wait_done(struct hmirror_device *hdev, u32 qi,
+			 struct hmirror_waiter *w, unsigned long timeout_ms,
+			 unsigned int flags);
 int hmirror_hw_wait_event(struct hmirror_device *hdev, u32 qi,
 			  struct hmirror_waiter *w, struct hmirror_hw_fault *fault,
 			  unsigned int flags);

@@ -928,9 +928,9 @@ static u16 hmirror_tag_alloc(struct hmirror_device *hdev,
  * @hdev: device (caller inside drm_dev_enter())
  * @qi: queue index, < hdev->num_queues
  * @cmds: commands, all of one context; seqno and tag are assigned here
- * @count: number of commands (1 when @w is given)
+ * @count: number of commands
  * @last_seqno: out: sequence number of the last command queued
- * @w: waiter to register for the command, zeroed, or NULL
+ * @w: waiter to register for the last of the commands, zeroed, or NULL
  * @flags: HMIRROR_WAIT_* for the wait for room
  *
  * Waits for room: ring slots, tags, and the context's share of an engine.
@@ -981,6 +981,7 @@ int hmirror_hw_submit(struct hmirror_device *hdev, u32 qi,
 			const struct hmirror_hw_cmd *c = &cmds[n];
 			u16 tag = hmirror_tag_alloc(hdev, q);
 			u64 seqno = q->next_seqno++;
+			struct hmirror_waiter *cw = n + 1 == count ? w : NULL;
 			struct hmirror_cmd raw = {
 				.opcode = c->opcode,
 				.flags = c->flags,
@@ -996,16 +997,16 @@ int hmirror_hw_submit(struct hmirror_device *hdev, u32 qi,
 
 			q->slots[tag] = (struct hmirror_slot){
 				.seqno = seqno,
-				.waiter = w,
+				.waiter = cw,
 				.ctx = c->ctx,
 				.opcode = c->opcode,
 			};
 			q->inflight++;
 			if (qi)
 				(*hmirror_ctx_inflight(hdev, c->ctx, qi))++;
-			if (w) {
-				w->seqno = seqno;
-				w->tag = tag;
+			if (cw) {
+				cw->seqno = seqno;
+				cw->tag = tag;
 			}
 			memcpy_toio(slot, &raw, sizeof(raw));
 			q->sq_tail++;
@@ -1115,6 +1116,47 @@ int hmirror_hw_wait_event(struct hmirror_device *hdev, u32 qi,
 		ret = 1;
 	}
 	spin_unlock_irqrestore(&q->lock, irqflags);
+	return ret;
+}
+
+static bool hmirror_done_cond(struct hmirror_device *hdev,
+			      struct hmirror_queue *q, const void *arg)
+{
+	const struct hmirror_waiter *w = arg;
+
+	return READ_ONCE(w->done);
+}
+
+/**
+ * hmirror_hw_wait_done - wait for a command that cannot fault to complete
+ * @hdev: device (caller inside drm_dev_enter())
+ * @qi: queue index
+ * @w: the command's waiter (a NOP or FENCE: a fault record for one makes
+ *	the device dead, so none is ever handed to @w)
+ * @timeout_ms: how long at most
+ * @flags: HMIRROR_WAIT_*
+ *
+ * The same wait as hmirror_hw_wait_seqno() for one command whose waiter
+ * the caller registered, without its look at every tag of the queue.
+ *
+ * Return: 0 when it completed (w->cpl), -ETIME (it stays in flight),
+ * -EINTR, -EIO or -ENODEV; the waiter is forgotten on every error.
+ */
+int hmirror_hw_wait_done(struct hmirror_device *hdev, u32 qi,
+			 struct hmirror_waiter *w, unsigned long timeout_ms,
+			 unsigned int flags)
+{
+	unsigned long deadline = jiffies + msecs_to_jiffies(timeout_ms);
+	int ret;
+
+	ret = hmirror_queue_sleep(hdev, &hdev->queues[qi], hmirror_done_cond,
+				  w, &deadline, flags);
+	if (ret) {
+		hmirror_hw_forget(hdev, qi, w);
+		/* Forgotten, @w no longer changes: done since the last look? */
+		if (ret == -ETIME && READ_ONCE(w->done))
+			ret = 0;
+	}
 	return ret;
 }
 

@@ -3,7 +3,6 @@
  * hmirror: ioctls.  Every argument is checked before it is used; reserved
  * fields and unknown flags must be zero.
  */
-#include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <drm/drm_drv.h>
 #include <drm/drm_file.h>
@@ -17,7 +16,7 @@
 #include "uapi/hmirror.h"
 
 #define HMIRROR_NOP_MAX		4096u
-#define HMIRROR_NOP_CHUNK	64u
+#define HMIRROR_NOP_CHUNK	16u	/* commands per submission, on the stack */
 #define HMIRROR_WAIT_MAX_MS	(3600u * 1000u)
 
 static int hmirror_ioctl_get_info(struct drm_device *drm, void *data,
@@ -58,7 +57,9 @@ static int hmirror_ioctl_submit_nop(struct drm_device *drm, void *data,
 	struct hmirror_device *hdev = to_hmirror(drm);
 	struct drm_hmirror_submit_nop *args = data;
 	struct hmirror_ctx *ctx = file->driver_priv;
-	struct hmirror_hw_cmd *cmds;
+	bool wait = args->flags & DRM_HMIRROR_NOP_WAIT;
+	struct hmirror_hw_cmd cmds[HMIRROR_NOP_CHUNK];
+	struct hmirror_waiter w = { };
 	u32 qi, left, n, i;
 	u64 last = 0;
 	int ret, idx;
@@ -69,44 +70,33 @@ static int hmirror_ioctl_submit_nop(struct drm_device *drm, void *data,
 	ret = hmirror_engine_queue(hdev, args->engine, &qi);
 	if (ret)
 		return ret;
+	if (!drm_dev_enter(drm, &idx))
+		return -ENODEV;
 
-	cmds = kcalloc(HMIRROR_NOP_CHUNK, sizeof(*cmds), GFP_KERNEL);
-	if (!cmds)
-		return -ENOMEM;
-	if (!drm_dev_enter(drm, &idx)) {
-		ret = -ENODEV;
-		goto out_free;
-	}
-
+	/* The file's context: a FENCE waits for its own commands only. */
+	for (i = 0; i < HMIRROR_NOP_CHUNK; i++)
+		cmds[i] = (struct hmirror_hw_cmd){ .opcode = HMIRROR_OP_NOP,
+						   .ctx = ctx->id };
 	for (left = args->count; left; left -= n) {
 		n = min(left, HMIRROR_NOP_CHUNK);
-		/* The file's context: a FENCE waits for its own commands only. */
-		for (i = 0; i < n; i++) {
-			cmds[i].opcode = HMIRROR_OP_NOP;
-			cmds[i].ctx = ctx->id;
-		}
 		if (n == left && (args->flags & DRM_HMIRROR_NOP_FENCE))
 			cmds[n - 1].opcode = HMIRROR_OP_FENCE;
-		ret = hmirror_hw_submit(hdev, qi, cmds, n, &last, NULL,
+		/* WAIT: a waiter on the last command, no search for its seqno */
+		ret = hmirror_hw_submit(hdev, qi, cmds, n, &last,
+					wait && n == left ? &w : NULL,
 					HMIRROR_WAIT_INTERRUPTIBLE);
 		if (ret)
 			goto out_exit;
 	}
 	args->fence = last;
 
-	if (args->flags & DRM_HMIRROR_NOP_WAIT) {
-		u64 completed;
-
-		/* Bounded by the device's progress, ended by a signal. */
-		ret = hmirror_hw_wait_seqno(hdev, qi, last, HMIRROR_WAIT_MAX_MS,
-					    &completed,
-					    HMIRROR_WAIT_INTERRUPTIBLE |
-					    HMIRROR_WAIT_POLL);
-	}
+	/* Bounded by the device's progress, ended by a signal. */
+	if (wait)
+		ret = hmirror_hw_wait_done(hdev, qi, &w, HMIRROR_WAIT_MAX_MS,
+					   HMIRROR_WAIT_INTERRUPTIBLE |
+					   HMIRROR_WAIT_POLL);
 out_exit:
 	drm_dev_exit(idx);
-out_free:
-	kfree(cmds);
 	return ret;
 }
 

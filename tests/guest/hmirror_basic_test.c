@@ -268,6 +268,31 @@ TEST_F(dev, many_nops_wrap_the_ring)
 	ASSERT_GE(completed, fence);
 }
 
+/*
+ * NOP|WAIT returns once the last of its commands completed, however many
+ * submissions it took (the driver queues them 16 at a time): a poll of
+ * the returned fence right after succeeds.  (A wait on a command of an
+ * earlier submission would leave thousands of NOPs to run at 4096.)
+ */
+TEST_F(dev, nop_wait_waits_for_the_last_command)
+{
+	static const uint32_t counts[] = { 1, 2, 15, 16, 17, 33, 100, 4096 };
+	uint64_t fence, completed;
+	unsigned int i, flags;
+
+	for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		for (flags = 0; flags <= DRM_HMIRROR_NOP_FENCE; flags += DRM_HMIRROR_NOP_FENCE) {
+			ASSERT_EQ(0, hmirror_submit_nop(self->fd, 0, counts[i],
+							DRM_HMIRROR_NOP_WAIT | flags,
+							&fence));
+			ASSERT_EQ(0, hmirror_wait(self->fd, 0, fence, 0, &completed))
+				TH_LOG("%u NOPs%s: the last one had not completed",
+				       counts[i], flags ? " and a FENCE" : "");
+			ASSERT_GE(completed, fence);
+		}
+	}
+}
+
 TEST_F(dev, wait_poll_and_timeout)
 {
 	uint64_t fence, completed;
