@@ -217,6 +217,7 @@ static int hmirror_fault_commit(struct hmirror_ctx *ctx,
 		return ret;
 	while (i < n) {
 		u64 va = start + (i << PAGE_SHIFT);
+		unsigned long run, mapped;
 
 		if (hmirror_huge_run(va, pages + i, n - i)) {
 			ret = hmirror_pt_map_huge(&ctx->pt, c, va, pages[i], write);
@@ -228,10 +229,15 @@ static int hmirror_fault_commit(struct hmirror_ctx *ctx,
 				goto fail;
 			/* 4 KiB entries are there already: map 4 KiB. */
 		}
-		ret = hmirror_pt_map(&ctx->pt, c, va, pages[i], write);
+		/* 4 KiB entries up to the next 2 MiB boundary, one table */
+		run = min_t(unsigned long, n - i,
+			    (HMIRROR_HUGE_SIZE - (va & (HMIRROR_HUGE_SIZE - 1))) >>
+			    PAGE_SHIFT);
+		ret = hmirror_pt_map(&ctx->pt, c, va, pages + i, run, write,
+				     &mapped);
+		i += mapped;
 		if (ret)
 			goto fail;
-		i++;
 	}
 	return 0;
 

@@ -387,31 +387,49 @@ static int pt_set_leaf(struct hmirror_pt *pt, struct hmirror_pt_table *t,
 }
 
 /**
- * hmirror_pt_map - map one page for the device
+ * hmirror_pt_map - map a run of pages for the device, 4 KiB entries
  * @pt: page table, lock held
- * @c: tables allocated by hmirror_pt_cache_fill() for a range holding @va
- * @va: user virtual address, page aligned, below @pt->va_end
- * @page: the page the CPU maps at @va; the caller's reference stays the
- *	caller's (the table takes its own)
+ * @c: tables allocated by hmirror_pt_cache_fill() for a range holding the run
+ * @va: user virtual address of the first page, page aligned; the run ends
+ *	below @pt->va_end
+ * @pages: the pages the CPU maps from @va; the caller's references stay
+ *	the caller's (the table takes its own)
+ * @n: number of pages
  * @write: give the device write access
+ * @mapped: out: pages mapped from @va (all of them on success, those
+ *	before the failing one otherwise)
  *
- * An entry already mapping @page is kept (and gains write access if
- * asked); an entry mapping another page means an invalidation was missed
- * by the caller and is refused with -EEXIST.
+ * The tables are walked once per leaf table, not per page.  An entry
+ * already mapping its page is kept (and gains write access if asked); an
+ * entry mapping another page means an invalidation was missed by the
+ * caller and is refused with -EEXIST.
  *
  * Return: 0, -EEXIST, -ENOMEM, -EIO (the platform cannot share the page).
  */
 int hmirror_pt_map(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
-		   u64 va, struct page *page, bool write)
+		   u64 va, struct page **pages, unsigned long n, bool write,
+		   unsigned long *mapped)
 {
-	struct hmirror_pt_table *t;
-	int ret;
+	struct hmirror_pt_table *t = NULL;
+	unsigned long i;
+	int ret = 0;
 
 	lockdep_assert_held(&pt->lock);
-	ret = pt_walk_alloc(pt, c, va, 1, &t);
-	if (ret)
-		return ret;
-	return pt_set_leaf(pt, t, HMIRROR_PT_INDEX(va, 1), page, PAGE_SIZE, 0, write);
+	for (i = 0; i < n; i++, va += PAGE_SIZE) {
+		unsigned int idx = HMIRROR_PT_INDEX(va, 1);
+
+		/* A new leaf table at every 2 MiB boundary. */
+		if (!t || !idx) {
+			ret = pt_walk_alloc(pt, c, va, 1, &t);
+			if (ret)
+				break;
+		}
+		ret = pt_set_leaf(pt, t, idx, pages[i], PAGE_SIZE, 0, write);
+		if (ret)
+			break;
+	}
+	*mapped = i;
+	return ret;
 }
 
 /**

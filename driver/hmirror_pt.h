@@ -144,7 +144,8 @@ int hmirror_pt_cache_fill(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
 void hmirror_pt_cache_drain(struct hmirror_pt *pt, struct hmirror_pt_cache *c);
 
 int hmirror_pt_map(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
-		   u64 va, struct page *page, bool write);
+		   u64 va, struct page **pages, unsigned long n, bool write,
+		   unsigned long *mapped);
 int hmirror_pt_map_huge(struct hmirror_pt *pt, struct hmirror_pt_cache *c,
 			u64 va, struct page *head, bool write);
 u64 hmirror_pt_lookup(struct hmirror_pt *pt, u64 va);

@@ -165,10 +165,10 @@ mutant("fault-service-inside-device-section",
 mutant("fences-wait-for-every-context",
 "NOPs and FENCEs of SUBMIT_NOP carry context 0: a FENCE waits for every\nearlier command of the engine, other contexts' stalled ones included.",
 [("driver/hmirror_ioctl.c",
-"""			cmds[i].opcode = HMIRROR_OP_NOP;
-			cmds[i].ctx = ctx->id;""",
-"""			cmds[i].opcode = HMIRROR_OP_NOP;
-			cmds[i].ctx = 0 * ctx->id;	/* MUTANT */""")])
+"""		cmds[i] = (struct hmirror_hw_cmd){ .opcode = HMIRROR_OP_NOP,
+						   .ctx = ctx->id };""",
+"""		cmds[i] = (struct hmirror_hw_cmd){ .opcode = HMIRROR_OP_NOP,
+						   .ctx = 0 * ctx->id };	/* MUTANT */""")])
 
 mutant("forgotten-fault-left-unanswered",
 "A waiter that gives up (fatal signal) with a fault handed to it never\nanswers it: the command stays parked in the device forever.",
