@@ -12,7 +12,8 @@
 #
 # Variables: BUILD (build dir, default build/: everything goes there),
 # SMP, MEM (MiB), NUMA, DEVICES, KVM=1, STRESS_SECONDS, SEED,
-# BACKEND=both|gup|hmm (make run; the stress's contexts),
+# BACKEND=both|gup|hmm (make run; the stress's contexts), MODEL_ARGS (make
+# run: extra hmirror-dev options, e.g. --poll-adapt=off),
 # KERNEL=stock|debug|kasan|all: the guest kernel flavour(s).  "debug" is built
 # once per machine from linux-source-6.12 with lockdep, DEBUG_VM and
 # friends (scripts/build-debug-kernel, cached in /var/cache/hmirror);
@@ -179,7 +180,7 @@ BACKEND  ?= both
 run: all $(if $(filter debug,$(KERNEL)),module-debug) $(if $(KTREE),module-tree)
 	SMP=$(SMP) MEM=$(MEM) NUMA=$(NUMA) DEVICES=$(DEVICES) KVM=$(KVM) \
 		KERNEL=$(RUN_KERNEL) STRESS_SECONDS=$(STRESS_SECONDS) SEED=$(SEED) \
-		BACKEND=$(BACKEND) tests/run-main
+		BACKEND=$(BACKEND) MODEL_ARGS="$(MODEL_ARGS)" tests/run-main
 
 # Deliberate driver bugs (tests/mutants/*.patch), each built and run
 # against the guest suites (stock kernel; device-memory ones on the debug
