@@ -574,13 +574,15 @@ static int bench_latency(FILE *samples)
 
 		/* Rotate the order so no part always follows another. */
 		for (unsigned int k = 0; k < 5 && !ret; k++) {
-			switch ((i + k) % 5) {
+			unsigned int part = (i + k) % 5;
+
+			switch (part) {
 			case 0:
 				ret = nop_round_trip(&tn);
 				break;
 			case 1:
 			case 2:
-				ret = fault_pair(&be[(i + k) % 4 - 1], mfd, keep);
+				ret = fault_pair(&be[part - 1], mfd, keep);
 				break;
 			case 3:
 				ret = cpu_faults(mfd, &tc, &tw);
