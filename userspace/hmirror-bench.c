@@ -883,6 +883,9 @@ static int bench_batch(void)
 		}
 		batch_free(&r);
 	}
+	/* The rows after this one (THP, invalidation...) use gup. */
+	if (!ret)
+		ret = set_backend(DRM_HMIRROR_BACKEND_GUP);
 	fprintf(json, "  ],\n");
 	close(mfd);
 	return ret;
