@@ -133,12 +133,15 @@ struct hmirror_hw_fault {
  * @waiter: the task waiting for it, or NULL
  * @ctx: its context number (fault records must name it)
  * @opcode: its opcode
+ * @fault_out: a fault of it was handed to its waiter and is not answered
+ *	yet: the device must not complete it meanwhile
  */
 struct hmirror_slot {
 	u64 seqno;
 	struct hmirror_waiter *waiter;
 	u16 ctx;
 	u8 opcode;
+	bool fault_out;
 };
 
 /**

@@ -482,7 +482,8 @@ static void hmirror_hw_read_fault(struct hmirror_hw_fault *f,
  *
  * Called from the interrupt handler, every waiter and the watchdog,
  * because an interrupt may be lost.  Completions come in any order; each
- * must name a tag in flight with its sequence number.
+ * must name a tag in flight with its sequence number, and not a command
+ * whose fault the driver holds unanswered.
  */
 static void hmirror_hw_reap(struct hmirror_device *hdev, struct hmirror_queue *q)
 {
@@ -511,6 +512,15 @@ static void hmirror_hw_reap(struct hmirror_device *hdev, struct hmirror_queue *q
 			break;
 		}
 		s = &q->slots[tag];
+		/*
+		 * Parked on a fault the driver holds: the device may only
+		 * complete it after the answer (else the waiter could return
+		 * with its fault unanswered and faults_held never drop).
+		 */
+		if (s->fault_out) {
+			bad = "completion of a command whose fault is unanswered";
+			break;
+		}
 		if (readw(&cpl->status) != HMIRROR_ST_OK)
 			q->errors++;
 		if (s->waiter) {
@@ -562,8 +572,20 @@ void hmirror_hw_fault_answer(struct hmirror_device *hdev, u32 qi,
 			     const struct hmirror_hw_fault *f, u32 answer)
 {
 	struct hmirror_queue *q = &hdev->queues[qi];
+	struct hmirror_slot *s = &q->slots[f->tag];
 	unsigned long irqflags;
 
+	/*
+	 * A completion of the command already on the ring came before its
+	 * answer: reaped while the fault is still out, it makes the device
+	 * dead (hmirror_hw_reap()).  Then, before the answer, the fault is
+	 * no longer out: the device may complete the command at once.
+	 */
+	hmirror_hw_reap(hdev, q);
+	spin_lock_irqsave(&q->lock, irqflags);
+	if (s->seqno == f->seqno)
+		s->fault_out = false;
+	spin_unlock_irqrestore(&q->lock, irqflags);
 	__hmirror_hw_answer(hdev, qi, f, answer);
 	spin_lock_irqsave(&q->lock, irqflags);
 	q->faults_held--;
@@ -627,12 +649,14 @@ static void hmirror_hw_fault_drain(struct hmirror_device *hdev)
 			bad = "fault for a command not in flight";
 		} else if (!hmirror_is_data_op(s->opcode)) {
 			bad = "fault for a command that cannot fault";
-		} else if (s->waiter && s->waiter->fault_pending) {
+		} else if (s->fault_out) {
+			/* its first fault is with the driver, unanswered */
 			bad = "second fault for a stalled command";
 		} else if (s->waiter) {
 			w = s->waiter;
 			w->fault = f;
 			w->fault_pending = true;
+			s->fault_out = true;
 			q->faults_held++;
 		}
 		spin_unlock(&q->lock);
@@ -1046,8 +1070,10 @@ void hmirror_hw_forget(struct hmirror_device *hdev, u32 qi,
 		s->waiter = NULL;
 		cancel = w->fault_pending;
 		w->fault_pending = false;
-		if (cancel)
+		if (cancel) {
+			s->fault_out = false;	/* answered below */
 			q->faults_held--;
+		}
 	}
 	spin_unlock_irqrestore(&q->lock, irqflags);
 	if (cancel && !hmirror_hw_status(hdev))

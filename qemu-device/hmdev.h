@@ -51,7 +51,16 @@ struct hmdev_config {
 	unsigned vram_mb;	/* device memory, MiB (0: none, no FEAT_VRAM) */
 	bool shootdown;		/* advertise FEAT_SHOOTDOWN */
 	bool poll_adapt;	/* engines learn longer spins (engine_poll()) */
+	unsigned misbehave;	/* HMDEV_LIE_*: for the driver's tests only */
 };
+
+/*
+ * A device that lies, for the driver's tests (--misbehave): each bit makes
+ * the model break one rule of device-spec.rst on purpose.
+ *  COMPLETE_FAULTED: a command that posted a fault completes (OK) as soon
+ *  as the driver has taken the record off the ring, unanswered.
+ */
+#define HMDEV_LIE_COMPLETE_FAULTED	(1u << 0)
 
 #define HMDEV_DEF_ENGINES	2
 #define HMDEV_DEF_SQ		256

@@ -392,6 +392,27 @@ static int check_data(struct hmdev *dev, struct hmdev_inflight *in)
 }
 
 /*
+ * --misbehave complete-faulted, a device that breaks the protocol for the
+ * driver's tests: once the driver has taken the record off the ring (its
+ * head passed @pos; at most 100 ms), the command completes OK, unanswered,
+ * while the driver services its fault.
+ */
+static enum hmdev_exec lie_complete_faulted(struct hmdev *dev,
+					    struct hmdev_inflight *in,
+					    uint32_t pos)
+{
+	uint64_t end = hmdev_now_ns() + 100000000ull;
+
+	hmdev_flush_irqs(dev);
+	while ((int32_t)(hm_load_acq(&dev->fregs->head) - pos) < 0 &&
+	       !__atomic_load_n(&dev->abort, __ATOMIC_ACQUIRE) &&
+	       hmdev_now_ns() < end)
+		sched_yield();
+	in->fault_id = 0;
+	return finish(in, HMIRROR_ST_OK, 0);
+}
+
+/*
  * Try to put the built fault record on the ring: PARK_FAULT (posted),
  * PARK_ROOM (ring full, retried on the next pass) or DONE (BAD_INDEX: the
  * driver's head is impossible).  Touches no guest RAM.
@@ -436,6 +457,8 @@ static enum hmdev_exec fault_post(struct hmdev *dev, unsigned q,
 	hmdev_progress(dev, q);
 	if (!hmdev_driver_polls(dev, q))
 		hmdev_pend_irq(dev, HMIRROR_VEC_FAULT);
+	if (dev->cfg.misbehave & HMDEV_LIE_COMPLETE_FAULTED)
+		return lie_complete_faulted(dev, in, dev->fault_tail);
 	return HMDEV_EXEC_PARK_FAULT;
 }
 

@@ -65,6 +65,8 @@ static void usage(FILE *f)
 "                       off: the driver invalidates with TLB_INVAL only)\n"
 "  --poll-adapt on|off  engines stretch their spin (up to 1 ms) when commands\n"
 "                       keep coming just after it ended (default on)\n"
+"  --misbehave complete-faulted  for the driver's tests: a command parked on\n"
+"                       a fault completes once its record is taken, unanswered\n"
 "  --ready-fd FD        write \"ready\\n\" to FD once listening, then close it\n"
 "  --handshake-timeout MS  drop a connection that has not read its setup\n"
 "                       within MS milliseconds (default %d)\n"
@@ -144,7 +146,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_SOCKET = 256, O_RAM, O_LOWMEM, O_ENGINES, O_SQ, O_CQ,
 	       O_FAULTS, O_CTX, O_TLB, O_READY, O_LOG, O_VA_BITS, O_HANDSHAKE,
-	       O_LOG_RATE, O_VRAM, O_SHOOTDOWN, O_POLL_ADAPT };
+	       O_LOG_RATE, O_VRAM, O_SHOOTDOWN, O_POLL_ADAPT, O_MISBEHAVE };
 	static const struct option lo[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "ram", required_argument, NULL, O_RAM },
@@ -159,6 +161,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "vram-mb", required_argument, NULL, O_VRAM },
 		{ "shootdown", required_argument, NULL, O_SHOOTDOWN },
 		{ "poll-adapt", required_argument, NULL, O_POLL_ADAPT },
+		{ "misbehave", required_argument, NULL, O_MISBEHAVE },
 		{ "ready-fd", required_argument, NULL, O_READY },
 		{ "log", required_argument, NULL, O_LOG },
 		{ "handshake-timeout", required_argument, NULL, O_HANDSHAKE },
@@ -207,6 +210,12 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
 				die("--poll-adapt: on or off, got '%s'", optarg);
 			o->cfg.poll_adapt = !strcmp(optarg, "on");
+			break;
+		case O_MISBEHAVE:
+			if (strcmp(optarg, "complete-faulted"))
+				die("--misbehave: complete-faulted, got '%s'", optarg);
+			o->cfg.misbehave |= HMDEV_LIE_COMPLETE_FAULTED;
+			hm_log("--misbehave %s: this device breaks its spec on purpose", optarg);
 			break;
 		case O_READY:
 			o->ready_fd = (int)parse_uint("--ready-fd", optarg);

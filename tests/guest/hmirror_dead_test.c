@@ -36,6 +36,35 @@ FIXTURE_TEARDOWN(dead)
 {
 }
 
+/*
+ * A device that breaks the fault protocol (device 1 of this scenario, a
+ * model started with --misbehave complete-faulted): a command parked on a
+ * fault completes as soon as the driver has taken the record, before the
+ * answer.  The driver must declare it dead, not return the lie as a
+ * result (a waiter that returned with its fault unanswered left the
+ * queue's held-fault count up for good: no stuck queue was ever noticed
+ * again).  Runs first: device 0 is killed by the test after it.
+ */
+TEST_F(dead, lying_device_completes_a_faulted_command)
+{
+	struct drm_hmirror_stats st;
+	uint64_t fence, sum = 0;
+	uint8_t *p = map_anon(PAGE);
+	int fd = hmirror_open_nth(1);
+
+	ASSERT_NE(NULL, p);
+	if (fd < 0)
+		SKIP(return, "no device 1: the dead-device scenario starts a lying one");
+	/* Untouched anonymous memory: the device faults on it. */
+	ASSERT_EQ(-EIO, hmirror_checksum(fd, 0, (uintptr_t)p, PAGE, &sum))
+		TH_LOG("the command completed without its fault's answer");
+	ASSERT_EQ(0, hmirror_get_stats(fd, &st));
+	ASSERT_TRUE(st.state & DRM_HMIRROR_STATE_DEAD);
+	ASSERT_EQ(-EIO, hmirror_submit_nop(fd, 0, 1, DRM_HMIRROR_NOP_WAIT, &fence));
+	hmirror_close(fd);
+	munmap(p, PAGE);
+}
+
 /* Up to 60 s of load before giving up, so the default 30 s is too short. */
 TEST_F_TIMEOUT(dead, device_model_killed, 120)
 {

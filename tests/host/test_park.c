@@ -503,6 +503,37 @@ TEST_F(p1, bad_tags)
 }
 
 /*
+ * --misbehave complete-faulted, the lie the driver's dead-device scenario
+ * needs: a command that posted a fault completes OK, unanswered, once its
+ * record is taken (here, inline, nobody takes it: after 100 ms); an
+ * honest device (the default) waits for the answer.
+ */
+TEST_F(p1, lie_completes_a_faulted_command_unanswered)
+{
+	struct hmirror_fault fr;
+
+	F->dev.cfg.misbehave = HMDEV_LIE_COMPLETE_FAULTED;
+	fk_submit(F, 1, mk(HMIRROR_OP_READ, CA, VA, 0, 8));
+	RING(HMIRROR_VEC_CQ);
+	ASSERT_EQ(1, fk_cq_tail(F, 1));
+	EXPECT_EQ(HMIRROR_ST_OK, fk_cq(F, 1, 0)->status);
+	EXPECT_EQ(0, QR(1)->parked);
+	ASSERT_EQ(1, fk_next_fault(F, &fr));	/* posted all the same */
+	EXPECT_EQ(fk_cq(F, 1, 0)->seqno, fr.seqno);
+
+	F->dev.cfg.misbehave = 0;
+	fk_submit(F, 1, mk(HMIRROR_OP_READ, CA, VA, 0, 8));
+	RING(HMIRROR_VEC_CQ);
+	ASSERT_EQ(1, fk_next_fault(F, &fr));
+	RING(HMIRROR_VEC_FAULT);
+	EXPECT_EQ(1, fk_cq_tail(F, 1));
+	EXPECT_EQ(1, QR(1)->parked);
+	fk_answer(F, 1, fr.fault_id, HMIRROR_FAULT_CANCEL);
+	ASSERT_EQ(2, fk_cq_tail(F, 1));
+	EXPECT_EQ(HMIRROR_ST_FAULT, fk_cq(F, 1, 1)->status);
+}
+
+/*
  * Answers are taken from the table entry at the command's tag, when its id
  * is the command's outstanding fault id; anything else there is ignored.
  * A bad answer value cancels and is an error.  The tick looks too.
