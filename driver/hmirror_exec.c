@@ -158,7 +158,13 @@ int hmirror_exec(struct hmirror_ctx *ctx, u32 qi, struct hmirror_hw_cmd *cmd,
 			hmirror_hw_forget(hdev, qi, &w);
 			return -ENODEV;
 		}
-		if (ret == -EIO) {
+		/*
+		 * A dead device takes no answer.  A live one gets CANCEL for a
+		 * service that failed with -EIO too (a platform that cannot
+		 * share the page): left unanswered, the command would stay
+		 * parked for good, and its context's fences with it.
+		 */
+		if (ret == -EIO && hmirror_hw_status(hdev)) {
 			hmirror_hw_forget(hdev, qi, &w);
 			break;
 		}

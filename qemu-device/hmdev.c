@@ -1150,13 +1150,15 @@ static void *engine_main(void *arg)
 
 		engine_set_polling(dev, e->qi, true);
 		for (woke = true;; woke = false) {
+			uint64_t t_pass;
+
 			pthread_mutex_lock(&e->run_mu);
 			head = q->sq_head;
 			parked = q->parked;
+			t_pass = woke ? hmdev_now_ns() : 0;	/* before the work */
 			done = enabled(dev) ? queue_run(dev, e->qi) : 0;
 			if (woke)
-				engine_learn(dev, e, q->sq_head != head,
-					     hmdev_now_ns());
+				engine_learn(dev, e, q->sq_head != head, t_pass);
 			pthread_mutex_unlock(&e->run_mu);
 			if (done && !hmdev_driver_polls(dev, e->qi))
 				hmdev_pend_irq(dev, HMIRROR_VEC_CQ);

@@ -420,7 +420,7 @@ static enum hmdev_exec lie_complete_faulted(struct hmdev *dev,
 static enum hmdev_exec fault_post(struct hmdev *dev, unsigned q,
 				  struct hmdev_inflight *in)
 {
-	uint32_t entries = dev->hdr.fault_entries, head;
+	uint32_t entries = dev->hdr.fault_entries, head, pos;
 	hm_u64a *d;
 	uint64_t w[sizeof(struct hmirror_fault) / 8], id;
 	unsigned i;
@@ -446,8 +446,8 @@ static enum hmdev_exec fault_post(struct hmdev *dev, unsigned q,
 	for (i = 0; i < sizeof(w) / 8; i++)
 		hm_store(&d[i], w[i]);
 	in->fault_id = id;
-	dev->fault_tail++;
-	hm_store_rel(&dev->fregs->tail, dev->fault_tail);
+	pos = ++dev->fault_tail;
+	hm_store_rel(&dev->fregs->tail, pos);
 	pthread_mutex_unlock(&dev->fault_mu);
 
 	in->cpl.nfaults++;
@@ -458,7 +458,7 @@ static enum hmdev_exec fault_post(struct hmdev *dev, unsigned q,
 	if (!hmdev_driver_polls(dev, q))
 		hmdev_pend_irq(dev, HMIRROR_VEC_FAULT);
 	if (dev->cfg.misbehave & HMDEV_LIE_COMPLETE_FAULTED)
-		return lie_complete_faulted(dev, in, dev->fault_tail);
+		return lie_complete_faulted(dev, in, pos);
 	return HMDEV_EXEC_PARK_FAULT;
 }
 

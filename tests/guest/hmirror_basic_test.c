@@ -293,6 +293,40 @@ TEST_F(dev, nop_wait_waits_for_the_last_command)
 	}
 }
 
+/*
+ * A fault whose service fails leaves nothing parked: a FENCE of the
+ * context completes after it.  Booted with swiotlb=force (make check's
+ * bounce scenario) every service fails with -EIO, because the driver
+ * cannot share a page that needs bounce buffering; the driver used to
+ * leave such a fault unanswered, and the command and every later fence
+ * of its context waited for good.  Otherwise the command just succeeds.
+ */
+TEST_F(dev, fence_completes_after_a_failed_fault_service)
+{
+	uint8_t *p = map_anon(PAGE);
+	uint64_t sum = 0, fence;
+	char cmdline[1024] = "";
+	int ret;
+	FILE *f = fopen("/proc/cmdline", "r");
+
+	ASSERT_NE(NULL, p);
+	if (f) {
+		if (!fgets(cmdline, sizeof(cmdline), f))
+			cmdline[0] = 0;
+		fclose(f);
+	}
+	ret = hmirror_checksum(self->fd, 0, (uintptr_t)p, PAGE, &sum);
+	if (strstr(cmdline, "swiotlb=force")) {
+		ASSERT_EQ(-EIO, ret);
+	} else {
+		ASSERT_EQ(0, ret);
+	}
+	ASSERT_EQ(0, hmirror_submit_nop(self->fd, 0, 1,
+					DRM_HMIRROR_NOP_FENCE | DRM_HMIRROR_NOP_WAIT,
+					&fence));
+	munmap(p, PAGE);
+}
+
 TEST_F(dev, wait_poll_and_timeout)
 {
 	uint64_t fence, completed;

@@ -49,20 +49,22 @@ TEST_F(dead, lying_device_completes_a_faulted_command)
 {
 	struct drm_hmirror_stats st;
 	uint64_t fence, sum = 0;
-	uint8_t *p = map_anon(PAGE);
+	/* 512 pages: a service of hundreds of microseconds, in which the
+	 * model (spinning on the fault ring's head) completes the command */
+	uint8_t *p = map_anon(512 * PAGE);
 	int fd = hmirror_open_nth(1);
 
 	ASSERT_NE(NULL, p);
 	if (fd < 0)
 		SKIP(return, "no device 1: the dead-device scenario starts a lying one");
 	/* Untouched anonymous memory: the device faults on it. */
-	ASSERT_EQ(-EIO, hmirror_checksum(fd, 0, (uintptr_t)p, PAGE, &sum))
+	ASSERT_EQ(-EIO, hmirror_checksum(fd, 0, (uintptr_t)p, 512 * PAGE, &sum))
 		TH_LOG("the command completed without its fault's answer");
 	ASSERT_EQ(0, hmirror_get_stats(fd, &st));
 	ASSERT_TRUE(st.state & DRM_HMIRROR_STATE_DEAD);
 	ASSERT_EQ(-EIO, hmirror_submit_nop(fd, 0, 1, DRM_HMIRROR_NOP_WAIT, &fence));
 	hmirror_close(fd);
-	munmap(p, PAGE);
+	munmap(p, 512 * PAGE);
 }
 
 /* Up to 60 s of load before giving up, so the default 30 s is too short. */
