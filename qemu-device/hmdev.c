@@ -1023,13 +1023,12 @@ static bool engine_poll(struct hmdev *dev, struct hmdev_engine *e, bool spin)
 {
 	uint64_t window = spin ? engine_window_ns(dev, e) : 0, t0, now;
 
+	t0 = now = hmdev_now_ns();
 	if (window) {
 		__atomic_add_fetch(&e->spins, 1, __ATOMIC_RELAXED);
 		e->spun_out = false;
-	}
-	t0 = now = hmdev_now_ns();
-	if (window)
 		e->spin_t0 = t0;
+	}
 	while (now - t0 < window) {
 		if (__atomic_load_n(&dev->abort, __ATOMIC_ACQUIRE) ||
 		    __atomic_load_n(&e->kick, __ATOMIC_ACQUIRE))

@@ -142,6 +142,13 @@ static unsigned parse_uint(const char *opt, const char *s)
 	return (unsigned)v;
 }
 
+static bool parse_on_off(const char *opt, const char *s)
+{
+	if (strcmp(s, "on") && strcmp(s, "off"))
+		die("%s: on or off, got '%s'", opt, s);
+	return !strcmp(s, "on");
+}
+
 static void parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_SOCKET = 256, O_RAM, O_LOWMEM, O_ENGINES, O_SQ, O_CQ,
@@ -202,14 +209,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
 				    HMDEV_MAX_VRAM_MB, optarg);
 			break;
 		case O_SHOOTDOWN:
-			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
-				die("--shootdown: on or off, got '%s'", optarg);
-			o->cfg.shootdown = !strcmp(optarg, "on");
+			o->cfg.shootdown = parse_on_off("--shootdown", optarg);
 			break;
 		case O_POLL_ADAPT:
-			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
-				die("--poll-adapt: on or off, got '%s'", optarg);
-			o->cfg.poll_adapt = !strcmp(optarg, "on");
+			o->cfg.poll_adapt = parse_on_off("--poll-adapt", optarg);
 			break;
 		case O_MISBEHAVE:
 			if (strcmp(optarg, "complete-faulted"))
