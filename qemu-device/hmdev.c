@@ -37,6 +37,7 @@ void hmdev_config_default(struct hmdev_config *cfg)
 	cfg->vram_mb = HMDEV_DEF_VRAM_MB;
 	cfg->shootdown = true;
 	cfg->poll_adapt = true;
+	cfg->poll_max_us = HMDEV_DEF_POLL_MAX_US;
 }
 
 static int check_ring(const char *what, unsigned v, char *err, size_t errlen)
@@ -98,6 +99,11 @@ int hmdev_config_check(const struct hmdev_config *cfg, char *err, size_t errlen)
 	if (cfg->vram_mb > HMDEV_MAX_VRAM_MB) {
 		hm_seterr(err, errlen, "vram-mb must be in [0, %u], got %u",
 			  HMDEV_MAX_VRAM_MB, cfg->vram_mb);
+		return -1;
+	}
+	if (cfg->poll_max_us > HMDEV_MAX_POLL_US) {
+		hm_seterr(err, errlen, "poll-max-us must be in [1, %u], got %u",
+			  HMDEV_MAX_POLL_US, cfg->poll_max_us);
 		return -1;
 	}
 	if (layout_end64(cfg) > (1ull << 31)) {
@@ -307,6 +313,8 @@ int hmdev_init(struct hmdev *dev, const struct hmdev_config *cfg,
 	dev->bar = bar;
 	dev->bar_size = bar_size;
 	dev->cfg = *cfg;
+	if (!dev->cfg.poll_max_us)
+		dev->cfg.poll_max_us = HMDEV_DEF_POLL_MAX_US;
 	dev->sq_mask = h->sq_entries - 1;
 	dev->cq_mask = h->cq_entries - 1;
 	dev->fault_mask = h->fault_entries - 1;
@@ -969,7 +977,7 @@ static uint64_t poll_window_ns(struct hmdev *dev)
 {
 	uint64_t us = hm_load(&dev->regs->drv_poll_us);
 
-	return (us > HMDEV_POLL_MAX_US ? HMDEV_POLL_MAX_US : us) * 1000;
+	return (us > dev->cfg.poll_max_us ? dev->cfg.poll_max_us : us) * 1000;
 }
 
 /*
@@ -978,10 +986,10 @@ static uint64_t poll_window_ns(struct hmdev *dev)
  * engine's wake-up, tens of microseconds on a loaded host.  So an engine
  * whose spin ran out and whose next wake-up fetched a command learns a
  * window 5/4 of the time from the start of that spin to the command (when
- * that is under HMDEV_POLL_MAX_US); a window that runs out halves what it
+ * that is under cfg.poll_max_us); a window that runs out halves what it
  * learned.  A steady stream of commands a few hundred microseconds apart
  * finds the engine awake; an idle device still sleeps after one window.
- * Only with the driver's drv_poll_us, never longer than HMDEV_POLL_MAX_US.
+ * Only with the driver's drv_poll_us, never longer than cfg.poll_max_us.
  */
 static uint64_t engine_window_ns(struct hmdev *dev, struct hmdev_engine *e)
 {
@@ -997,7 +1005,7 @@ static uint64_t engine_window_ns(struct hmdev *dev, struct hmdev_engine *e)
 static void engine_learn(struct hmdev *dev, struct hmdev_engine *e,
 			 bool fetched, uint64_t now)
 {
-	const uint64_t max = HMDEV_POLL_MAX_US * 1000ull;
+	const uint64_t max = dev->cfg.poll_max_us * 1000ull;
 	uint64_t idle = now - e->spin_t0, want = idle + idle / 4;
 
 	if (dev->cfg.poll_adapt && e->spun_out && fetched && idle < max)

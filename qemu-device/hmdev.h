@@ -37,6 +37,7 @@ struct hmdev;		/* opaque here: hmdev_internal.h */
 #define HMDEV_MAX_ENTRIES	65536u	/* per ring */
 #define HMDEV_MAX_TLB		(1u << 20)
 #define HMDEV_MAX_VRAM_MB	4096u
+#define HMDEV_MAX_POLL_US	1000000u
 #define HMDEV_MAX_CONTEXTS	((HMIRROR_RINGS_OFF - HMIRROR_CTX_OFF) / \
 				 sizeof(struct hmirror_ctx_entry))
 
@@ -51,6 +52,7 @@ struct hmdev_config {
 	unsigned vram_mb;	/* device memory, MiB (0: none, no FEAT_VRAM) */
 	bool shootdown;		/* advertise FEAT_SHOOTDOWN */
 	bool poll_adapt;	/* engines learn longer spins (engine_poll()) */
+	unsigned poll_max_us;	/* longest spin, asked or learned (0: default) */
 	unsigned misbehave;	/* HMDEV_LIE_*: for the driver's tests only */
 };
 
@@ -70,6 +72,11 @@ struct hmdev_config {
 #define HMDEV_DEF_TLB		1024
 #define HMDEV_DEF_VA_BITS	HMIRROR_VA_BITS_4LEVEL
 #define HMDEV_DEF_VRAM_MB	64
+/*
+ * Longest an engine spins for work (--poll-max-us), whatever the driver
+ * asks (drv_poll_us) or the engine learned (engine_poll()).
+ */
+#define HMDEV_DEF_POLL_MAX_US	1000
 
 /*
  * Always advertised; HMIRROR_FEAT_VRAM too when vram_mb > 0, and

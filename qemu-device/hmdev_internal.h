@@ -59,11 +59,6 @@
 
 /* Largest piece of a data command done under one read hold of inval_lock. */
 #define HMDEV_CHUNK_MAX		(64u << 10)
-/*
- * Longest an engine spins for work, whatever the driver asks (drv_poll_us)
- * or the engine learned (engine_poll()).
- */
-#define HMDEV_POLL_MAX_US	1000u
 
 /* Shared-memory accessors: the guest is another CPU. */
 #define hm_load_acq(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)

@@ -63,8 +63,10 @@ static void usage(FILE *f)
 "  --vram-mb N          device memory in MiB, 0..%u (default %d; 0: none)\n"
 "  --shootdown on|off   TLB shootdown through shared memory (default on;\n"
 "                       off: the driver invalidates with TLB_INVAL only)\n"
-"  --poll-adapt on|off  engines stretch their spin (up to 1 ms) when commands\n"
-"                       keep coming just after it ended (default on)\n"
+"  --poll-adapt on|off  engines stretch their spin (up to --poll-max-us) when\n"
+"                       commands keep coming just after it ended (default on)\n"
+"  --poll-max-us N      longest spin, asked by the driver or learned, in us\n"
+"                       (1..%u, default %u)\n"
 "  --misbehave complete-faulted  for the driver's tests: a command parked on\n"
 "                       a fault completes once its record is taken, unanswered\n"
 "  --ready-fd FD        write \"ready\\n\" to FD once listening, then close it\n"
@@ -78,7 +80,7 @@ static void usage(FILE *f)
 		HMDEV_DEF_ENGINES, HMIRROR_MAX_QUEUES - 1, HMDEV_DEF_SQ,
 		HMDEV_DEF_CQ, HMDEV_DEF_FAULTS, HMDEV_DEF_CONTEXTS, HMDEV_DEF_TLB,
 		HMDEV_DEF_VA_BITS, HMDEV_MAX_VRAM_MB, HMDEV_DEF_VRAM_MB,
-		IVSH_HANDSHAKE_MS, HM_LOG_BURST, HM_LOG_RATE);
+		HMDEV_MAX_POLL_US, HMDEV_DEF_POLL_MAX_US, IVSH_HANDSHAKE_MS, HM_LOG_BURST, HM_LOG_RATE);
 }
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -153,7 +155,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_SOCKET = 256, O_RAM, O_LOWMEM, O_ENGINES, O_SQ, O_CQ,
 	       O_FAULTS, O_CTX, O_TLB, O_READY, O_LOG, O_VA_BITS, O_HANDSHAKE,
-	       O_LOG_RATE, O_VRAM, O_SHOOTDOWN, O_POLL_ADAPT, O_MISBEHAVE };
+	       O_LOG_RATE, O_VRAM, O_SHOOTDOWN, O_POLL_ADAPT, O_POLL_MAX, O_MISBEHAVE };
 	static const struct option lo[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "ram", required_argument, NULL, O_RAM },
@@ -168,6 +170,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "vram-mb", required_argument, NULL, O_VRAM },
 		{ "shootdown", required_argument, NULL, O_SHOOTDOWN },
 		{ "poll-adapt", required_argument, NULL, O_POLL_ADAPT },
+		{ "poll-max-us", required_argument, NULL, O_POLL_MAX },
 		{ "misbehave", required_argument, NULL, O_MISBEHAVE },
 		{ "ready-fd", required_argument, NULL, O_READY },
 		{ "log", required_argument, NULL, O_LOG },
@@ -213,6 +216,12 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case O_POLL_ADAPT:
 			o->cfg.poll_adapt = parse_on_off("--poll-adapt", optarg);
+			break;
+		case O_POLL_MAX:
+			o->cfg.poll_max_us = parse_uint("--poll-max-us", optarg);
+			if (!o->cfg.poll_max_us || o->cfg.poll_max_us > HMDEV_MAX_POLL_US)
+				die("--poll-max-us: must be in [1, %u] us, got %s",
+				    HMDEV_MAX_POLL_US, optarg);
 			break;
 		case O_MISBEHAVE:
 			if (strcmp(optarg, "complete-faulted"))
