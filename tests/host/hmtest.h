@@ -444,9 +444,11 @@ static inline uint32_t fk_submit_tag(struct fakedev *f, unsigned q,
 }
 
 /*
- * Queue @c on @q with the next seqno, tagged by its SQ index (unique while
- * fewer than sq_entries commands are in flight); returns its SQ index,
- * which is also its CQ index while completions come in order.
+ * Queue @c on @q with the next seqno, tagged by its SQ index: unique only
+ * while fewer than sq_entries SQ indices lie between the oldest command in
+ * flight and the newest (a command parked on a fault is overtaken: a test
+ * that keeps submitting past it takes free tags, fk_submit_tag()); returns
+ * its SQ index, which is also its CQ index while completions come in order.
  */
 static inline uint32_t fk_submit(struct fakedev *f, unsigned q, struct hmirror_cmd c)
 {
