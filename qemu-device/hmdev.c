@@ -102,7 +102,8 @@ int hmdev_config_check(const struct hmdev_config *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	if (cfg->poll_max_us > HMDEV_MAX_POLL_US) {
-		hm_seterr(err, errlen, "poll-max-us must be in [1, %u], got %u",
+		hm_seterr(err, errlen,
+			  "poll-max-us must be at most %u (0: the default), got %u",
 			  HMDEV_MAX_POLL_US, cfg->poll_max_us);
 		return -1;
 	}

@@ -387,6 +387,7 @@ struct oracle {
 	uint64_t frame[OR_PAGES];	/* current frame of each page */
 	uint64_t retired[OR_MUTATIONS];
 	unsigned nretired;
+	unsigned mutated;	/* frames retired so far, read by the filler */
 	int stop;
 	unsigned faults, bad_faults;
 	bool shootdown;		/* invalidate by shootdown, not TLB_INVAL */
@@ -485,6 +486,7 @@ static void *oracle_mutator(void *arg)
 		for (i = 0; i < FK_PG / 8; i++)
 			__atomic_store_n(&w[i], OR_CANARY, __ATOMIC_RELAXED);
 		o->retired[o->nretired++] = old;
+		__atomic_store_n(&o->mutated, o->nretired, __ATOMIC_RELEASE);
 		fk_pause_us(200);
 	}
 	return NULL;
@@ -498,6 +500,7 @@ static void invalidation_oracle(struct __test_metadata *_metadata,
 			    .shootdown = shootdown, .slow_service = slow_service };
 	pthread_t tf, tm;
 	unsigned i, q, n, bad = 0, bad_st = 0, done[3] = { 0 }, sub[3] = { 0 };
+	unsigned overlap;
 	uint64_t pat = 1, busy[3] = { 0 };	/* tags in flight (sq_entries 64) */
 	bool stuck = false;
 
@@ -506,12 +509,15 @@ static void invalidation_oracle(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, pthread_create(&tf, NULL, oracle_faults, &o));
 	ASSERT_EQ(0, pthread_create(&tm, NULL, oracle_mutator, &o));
 	/*
-	 * Both engines FILL the pages with ever new patterns meanwhile.  A
-	 * FILL parked on a fault is overtaken by later ones, so an SQ-index
-	 * tag could come round again while it is parked: take a free tag.
-	 * No ASSERT until the threads are joined: they use @o.
+	 * Both engines FILL the pages with ever new patterns meanwhile, at
+	 * least 3000 times and until the last frame is retired.  A FILL
+	 * parked on a fault is overtaken by later ones, so an SQ-index tag
+	 * could come round again while it is parked: take a free tag.  No
+	 * ASSERT until the threads are joined: they use @o.
 	 */
-	for (n = 0; n < 3000 && !stuck && !bad_st &&
+	for (n = 0; (n < 3000 ||
+		     __atomic_load_n(&o.mutated, __ATOMIC_ACQUIRE) < OR_MUTATIONS) &&
+		    !stuck && !bad_st &&
 		    !__atomic_load_n(&o.stop, __ATOMIC_ACQUIRE); n++) {
 		uint16_t tag;
 
@@ -531,12 +537,16 @@ static void invalidation_oracle(struct __test_metadata *_metadata,
 		}
 		while (done[q] != fk_cq_tail(F, q)) {
 			struct hmirror_cpl *c = fk_cq(F, q, done[q]++);
+			uint64_t bit = 1ull << (c->tag & 63);
 
-			bad_st += c->status != HMIRROR_ST_OK;
-			busy[q] &= ~(1ull << (c->tag & 63));
+			/* failed, or completed a tag not in flight */
+			bad_st += c->status != HMIRROR_ST_OK || c->tag > 63 ||
+				  !(busy[q] & bit);
+			busy[q] &= ~bit;
 		}
 		fk_set_cq_head(F, q, done[q]);
 	}
+	overlap = __atomic_load_n(&o.mutated, __ATOMIC_ACQUIRE);
 	pthread_join(tm, NULL);
 	for (q = 1; q <= 2; q++)
 		stuck |= !FK_WAIT_FOR(fk_cq_tail(F, q) == sub[q]);
@@ -545,6 +555,8 @@ static void invalidation_oracle(struct __test_metadata *_metadata,
 	pthread_join(tf, NULL);
 	ASSERT_FALSE(stuck);
 	ASSERT_EQ(0, bad_st);
+	/* the fills ran until the last invalidation, so every canary counts */
+	EXPECT_EQ(OR_MUTATIONS, overlap);
 	EXPECT_EQ(1, o.stop);		/* no TLB_INVAL stayed incomplete */
 	EXPECT_EQ(0, o.bad_faults);
 	EXPECT_LT(0, o.faults);
