@@ -76,7 +76,7 @@ struct hmdev_config {
  * Longest an engine spins for work (--poll-max-us), whatever the driver
  * asks (drv_poll_us) or the engine learned (engine_poll()).
  */
-#define HMDEV_DEF_POLL_MAX_US	1000
+#define HMDEV_DEF_POLL_MAX_US	1000u
 
 /*
  * Always advertised; HMIRROR_FEAT_VRAM too when vram_mb > 0, and

@@ -80,7 +80,8 @@ static void usage(FILE *f)
 		HMDEV_DEF_ENGINES, HMIRROR_MAX_QUEUES - 1, HMDEV_DEF_SQ,
 		HMDEV_DEF_CQ, HMDEV_DEF_FAULTS, HMDEV_DEF_CONTEXTS, HMDEV_DEF_TLB,
 		HMDEV_DEF_VA_BITS, HMDEV_MAX_VRAM_MB, HMDEV_DEF_VRAM_MB,
-		HMDEV_MAX_POLL_US, HMDEV_DEF_POLL_MAX_US, IVSH_HANDSHAKE_MS, HM_LOG_BURST, HM_LOG_RATE);
+		HMDEV_MAX_POLL_US, HMDEV_DEF_POLL_MAX_US, IVSH_HANDSHAKE_MS,
+		HM_LOG_BURST, HM_LOG_RATE);
 }
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -155,7 +156,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_SOCKET = 256, O_RAM, O_LOWMEM, O_ENGINES, O_SQ, O_CQ,
 	       O_FAULTS, O_CTX, O_TLB, O_READY, O_LOG, O_VA_BITS, O_HANDSHAKE,
-	       O_LOG_RATE, O_VRAM, O_SHOOTDOWN, O_POLL_ADAPT, O_POLL_MAX, O_MISBEHAVE };
+	       O_LOG_RATE, O_VRAM, O_SHOOTDOWN, O_POLL_ADAPT, O_POLL_MAX,
+	       O_MISBEHAVE };
 	static const struct option lo[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "ram", required_argument, NULL, O_RAM },
